@@ -1,0 +1,176 @@
+"""The JSON API's plumbing: one error shape, method checks, authentication and CSRF.
+
+Every `/api/` answer that is not a success is ``{"error": code, "detail": sentence}``
+with the right status. Views are plain async Django views wrapped by ``endpoint``:
+DRF's and adrf's dispatch hop to a thread on every request (docs/architecture.md).
+"""
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.cache import add_never_cache_headers
+
+logger = logging.getLogger(__name__)
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ApiError(Exception):
+    """Raised anywhere below a view to answer with the JSON error shape."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def error_response(status: int, error: str, detail: str, headers: dict | None = None):
+    response = JsonResponse({"error": error, "detail": detail}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    add_never_cache_headers(response)
+    return response
+
+
+def not_authenticated():
+    return ApiError(
+        401,
+        "not_authenticated",
+        "Authentication credentials were not provided or are no longer valid.",
+    )
+
+
+@dataclass
+class Principal:
+    """Who is calling and how they proved it."""
+
+    user: object
+    via: str  # "session" or "bearer"
+    claims: dict = field(default_factory=dict)
+
+    @property
+    def family_id(self):
+        return self.claims.get("fam")
+
+
+def _reject_csrf(request, reason):
+    raise ApiError(403, "csrf_failed", f"CSRF verification failed: {reason}.")
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's own CSRF check (token and Origin), called only for requests that a
+    cookie authenticates; Bearer and cookie-less requests cannot be forged by a browser."""
+
+    def _reject(self, request, reason):
+        return reason
+
+
+_csrf_check = _CsrfCheck(lambda request: None)
+
+
+def enforce_csrf(request):
+    request.csrf_processing_done = False
+    reason = _csrf_check.process_view(request, None, (), {})
+    if reason is not None:
+        _reject_csrf(request, reason)
+
+
+def has_cookie_credentials(request) -> bool:
+    return (
+        settings.SESSION_COOKIE_NAME in request.COOKIES
+        or settings.REFRESH_COOKIE_NAME in request.COOKIES
+    )
+
+
+async def authenticate(request) -> Principal | None:
+    """Bearer token first (app-issued, or an Auth0 access token for AUTH0_AUDIENCE),
+    else the session cookie. A Bearer token that does not verify is a 401, never a
+    fallback to the cookie."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401, "invalid_token", "The Authorization header must be 'Bearer <token>'."
+            )
+        from .bearer import authenticate_bearer
+
+        return await authenticate_bearer(token.strip())
+    user = await request.auser()
+    if user.is_authenticated:
+        return Principal(user=user, via="session")
+    return None
+
+
+def read_json(request) -> dict:
+    """The request body as a JSON object, or a form body, or {} when empty."""
+    if not request.body:
+        return {}
+    content_type = request.content_type or ""
+    if content_type == "application/x-www-form-urlencoded":
+        return {key: request.POST.get(key) for key in request.POST}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_request", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
+    return data
+
+
+def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
+    """Wrap an async view ``view(request, principal)``.
+
+    auth: "required" (401 without a principal), "optional" (principal may be None).
+    csrf: "cookie" — unsafe requests carrying a session or refresh cookie must pass
+    Django's CSRF check (token and Origin), anonymous ones included; "never" for
+    endpoints that take no cookie credentials at all.
+    """
+    allowed = tuple(methods)
+
+    def decorate(view):
+        @functools.wraps(view)
+        async def wrapper(request, *args, **kwargs):
+            try:
+                if request.method not in allowed:
+                    return error_response(
+                        405,
+                        "method_not_allowed",
+                        f"Method {request.method} is not allowed here.",
+                        {"Allow": ", ".join(allowed)},
+                    )
+                principal = await authenticate(request)
+                if (
+                    csrf == "cookie"
+                    and request.method in UNSAFE_METHODS
+                    and (principal is None or principal.via == "session")
+                    and has_cookie_credentials(request)
+                ):
+                    enforce_csrf(request)
+                if principal is None and auth == "required":
+                    raise not_authenticated()
+                response = await view(request, principal, *args, **kwargs)
+            except ApiError as exc:
+                return error_response(exc.status, exc.error, exc.detail, exc.headers)
+            except DatabaseError:
+                logger.exception("database unavailable on %s", request.path)
+                return error_response(
+                    503,
+                    "service_unavailable",
+                    "The service is temporarily unavailable; try again shortly.",
+                )
+            add_never_cache_headers(response)
+            return response
+
+        wrapper.csrf_exempt = True
+        return wrapper
+
+    return decorate

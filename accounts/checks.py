@@ -1,0 +1,1 @@
+"""System checks for misconfiguration that would break login in a browser."""

@@ -1,0 +1,215 @@
+"""Settings, read only from the environment (and a `.env` file) through django-environ.
+
+Every variable is listed in docs/api.md with its default; nothing else configures the
+project. Values that depend on each other (cookie policy, CORS, CSRF) are derived here
+once so that the rest of the code reads plain Django settings.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is false; set SECRET_KEY in the environment "
+            "or in .env (or set DEBUG=true for local development)."
+        )
+    SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "organisations",
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "accounts.middleware.CookiePolicyMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "authsite.urls"
+WSGI_APPLICATION = "authsite.wsgi.application"
+ASGI_APPLICATION = "authsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A request never waits forever for a connection or a lock: bounded timeouts turn
+    # an unreachable or stuck database into a 503 instead of a hung worker.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=None)
+    if DB_POOL_MAX_SIZE:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            # Waiting for a free connection is bounded: past it the request answers 503.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {})
+    # WAL and a busy timeout let the development server's concurrent requests share
+    # the file instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache ----------------------------------------------------------------------------
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://authsite")}
+
+# --- auth and sessions ----------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+# auth.W004 asks for a unique USERNAME_FIELD: User.email is unique case-insensitively
+# through a functional unique constraint, which the check cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveAccountBackend"]
+LOGIN_URL = "/admin/login/"
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=1209600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+SESSION_COOKIE_NAME = "sessionid"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- cookie policy (every cookie the project sets; see accounts/middleware.py) ---------
+
+COOKIE_SAMESITE = env.str("COOKIE_SAMESITE", default="None")
+if COOKIE_SAMESITE not in ("None", "Lax", "Strict"):
+    raise ImproperlyConfigured("COOKIE_SAMESITE must be one of None, Lax or Strict.")
+COOKIE_SECURE = env.bool("COOKIE_SECURE", default=True)
+COOKIE_PARTITIONED = env.bool("COOKIE_PARTITIONED", default=False)
+COOKIE_DOMAIN = env.str("COOKIE_DOMAIN", default=None) or None
+
+SESSION_COOKIE_SAMESITE = COOKIE_SAMESITE
+SESSION_COOKIE_SECURE = COOKIE_SECURE
+SESSION_COOKIE_DOMAIN = COOKIE_DOMAIN
+CSRF_COOKIE_SAMESITE = COOKIE_SAMESITE
+CSRF_COOKIE_SECURE = COOKIE_SECURE
+CSRF_COOKIE_DOMAIN = COOKIE_DOMAIN
+CSRF_COOKIE_HTTPONLY = False  # the web app reads the token from /api/v1/auth/csrf instead
+CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
+REFRESH_COOKIE_NAME = "refresh_token"
+REFRESH_COOKIE_PATH = "/api/v1/auth/"
+
+# --- frontend, CORS, CSRF -------------------------------------------------------------
+
+FRONTEND_ORIGINS = env.list("FRONTEND_ORIGINS", default=["http://localhost:5173"] if DEBUG else [])
+FRONTEND_ORIGINS = [origin.rstrip("/") for origin in FRONTEND_ORIGINS if origin]
+LOGIN_REDIRECT_URL = env.str(
+    "LOGIN_REDIRECT_URL", default=(FRONTEND_ORIGINS[0] + "/") if FRONTEND_ORIGINS else "/"
+)
+LOGIN_ERROR_URL = env.str("LOGIN_ERROR_URL", default="") or None
+
+CORS_ALLOWED_ORIGINS = list(FRONTEND_ORIGINS)
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/(api|auth)/.*$"
+CSRF_TRUSTED_ORIGINS = list(FRONTEND_ORIGINS)
+
+# --- Auth0 ----------------------------------------------------------------------------
+
+AUTH0_DOMAIN = env.str("AUTH0_DOMAIN", default="") or None
+AUTH0_ISSUER = env.str("AUTH0_ISSUER", default="") or (
+    f"https://{AUTH0_DOMAIN}/" if AUTH0_DOMAIN else None
+)
+AUTH0_CLIENT_ID = env.str("AUTH0_CLIENT_ID", default="") or None
+AUTH0_CLIENT_SECRET = env.str("AUTH0_CLIENT_SECRET", default="") or None
+AUTH0_AUDIENCE = env.str("AUTH0_AUDIENCE", default="") or None
+AUTH0_SCOPE = env.str("AUTH0_SCOPE", default="openid profile email")
+AUTH0_ORGANIZATION_REQUIRED = env.bool("AUTH0_ORGANIZATION_REQUIRED", default=False)
+AUTH0_ALGORITHMS = env.list("AUTH0_ALGORITHMS", default=["RS256"])
+AUTH0_HTTP_TIMEOUT = env.float("AUTH0_HTTP_TIMEOUT", default=5.0)
+AUTH0_METADATA_TTL = env.int("AUTH0_METADATA_TTL", default=3600)
+
+# The local development identity provider serves the README's run command when no
+# Auth0 tenant is configured (accounts/devidp/). It refuses to run with DEBUG off.
+DEVIDP_URL = env.str("DEVIDP_URL", default="http://127.0.0.1:9000/")
+
+# --- app-issued tokens ----------------------------------------------------------------
+
+ACCESS_TOKEN_TTL = env.int("ACCESS_TOKEN_TTL", default=900)
+REFRESH_TOKEN_TTL = env.int("REFRESH_TOKEN_TTL", default=2592000)
+REFRESH_REUSE_GRACE = env.int("REFRESH_REUSE_GRACE", default=10)
+SIGNING_KEY_ALGORITHM = env.str("SIGNING_KEY_ALGORITHM", default="ES256")
+SIGNING_KEY_ENCRYPTION_KEY = env.str("SIGNING_KEY_ENCRYPTION_KEY", default="") or None
+PUBLIC_BASE_URL = (env.str("PUBLIC_BASE_URL", default="") or "").rstrip("/") or None
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# --- rate limits ----------------------------------------------------------------------
+
+RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="30/m")
+RATE_LIMIT_TOKEN = env.str("RATE_LIMIT_TOKEN", default="60/m")
+
+# --- the rest -------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

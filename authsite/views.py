@@ -1,0 +1,71 @@
+"""Operations endpoints and the JSON error pages of `/api/`."""
+
+import asyncio
+
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.views import defaults
+
+from accounts.api import error_response
+
+READINESS_TIMEOUT = 5.0
+
+
+async def healthz(request):
+    """Alive, without touching the database."""
+    response = JsonResponse({"status": "ok"})
+    add_never_cache_headers(response)
+    return response
+
+
+def _ping_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    connection.close()
+
+
+async def readyz(request):
+    """Ready when the database answers within a bounded time."""
+    from asgiref.sync import sync_to_async
+
+    try:
+        await asyncio.wait_for(
+            sync_to_async(_ping_database, thread_sensitive=False)(), READINESS_TIMEOUT
+        )
+    except (DatabaseError, TimeoutError):
+        response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    else:
+        response = JsonResponse({"status": "ok", "database": "ok"})
+    add_never_cache_headers(response)
+    return response
+
+
+def _is_api(request):
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    if _is_api(request):
+        return error_response(404, "not_found", "There is nothing at this address.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_api(request):
+        return error_response(
+            500, "server_error", "Something went wrong on our side; it has been logged."
+        )
+    return defaults.server_error(request)
+
+
+def bad_request(request, exception=None):
+    if _is_api(request):
+        return error_response(400, "bad_request", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _is_api(request):
+        return error_response(403, "forbidden", "You may not do this.")
+    return defaults.permission_denied(request, exception)

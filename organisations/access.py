@@ -1,0 +1,199 @@
+"""Default tool access, application access and feature-flag evaluation.
+
+Writes are idempotent and race-safe: unique constraints plus INSERT … ON CONFLICT DO
+NOTHING (``bulk_create(ignore_conflicts=True)``), so concurrent callers can never
+create a second row. Each write has an ``a``-prefixed entry point for async code that
+runs the whole unit of work in one thread hop under one transaction.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from .models import (
+    FeatureFlag,
+    Organisation,
+    OrganisationFeatureOverride,
+    OrganisationToolAccess,
+    Tool,
+    UserApplicationAccess,
+    UserFeatureOverride,
+)
+
+
+def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
+    """Give the organisation one access row per active default tool it lacks, with the
+    tool's default tier, features and limits. Returns the tools newly granted."""
+    tools = list(Tool.objects.filter(is_active=True, is_default=True))
+    existing = set(
+        OrganisationToolAccess.objects.filter(organisation=organisation).values_list(
+            "tool_id", flat=True
+        )
+    )
+    missing = [tool for tool in tools if tool.pk not in existing]
+    OrganisationToolAccess.objects.bulk_create(
+        [
+            OrganisationToolAccess(
+                organisation=organisation,
+                tool=tool,
+                tier=tool.default_tier,
+                features=list(tool.default_features),
+                limits=dict(tool.default_limits),
+            )
+            for tool in missing
+        ],
+        ignore_conflicts=True,
+    )
+    return missing
+
+
+def grant_member_application_access(user, granted_by=None) -> list[int]:
+    """Give the user application access to every tool their organisation has enabled
+    and they lack. Returns the ids of the tools newly granted."""
+    if user.organisation_id is None:
+        return []
+    enabled = set(
+        OrganisationToolAccess.objects.filter(
+            organisation_id=user.organisation_id, enabled=True, tool__is_active=True
+        ).values_list("tool_id", flat=True)
+    )
+    existing = set(
+        UserApplicationAccess.objects.filter(user=user).values_list("tool_id", flat=True)
+    )
+    missing = sorted(enabled - existing)
+    UserApplicationAccess.objects.bulk_create(
+        [
+            UserApplicationAccess(user=user, tool_id=tool_id, granted_by=granted_by)
+            for tool_id in missing
+        ],
+        ignore_conflicts=True,
+    )
+    return missing
+
+
+def setup_organisation_access(organisation: Organisation) -> tuple[list[Tool], int]:
+    """Default tool access for the organisation, then application access for every
+    member, as one atomic unit. Returns (tools granted, member grants made)."""
+    with transaction.atomic():
+        tools = grant_default_tool_access(organisation)
+        grants = 0
+        for member in organisation.members.all():
+            grants += len(grant_member_application_access(member))
+    return tools, grants
+
+
+@sync_to_async
+def asetup_organisation_access(organisation: Organisation) -> tuple[list[Tool], int]:
+    return setup_organisation_access(organisation)
+
+
+@sync_to_async
+def agrant_default_tool_access(organisation: Organisation) -> list[Tool]:
+    with transaction.atomic():
+        return grant_default_tool_access(organisation)
+
+
+@sync_to_async
+def agrant_member_application_access(user, granted_by=None) -> list[int]:
+    with transaction.atomic():
+        return grant_member_application_access(user, granted_by)
+
+
+# --- feature flags --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    enabled: bool
+    expires_at: datetime | None
+
+    def applies(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+def rollout_bucket(user_id, key: str) -> int:
+    """A stable bucket in 0..99 for (user, flag): sha256, so it is the same in every
+    process and every release."""
+    digest = hashlib.sha256(f"{key}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def evaluate_flag(
+    *,
+    key: str,
+    enabled: bool,
+    rollout_percentage: int,
+    user_id,
+    now: datetime,
+    user_override: Override | None = None,
+    organisation_override: Override | None = None,
+) -> bool:
+    """Flag disabled → off; else an unexpired user override; else an unexpired
+    organisation override; else the rollout bucket."""
+    if not enabled:
+        return False
+    if user_override is not None and user_override.applies(now):
+        return user_override.enabled
+    if organisation_override is not None and organisation_override.applies(now):
+        return organisation_override.enabled
+    return rollout_bucket(user_id, key) < rollout_percentage
+
+
+async def afeatures_for(user, now: datetime) -> dict[str, bool]:
+    """Every flag evaluated for the user, in three queries."""
+    flags = [flag async for flag in FeatureFlag.objects.order_by("key")]
+    user_overrides = {
+        o.flag_id: Override(o.enabled, o.expires_at)
+        async for o in UserFeatureOverride.objects.filter(user_id=user.pk)
+    }
+    org_overrides = {}
+    if user.organisation_id is not None:
+        org_overrides = {
+            o.flag_id: Override(o.enabled, o.expires_at)
+            async for o in OrganisationFeatureOverride.objects.filter(
+                organisation_id=user.organisation_id
+            )
+        }
+    return {
+        flag.key: evaluate_flag(
+            key=flag.key,
+            enabled=flag.enabled,
+            rollout_percentage=flag.rollout_percentage,
+            user_id=user.pk,
+            now=now,
+            user_override=user_overrides.get(flag.pk),
+            organisation_override=org_overrides.get(flag.pk),
+        )
+        for flag in flags
+    }
+
+
+async def aapplications_for(user) -> list[dict]:
+    """The tools the user may open: their own access granted, the organisation's access
+    enabled, the tool active. One query."""
+    if user.organisation_id is None:
+        return []
+    rows = (
+        OrganisationToolAccess.objects.filter(
+            organisation_id=user.organisation_id,
+            enabled=True,
+            tool__is_active=True,
+            tool__user_access__user_id=user.pk,
+            tool__user_access__has_access=True,
+        )
+        .select_related("tool")
+        .order_by("tool__code")
+    )
+    return [
+        {
+            "code": row.tool.code,
+            "name": row.tool.name,
+            "tier": row.tier,
+            "features": row.features,
+            "limits": row.limits,
+        }
+        async for row in rows
+    ]

@@ -1,0 +1,28 @@
+import os
+
+import pytest
+from django.db import connection
+
+
+def pytest_collection_modifyitems(config, items):
+    """The PostgreSQL pass must really run on PostgreSQL: fail the run (never skip) when
+    REQUIRE_POSTGRES is set and the configured database is something else."""
+    if os.environ.get("REQUIRE_POSTGRES") and connection.vendor != "postgresql":
+        raise pytest.UsageError(
+            f"REQUIRE_POSTGRES is set but DATABASE_URL points at {connection.vendor}; "
+            "the PostgreSQL tests cannot run."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _postgres_marker(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.fail("This test needs PostgreSQL; run it through `make test-postgres`.")
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,0 +1,36 @@
+import pytest
+
+
+def test_healthz_answers_without_database(client):
+    # No django_db mark: any database access in this test raises.
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_ok_when_database_answers(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_api_404_is_json(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "not_found"
+
+
+def test_api_405_is_json(client):
+    response = client.delete("/api/v1/auth/csrf")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert response["Allow"] == "GET"
+
+
+def test_csrf_endpoint_sets_cookie(client):
+    response = client.get("/api/v1/auth/csrf")
+    assert response.status_code == 200
+    assert response.json()["csrf_token"]
+    assert "csrftoken" in response.cookies

@@ -1,0 +1,16 @@
+"""Test settings: the project's settings with test-only environment defaults.
+
+Only environment defaults are set here; the settings module itself is the one that
+production reads, so the tests exercise the real configuration code.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("FRONTEND_ORIGINS", "http://localhost:5173")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+
+from authsite.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
