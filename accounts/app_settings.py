@@ -5,8 +5,8 @@ from django.conf import settings
 
 
 def issuer() -> str | None:
-    """The identity provider's issuer URL, always ending with one '/'? No: exactly as
-    configured; discovery states the issuer that tokens must carry."""
+    """The identity provider's issuer URL exactly as configured (AUTH0_ISSUER, else
+    https://AUTH0_DOMAIN/); the `iss` of tokens must equal the issuer discovery states."""
     return settings.AUTH0_ISSUER
 
 
