@@ -3,5 +3,11 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("auth/login", views.login, name="login"),
+    path("auth/callback", views.callback, name="callback"),
+    path("auth/logout", views.logout, name="logout"),
     path("api/v1/auth/csrf", views.csrf, name="api-csrf"),
+    path("api/v1/auth/me", views.me, name="api-me"),
+    path("api/v1/features", views.features, name="api-features"),
+    path("api/v1/applications", views.applications, name="api-applications"),
 ]

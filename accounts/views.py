@@ -1,15 +1,150 @@
 """Thin async views: parse, call a flow, shape the answer."""
 
-from django.http import JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
 
+from organisations.access import aapplications_for, afeatures_for
+
+from . import oidc
 from .api import endpoint, error_response
+from .flows.callback import LoginFailed, complete_login
+from .flows.login import (
+    BINDING_COOKIE,
+    BINDING_COOKIE_PATH,
+    FLOW_TTL,
+    LoginRequestInvalid,
+    begin_login,
+)
+from .flows.logout import logout as logout_flow
 
 
 def csrf_failure(request, reason=""):
     return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}.")
 
 
+def _login_error(code: str, reason: str, status: int):
+    """API.md: redirect to LOGIN_ERROR_URL?error=<code> when configured, else a small
+    HTML page with status 400 (502 when the identity provider failed)."""
+    if settings.LOGIN_ERROR_URL:
+        separator = "&" if "?" in settings.LOGIN_ERROR_URL else "?"
+        response = HttpResponseRedirect(
+            f"{settings.LOGIN_ERROR_URL}{separator}{urlencode({'error': code})}"
+        )
+    else:
+        response = HttpResponse(
+            render_to_string(
+                "accounts/login_error.html",
+                {"code": code, "reason": reason, "retry_url": settings.LOGIN_REDIRECT_URL},
+            ),
+            status=status,
+        )
+    add_never_cache_headers(response)
+    return response
+
+
+@require_GET
+async def login(request):
+    try:
+        start = await begin_login(
+            request,
+            next_param=request.GET.get("next"),
+            organization=request.GET.get("organization"),
+            invitation=request.GET.get("invitation"),
+            mode=request.GET.get("mode"),
+            handoff_challenge=request.GET.get("handoff_challenge"),
+        )
+    except LoginRequestInvalid as exc:
+        return _login_error(exc.code, exc.reason, 400)
+    except oidc.OIDCError as exc:
+        return _login_error(exc.code, exc.reason, exc.status)
+    response = HttpResponseRedirect(start.authorize_url)
+    response.set_cookie(
+        BINDING_COOKIE,
+        start.binding,
+        max_age=FLOW_TTL,
+        path=BINDING_COOKIE_PATH,
+        httponly=True,
+        secure=settings.COOKIE_SECURE,
+        samesite=settings.COOKIE_SAMESITE,
+        domain=settings.COOKIE_DOMAIN,
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@require_GET
+async def callback(request):
+    try:
+        done = await complete_login(request)
+    except LoginFailed as exc:
+        return _login_error(exc.code, exc.reason, exc.status)
+    response = HttpResponseRedirect(done.redirect_to)
+    add_never_cache_headers(response)
+    return response
+
+
+@endpoint(["POST"], auth="optional")
+async def logout(request, principal):
+    logout_url = await logout_flow(request, principal)
+    response = JsonResponse({"logout_url": logout_url})
+    response.delete_cookie(
+        settings.REFRESH_COOKIE_NAME,
+        path=settings.REFRESH_COOKIE_PATH,
+        domain=settings.COOKIE_DOMAIN,
+        samesite=settings.COOKIE_SAMESITE,
+    )
+    return response
+
+
 @endpoint(["GET"], auth="optional")
 async def csrf(request, principal):
     return JsonResponse({"csrf_token": get_token(request)})
+
+
+def _organisation(user):
+    organisation = user.organisation
+    if organisation is None:
+        return None
+    return {
+        "id": organisation.pk,
+        "name": organisation.name,
+        "slug": organisation.slug,
+        "subscription_plan": organisation.subscription_plan,
+    }
+
+
+@endpoint(["GET"])
+async def me(request, principal):
+    user = principal.user
+    applications = await aapplications_for(user)
+    return JsonResponse(
+        {
+            "id": user.pk,
+            "email": user.email,
+            "name": user.name,
+            "picture": user.picture,
+            "role": user.role,
+            "organisation": _organisation(user),
+            "applications": [
+                {"code": app["code"], "name": app["name"], "tier": app["tier"]}
+                for app in applications
+            ],
+            "features": await afeatures_for(user, timezone.now()),
+        }
+    )
+
+
+@endpoint(["GET"])
+async def features(request, principal):
+    return JsonResponse({"features": await afeatures_for(principal.user, timezone.now())})
+
+
+@endpoint(["GET"])
+async def applications(request, principal):
+    return JsonResponse({"applications": await aapplications_for(principal.user)})

@@ -1,0 +1,137 @@
+"""GET /auth/callback: finish the login.
+
+Order matters: the flow entry is consumed (single use) before anything else is
+trusted; the code is exchanged with the PKCE verifier; the ID token is verified; the
+organisation is checked; the user is upserted in one atomic unit; only then is a new
+session started. Any failure leaves no new session and no changed user.
+"""
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import alogin
+from django.core.cache import cache
+
+from .. import app_settings, oidc
+from ..models import AuditEvent, AuditType, LoginSession
+from ..requestkit import request_meta
+from ..upsert import LoginRefused, aupsert_identity
+from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
+
+logger = logging.getLogger(__name__)
+
+
+class LoginFailed(Exception):
+    """The login did not complete. ``code`` is shown to the user's web app; ``status``
+    is 400 for a bad or replayed request or token, 502 when the provider failed."""
+
+    def __init__(self, code: str, reason: str, status: int = 400):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LoginDone:
+    redirect_to: str
+    user: object
+
+
+async def _consume_flow(request, state: str | None) -> dict:
+    if not state or len(state) > 200:
+        raise LoginFailed("invalid_state", "The login request has no valid state.")
+    key = flow_key(state)
+    flow = await cache.aget(key)
+    if flow is None:
+        raise LoginFailed("invalid_state", "This login is unknown, expired or already used.")
+    binding = request.COOKIES.get(BINDING_COOKIE, "")
+    if not hmac.compare_digest(binding_hash(binding), flow["binding"]):
+        raise LoginFailed("invalid_state", "This login was started in another browser.")
+    # delete() reports whether this request removed the entry: exactly one wins.
+    if not await cache.adelete(key):
+        raise LoginFailed("invalid_state", "This login was already used.")
+    if time.time() - flow["created"] > FLOW_TTL:
+        raise LoginFailed("invalid_state", "This login expired; start again.")
+    return flow
+
+
+def _with_fragment(url: str, fragment: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, fragment))
+
+
+@sync_to_async
+def _record_failure(meta, code: str, reason: str, claims: dict | None, audit_type=None):
+    AuditEvent.objects.create(
+        type=audit_type or AuditType.LOGIN_FAILED,
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+        details={"reason": code, "detail": reason[:500], "sub": (claims or {}).get("sub")},
+    )
+
+
+async def complete_login(request) -> LoginDone:
+    meta = request_meta(request)
+    claims = None
+    try:
+        flow = await _consume_flow(request, request.GET.get("state"))
+        if request.GET.get("error"):
+            raise LoginFailed(
+                "access_denied",
+                request.GET.get("error_description", request.GET["error"])[:300],
+            )
+        code = request.GET.get("code")
+        if not code:
+            raise LoginFailed("invalid_request", "The identity provider returned no code.")
+        tokens = await oidc.exchange_code(
+            code=code, redirect_uri=flow["redirect_uri"], code_verifier=flow["verifier"]
+        )
+        claims = await oidc.verify_id_token(
+            tokens.get("id_token"), nonce=flow["nonce"], access_token=tokens.get("access_token")
+        )
+        org_id = claims.get("org_id")
+        if flow["organization"] and org_id != flow["organization"]:
+            await _record_failure(
+                meta,
+                "organisation_mismatch",
+                f"asked for {flow['organization']!r}, token has {org_id!r}",
+                claims,
+                AuditType.ORGANISATION_MISMATCH,
+            )
+            raise LoginFailed(
+                "organisation_mismatch", "The identity provider answered for another organisation."
+            )
+        if app_settings.organization_required() and not org_id:
+            raise LoginFailed("organisation_required", "This login must be for an organisation.")
+        upserted = await aupsert_identity(claims["iss"], claims, meta)
+    except oidc.OIDCError as exc:
+        await _record_failure(meta, exc.code, exc.reason, claims)
+        raise LoginFailed(exc.code, exc.reason, exc.status) from None
+    except LoginRefused as exc:
+        await _record_failure(meta, exc.code, exc.reason, claims)
+        raise LoginFailed(exc.code, exc.reason) from None
+    except LoginFailed as exc:
+        if exc.code != "organisation_mismatch":
+            await _record_failure(meta, exc.code, exc.reason, claims)
+        raise
+
+    user = upserted.user
+    await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
+    session_key = request.session.session_key
+    await LoginSession.objects.acreate(
+        session_key=session_key,
+        user=user,
+        identity=upserted.identity,
+        idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
+    )
+    if flow["mode"] == "token":
+        from ..tokens import acreate_handoff_code
+
+        login_code = await acreate_handoff_code(user, flow["handoff_challenge"], session_key)
+        return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"), user)
+    return LoginDone(flow["next"], user)

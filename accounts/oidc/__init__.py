@@ -1,0 +1,21 @@
+"""The Auth0 (OpenID Connect) client. It knows nothing of models: it turns HTTP and JWTs
+into verified claims, and raises OIDCError subclasses with stable codes otherwise."""
+
+from .client import authorization_url, exchange_code, logout_url
+from .errors import InvalidToken, OIDCError, ProviderUnavailable
+from .metadata import discovery, jwks
+from .tokens import unverified_claims, verify_access_token, verify_id_token
+
+__all__ = [
+    "InvalidToken",
+    "OIDCError",
+    "ProviderUnavailable",
+    "authorization_url",
+    "discovery",
+    "exchange_code",
+    "jwks",
+    "logout_url",
+    "unverified_claims",
+    "verify_access_token",
+    "verify_id_token",
+]

@@ -1,0 +1,81 @@
+"""The authorization-code flow with PKCE against the provider, through authlib."""
+
+from urllib.parse import urlencode
+
+import httpx2
+from authlib.integrations.base_client import OAuthError
+
+from .. import app_settings
+from .errors import OIDCError, ProviderUnavailable
+from .http import oauth_client
+from .metadata import discovery
+
+
+async def authorization_url(
+    *,
+    redirect_uri: str,
+    state: str,
+    nonce: str,
+    code_verifier: str,
+    organization: str | None = None,
+    invitation: str | None = None,
+) -> str:
+    """Where to send the browser: the provider's authorization endpoint with
+    response_type=code, client_id, redirect_uri, scope, state, nonce, the S256 code
+    challenge, and audience / organization / invitation when given."""
+    metadata = await discovery()
+    extra = {"nonce": nonce}
+    if app_settings.audience():
+        extra["audience"] = app_settings.audience()
+    if organization:
+        extra["organization"] = organization
+    if invitation:
+        extra["invitation"] = invitation
+    client = oauth_client(scope=app_settings.scope(), redirect_uri=redirect_uri)
+    url, _ = client.create_authorization_url(
+        metadata["authorization_endpoint"], state=state, code_verifier=code_verifier, **extra
+    )
+    return url
+
+
+async def exchange_code(*, code: str, redirect_uri: str, code_verifier: str) -> dict:
+    """Trade the authorization code (with its PKCE verifier) for the provider's tokens.
+
+    A refusal by the provider (a spent or forged code) is a 400 ``invalid_grant``; a
+    provider that fails, times out or answers nonsense is ``idp_unavailable`` (502)."""
+    metadata = await discovery()
+    client = oauth_client(redirect_uri=redirect_uri)
+    try:
+        token = await client.fetch_token(
+            metadata["token_endpoint"],
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=code_verifier,
+        )
+    except OAuthError as exc:
+        if exc.error in ("invalid_client", "unauthorized_client"):
+            raise ProviderUnavailable(
+                f"the provider refused this server's client credentials ({exc.error})"
+            ) from None
+        raise OIDCError("invalid_grant", f"the provider refused the code ({exc.error})") from None
+    except httpx2.HTTPError as exc:
+        raise ProviderUnavailable(f"the token endpoint failed ({exc.__class__.__name__})") from None
+    except ValueError as exc:
+        raise ProviderUnavailable(f"the token endpoint answered nonsense ({exc})") from None
+    return dict(token)
+
+
+async def logout_url(return_to: str) -> str:
+    """The provider's end-session URL (RP-initiated logout) with client_id and where to
+    return; Auth0's `/v2/logout` when the provider advertises no end_session_endpoint
+    or cannot be reached right now (logging out locally must not depend on it)."""
+    try:
+        metadata = await discovery()
+    except OIDCError:
+        metadata = {"issuer": app_settings.issuer() or ""}
+    end_session = metadata.get("end_session_endpoint")
+    if end_session:
+        query = {"client_id": app_settings.client_id(), "post_logout_redirect_uri": return_to}
+        return f"{end_session}?{urlencode(query)}"
+    query = {"client_id": app_settings.client_id(), "returnTo": return_to}
+    return f"{metadata['issuer'].rstrip('/')}/v2/logout?{urlencode(query)}"

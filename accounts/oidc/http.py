@@ -1,0 +1,66 @@
+"""Outbound HTTP to the identity provider: async, with timeouts on every call.
+
+One transport (connection pool, TLS context) is kept per event loop: building an
+httpx client per request would rebuild the TLS context each time, which costs more
+CPU than the rest of a login.
+"""
+
+import asyncio
+import weakref
+
+import httpx2
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from .. import app_settings
+from .errors import ProviderUnavailable
+
+_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncHTTPTransport]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _transport() -> httpx2.AsyncHTTPTransport:
+    loop = asyncio.get_running_loop()
+    transport = _transports.get(loop)
+    if transport is None:
+        transport = httpx2.AsyncHTTPTransport(retries=1)
+        _transports[loop] = transport
+    return transport
+
+
+def timeout() -> httpx2.Timeout:
+    seconds = app_settings.http_timeout()
+    return httpx2.Timeout(seconds, connect=min(seconds, 3.0))
+
+
+def oauth_client(**kwargs) -> AsyncOAuth2Client:
+    """authlib's async OAuth 2 client on the shared transport."""
+    return AsyncOAuth2Client(
+        client_id=app_settings.client_id(),
+        client_secret=app_settings.client_secret(),
+        token_endpoint_auth_method="client_secret_post",
+        code_challenge_method="S256",
+        transport=_transport(),
+        timeout=timeout(),
+        **kwargs,
+    )
+
+
+async def get_json(url: str) -> tuple[dict, httpx2.Response]:
+    """GET a JSON object; any transport failure, non-2xx or non-object answer is
+    ProviderUnavailable."""
+    # Not `async with`: closing the client would close the shared transport.
+    client = httpx2.AsyncClient(transport=_transport(), timeout=timeout())
+    try:
+        response = await client.get(url, headers={"Accept": "application/json"})
+    except httpx2.HTTPError as exc:
+        raise ProviderUnavailable(f"{url} did not answer ({exc.__class__.__name__})") from exc
+    if response.status_code != 200:
+        raise ProviderUnavailable(f"{url} answered HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise ProviderUnavailable(f"{url} did not answer JSON") from None
+    if not isinstance(data, dict):
+        raise ProviderUnavailable(f"{url} did not answer a JSON object")
+    return data, response

@@ -1,0 +1,109 @@
+"""Discovery and JWKS, cached in the shared Django cache so every process agrees.
+
+Both are kept with the time they were fetched. Fresh entries are served as they are;
+an entry older than its TTL is refreshed, and served stale when the refresh fails, so
+a provider hiccup does not stop logins whose keys we already know. An unknown `kid`
+(key rotation) triggers at most one JWKS refetch per throttle window across all
+processes, and unknown kids are remembered briefly so a flood of bad tokens cannot
+hammer the provider.
+"""
+
+import hashlib
+import time
+
+from django.core.cache import cache
+from joserfc.jwk import KeySet
+
+from .. import app_settings
+from .errors import InvalidToken, OIDCError, ProviderUnavailable
+from .http import get_json
+
+KEEP_STALE_FOR = 7 * 24 * 3600
+JWKS_REFETCH_THROTTLE = 30
+UNKNOWN_KID_TTL = 60
+
+REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+def _key(kind: str, issuer: str) -> str:
+    return f"oidc:{kind}:{issuer}"
+
+
+def _unknown_kid_key(kid: str, issuer: str) -> str:
+    # kid comes from an untrusted token: hash it so no backend sees a hostile key.
+    return _key("unknown-kid:" + hashlib.sha256(kid.encode()).hexdigest()[:32], issuer)
+
+
+async def _cached(kind: str, issuer: str, fetch, *, force: bool = False):
+    entry = await cache.aget(_key(kind, issuer))
+    if entry and not force and time.time() - entry["fetched_at"] < app_settings.metadata_ttl():
+        return entry["value"]
+    try:
+        value = await fetch()
+    except ProviderUnavailable:
+        if entry:
+            return entry["value"]
+        raise
+    await cache.aset(
+        _key(kind, issuer), {"value": value, "fetched_at": time.time()}, KEEP_STALE_FOR
+    )
+    return value
+
+
+async def discovery(issuer: str | None = None) -> dict:
+    """The provider's metadata from `<issuer>.well-known/openid-configuration`."""
+    issuer = issuer or app_settings.issuer()
+    if not issuer:
+        raise OIDCError("not_configured", "No identity provider is configured (AUTH0_ISSUER).")
+
+    async def fetch():
+        document, _ = await get_json(app_settings.discovery_url(issuer))
+        missing = [name for name in REQUIRED_METADATA if not document.get(name)]
+        if missing:
+            raise ProviderUnavailable(f"discovery document lacks {', '.join(missing)}")
+        if document["issuer"].rstrip("/") != issuer.rstrip("/"):
+            raise ProviderUnavailable(
+                f"discovery states issuer {document['issuer']!r}, configured {issuer!r}"
+            )
+        return document
+
+    return await _cached("discovery", issuer, fetch)
+
+
+async def _fetch_jwks(jwks_uri: str) -> dict:
+    document, _ = await get_json(jwks_uri)
+    try:
+        KeySet.import_key_set(document)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ProviderUnavailable(f"{jwks_uri} is not a usable JWK set ({exc})") from exc
+    return document
+
+
+async def jwks(issuer: str | None = None, *, force: bool = False) -> KeySet:
+    """The provider's signing keys."""
+    metadata = await discovery(issuer)
+    issuer = metadata["issuer"]
+    document = await _cached("jwks", issuer, lambda: _fetch_jwks(metadata["jwks_uri"]), force=force)
+    return KeySet.import_key_set(document)
+
+
+async def key_set_for(kid: str | None, issuer: str | None = None) -> KeySet:
+    """The JWKS, refetched once (throttled across processes) when ``kid`` is unknown."""
+    metadata = await discovery(issuer)
+    issuer = metadata["issuer"]
+    key_set = await jwks(issuer)
+    if kid is None or any(key.kid == kid for key in key_set.keys):
+        return key_set
+    if await cache.aget(_unknown_kid_key(kid, issuer)):
+        raise InvalidToken(f"the signing key {kid!r} is not published by the provider")
+    # cache.add is atomic in every shared backend: one caller per window refetches.
+    if await cache.aadd(_key("jwks-refetch", issuer), True, JWKS_REFETCH_THROTTLE):
+        key_set = await jwks(issuer, force=True)
+        if any(key.kid == kid for key in key_set.keys):
+            return key_set
+    else:
+        key_set = await jwks(issuer)
+        if any(key.kid == kid for key in key_set.keys):
+            return key_set
+    await cache.aset(_unknown_kid_key(kid, issuer), True, UNKNOWN_KID_TTL)
+    raise InvalidToken(f"the signing key {kid!r} is not published by the provider")

@@ -1,0 +1,73 @@
+"""What the server believes about a request: the client's address, its own external
+base URL. Forwarded headers are believed only from a configured trusted proxy."""
+
+import ipaddress
+from functools import lru_cache
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from .upsert import RequestMeta
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(
+        ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip()
+    )
+
+
+def _is_trusted_proxy(address: str | None) -> bool:
+    if not address or not settings.TRUSTED_PROXIES:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request) -> str | None:
+    """The peer's address; behind trusted proxies, the right-most X-Forwarded-For entry
+    that is not itself a trusted proxy (entries to its left are client-controlled)."""
+    peer = request.META.get("REMOTE_ADDR") or None
+    if not _is_trusted_proxy(peer):
+        return _valid_ip(peer)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for entry in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _is_trusted_proxy(entry):
+            return _valid_ip(entry)
+    return _valid_ip(peer)
+
+
+def _valid_ip(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
+
+
+def base_url(request) -> str:
+    """This server's external URL without a trailing slash: PUBLIC_BASE_URL when set;
+    else the request's scheme and host, from X-Forwarded-Proto/-Host only when the
+    peer is a trusted proxy. The host is always checked against ALLOWED_HOSTS."""
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL
+    scheme = request.scheme
+    host = request.get_host()
+    if _is_trusted_proxy(request.META.get("REMOTE_ADDR")):
+        proto = request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            scheme = proto
+        forwarded_host = request.META.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+        if forwarded_host:
+            domain, _ = split_domain_port(forwarded_host)
+            if domain and validate_host(domain, settings.ALLOWED_HOSTS):
+                host = forwarded_host
+    return f"{scheme}://{host}"
+
+
+def request_meta(request) -> RequestMeta:
+    return RequestMeta(
+        ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:500]
+    )

@@ -1,0 +1,227 @@
+"""Identity → user → organisation → default access → audit, as one atomic unit.
+
+API.md's identity rules:
+- a person is the pair (issuer, sub), never an email alone;
+- an email links a new identity to an existing user only when the provider says it is
+  verified AND the local user's email was verified too (an unverified address must not
+  be able to squat an account that its real owner later claims);
+- the profile is refreshed from every login, writing only the fields that changed;
+- organisation: `org_id` wins; else an existing user keeps theirs; else a new user joins
+  the organisation owning their verified email domain, else a personal organisation.
+
+Races (50 browsers finishing the first login of one person at once) are settled by the
+unique constraints: every insert that can collide is keyed deterministically, a loser's
+IntegrityError rolls its attempt back, and the retry finds the winner's rows.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from organisations.access import grant_default_tool_access, grant_member_application_access
+from organisations.models import Organisation, OrganisationDomain
+
+from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+SNAPSHOT_CLAIMS = (
+    "iss", "sub", "aud", "azp", "email", "email_verified", "name", "nickname",
+    "given_name", "family_name", "picture", "locale", "org_id", "org_name", "sid",
+    "auth_time", "amr", "acr", "updated_at",
+)  # fmt: skip
+
+
+class LoginRefused(Exception):
+    """The identity is valid but may not log in (deactivated user or organisation)."""
+
+    def __init__(self, code: str, reason: str, user=None, organisation=None):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.user = user
+        self.organisation = organisation
+
+
+@dataclass(frozen=True)
+class Upserted:
+    user: User
+    identity: ExternalIdentity
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """What the audit trail records of the request."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+
+def _stable_suffix(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
+
+
+def _verified_email(claims: dict) -> str | None:
+    email = claims.get("email")
+    if claims.get("email_verified") is True and isinstance(email, str) and "@" in email:
+        return email.strip().lower()
+    return None
+
+
+def _organisation_for_org_id(org_id: str, org_name: str | None) -> Organisation:
+    organisation = Organisation.objects.filter(auth0_org_id=org_id).first()
+    if organisation is None:
+        name = (org_name or org_id)[:200]
+        organisation = Organisation.objects.create(
+            auth0_org_id=org_id,
+            name=name,
+            slug=f"{slugify(name)[:80] or 'org'}-{_stable_suffix(org_id)}",
+        )
+        grant_default_tool_access(organisation)
+    return organisation
+
+
+def _organisation_for_new_user(issuer: str, claims: dict) -> Organisation:
+    email = _verified_email(claims)
+    if email:
+        domain = email.rsplit("@", 1)[1]
+        owned = (
+            OrganisationDomain.objects.select_related("organisation")
+            .filter(domain=domain, verified=True)
+            .first()
+        )
+        if owned is not None:
+            return owned.organisation
+    display = claims.get("name") or email or claims["sub"]
+    organisation = Organisation.objects.create(
+        name=f"{display}'s organisation"[:200],
+        # Deterministic: concurrent first logins of one person collide here, not twice.
+        slug=f"personal-{_stable_suffix(issuer, claims['sub'])}",
+    )
+    grant_default_tool_access(organisation)
+    return organisation
+
+
+def _profile_changes(user: User, claims: dict) -> list[str]:
+    """Set the profile fields that differ from the token; return their names."""
+    wanted = {}
+    email = _verified_email(claims)
+    if email and email != (user.email or "").lower():
+        if not User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+            wanted["email"] = email
+            wanted["email_verified"] = True
+    elif email and not user.email_verified:
+        wanted["email_verified"] = True
+    if isinstance(claims.get("name"), str) and claims["name"][:200] != user.name:
+        wanted["name"] = claims["name"][:200]
+    if isinstance(claims.get("picture"), str) and claims["picture"][:2000] != user.picture:
+        wanted["picture"] = claims["picture"][:2000]
+    changed = []
+    for field, value in wanted.items():
+        if getattr(user, field) != value:
+            setattr(user, field, value)
+            changed.append(field)
+    return changed
+
+
+def _snapshot(claims: dict) -> dict:
+    return {name: claims[name] for name in SNAPSHOT_CLAIMS if name in claims}
+
+
+def _upsert_once(issuer: str, claims: dict, meta: RequestMeta, audit: bool) -> Upserted:
+    now = timezone.now()
+    identity = (
+        ExternalIdentity.objects.select_related("user", "user__organisation")
+        .filter(issuer=issuer, subject=claims["sub"])
+        .first()
+    )
+    user = identity.user if identity else None
+    email = _verified_email(claims)
+    if user is None and email:
+        user = (
+            User.objects.select_related("organisation")
+            .filter(email__iexact=email, email_verified=True)
+            .first()
+        )
+
+    org_id = claims.get("org_id") if isinstance(claims.get("org_id"), str) else None
+    if user is None:
+        organisation = (
+            _organisation_for_org_id(org_id, claims.get("org_name"))
+            if org_id
+            else _organisation_for_new_user(issuer, claims)
+        )
+        user = User(organisation=organisation, role=Role.VIEWER)
+        user.set_unusable_password()
+        _profile_changes(user, claims)
+        user.save()
+        moved = True
+    else:
+        moved = False
+        if org_id and user.role != Role.SUPER_ADMIN:
+            organisation = _organisation_for_org_id(org_id, claims.get("org_name"))
+            if organisation.pk != user.organisation_id:
+                user.organisation = organisation
+                moved = True
+        changed = _profile_changes(user, claims) + (["organisation"] if moved else [])
+        if changed:
+            user.save(update_fields=[*changed, "updated_at"])
+
+    organisation = user.organisation
+    if not user.is_active:
+        raise LoginRefused("account_inactive", "This account has been deactivated.", user)
+    if organisation is not None and not organisation.is_active:
+        raise LoginRefused(
+            "organisation_inactive", "This organisation has been deactivated.", user, organisation
+        )
+    if moved:
+        grant_member_application_access(user)
+
+    new_identity = identity is None
+    if new_identity:
+        identity = ExternalIdentity.objects.create(
+            user=user, issuer=issuer, subject=claims["sub"], last_login_at=now,
+            claims=_snapshot(claims),
+        )  # fmt: skip
+    else:
+        ExternalIdentity.objects.filter(pk=identity.pk).update(
+            last_login_at=now, claims=_snapshot(claims)
+        )
+    if audit:
+        AuditEvent.objects.create(
+            type=AuditType.LOGIN_SUCCEEDED,
+            user=user,
+            organisation=organisation,
+            ip=meta.ip,
+            user_agent=meta.user_agent[:500],
+            details={"issuer": issuer, "sub": claims["sub"], "new_identity": new_identity},
+        )
+    return Upserted(user=user, identity=identity)
+
+
+def upsert_identity(
+    issuer: str, claims: dict, meta: RequestMeta, *, audit: bool = True
+) -> Upserted:
+    """Find or create the local user for verified claims, atomically. Raises
+    LoginRefused (nothing written) for a deactivated user or organisation."""
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise ValueError("claims without a subject")
+    for _ in range(ATTEMPTS - 1):
+        try:
+            with transaction.atomic():
+                return _upsert_once(issuer, claims, meta, audit)
+        except IntegrityError:
+            # Another request created the same person or organisation first; its rows
+            # are committed now (the unique index made us wait), so the retry finds them.
+            logger.info("upsert of %s lost a race; retrying", claims["sub"])
+    with transaction.atomic():
+        return _upsert_once(issuer, claims, meta, audit)
+
+
+aupsert_identity = sync_to_async(upsert_identity)
