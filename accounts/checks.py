@@ -1,1 +1,108 @@
-"""System checks for misconfiguration that would break login in a browser."""
+"""System checks for configuration that would break login in a browser or weaken it.
+
+Run by every management command and at server start (`manage.py check --deploy` too).
+"""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+SAME_SITE_DOCS = "docs/operations.md, section 'Same-site or cross-site deployment'"
+
+
+def _site(host: str) -> str:
+    """An approximation of the registrable domain ("site") without the Public Suffix
+    List: IP addresses and single-label hosts are their own site; otherwise the last
+    two labels. It errs towards calling two hosts cross-site (the warning case) only
+    for multi-label public suffixes such as `co.uk`, where it says same-site."""
+    host = host.lower().strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    return ".".join(labels[-2:]) if len(labels) >= 2 else host
+
+
+def _api_hosts() -> list[str]:
+    if settings.PUBLIC_BASE_URL:
+        return [urlsplit(settings.PUBLIC_BASE_URL).hostname or ""]
+    return [host.lstrip(".") for host in settings.ALLOWED_HOSTS if host not in ("*", "")]
+
+
+@register(Tags.security)
+def check_cookie_policy(app_configs, **kwargs):
+    problems = []
+    if settings.COOKIE_SAMESITE == "None" and not settings.COOKIE_SECURE:
+        problems.append(
+            Error(
+                "COOKIE_SAMESITE=None requires COOKIE_SECURE=true.",
+                hint="Browsers reject SameSite=None cookies without Secure; set COOKIE_SECURE=true "
+                "(and serve over HTTPS), or use COOKIE_SAMESITE=Lax for a same-site deployment.",
+                id="accounts.E001",
+            )
+        )
+    if settings.COOKIE_PARTITIONED and not settings.COOKIE_SECURE:
+        problems.append(
+            Error(
+                "COOKIE_PARTITIONED=true requires COOKIE_SECURE=true.",
+                hint="Browsers ignore Partitioned cookies that are not Secure.",
+                id="accounts.E002",
+            )
+        )
+    return problems
+
+
+@register(Tags.security)
+def check_frontend_origins(app_configs, **kwargs):
+    problems = []
+    for origin in settings.FRONTEND_ORIGINS:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            problems.append(
+                Error(
+                    f"FRONTEND_ORIGINS entry {origin!r} is not an origin.",
+                    hint="Write origins as scheme://host[:port], without a path.",
+                    id="accounts.E003",
+                )
+            )
+            continue
+        if origin not in settings.CORS_ALLOWED_ORIGINS:
+            problems.append(
+                Error(
+                    f"Frontend origin {origin!r} is missing from CORS_ALLOWED_ORIGINS.",
+                    hint="The web app's credentialed requests would be blocked by the browser.",
+                    id="accounts.E004",
+                )
+            )
+        if origin not in settings.CSRF_TRUSTED_ORIGINS:
+            problems.append(
+                Error(
+                    f"Frontend origin {origin!r} is missing from CSRF_TRUSTED_ORIGINS.",
+                    hint="Every unsafe request from the web app would fail the CSRF Origin check.",
+                    id="accounts.E005",
+                )
+            )
+    if settings.COOKIE_SAMESITE == "None":
+        api_sites = {_site(host) for host in _api_hosts()}
+        cross = [
+            origin
+            for origin in settings.FRONTEND_ORIGINS
+            if urlsplit(origin).hostname and _site(urlsplit(origin).hostname) not in api_sites
+        ]
+        if cross:
+            problems.append(
+                Warning(
+                    f"The web app at {', '.join(cross)} is on another site than this API: its "
+                    "session cookie is a third-party cookie there.",
+                    hint="Safari, Firefox, incognito windows and Chromium without third-party "
+                    "cookies will not send it; the web app must use the token handoff "
+                    "(/auth/login?mode=token). Prefer one site for both (app.example.com + "
+                    f"api.example.com with COOKIE_SAMESITE=Lax): see {SAME_SITE_DOCS}.",
+                    id="accounts.W001",
+                )
+            )
+    return problems
