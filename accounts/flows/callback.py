@@ -121,8 +121,14 @@ async def complete_login(request) -> LoginDone:
         raise
 
     user = upserted.user
+    # Always a new session: flushing first makes alogin cycle the key even when this
+    # browser was already logged in as the same person (alogin alone would keep it).
+    previous_key = request.session.session_key
+    await request.session.aflush()
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
     session_key = request.session.session_key
+    if previous_key:
+        await LoginSession.objects.filter(session_key=previous_key).adelete()
     await LoginSession.objects.acreate(
         session_key=session_key,
         user=user,

@@ -1,0 +1,49 @@
+"""POST /api/v1/auth/token: a token pair for an authenticated caller, or for the holder
+of a handoff login code and its verifier."""
+
+from asgiref.sync import sync_to_async
+
+from .. import keys, tokens
+from ..api import ApiError, Principal
+from ..upsert import RequestMeta
+
+
+async def asigner_or_unavailable() -> keys.Signer:
+    """The signing key, fetched before any write so that a key that cannot sign never
+    spends a code or a refresh token; 503 when it cannot be decrypted."""
+    try:
+        return await keys.asigner()
+    except keys.SigningKeyUnavailable:
+        raise ApiError(
+            503, "service_unavailable", "Tokens cannot be issued right now; try again later."
+        ) from None
+
+
+async def issue_for_principal(
+    principal: Principal, *, issuer: str, session_key: str, meta: RequestMeta
+) -> dict:
+    """A pair for the caller. A session caller gets a new family tied to its session
+    (logging out revokes it); a caller holding an app access token gets the pair in that
+    token's family (revoking the family revokes it too)."""
+    signer = await asigner_or_unavailable()
+    family_id = principal.family_id if principal.via == "bearer" else None
+    grant = await sync_to_async(tokens.issue_grant)(
+        principal.user,
+        session_key=session_key if principal.via == "session" else "",
+        family_id=family_id,
+        meta=meta,
+    )
+    return await tokens.apair(grant, issuer=issuer, signer=signer)
+
+
+async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -> dict:
+    """A pair for the holder of a login code and the verifier of its challenge; 400
+    ``invalid_grant`` for a bad, spent, expired or unverifiable code."""
+    if not isinstance(code, str) or not code:
+        raise ApiError(400, "invalid_request", "login_code must be a non-empty string.")
+    signer = await asigner_or_unavailable()
+    try:
+        grant = await sync_to_async(tokens.redeem_handoff_code)(code, verifier, meta=meta)
+    except tokens.TokenError as exc:
+        raise ApiError(400, exc.error, exc.detail) from None
+    return await tokens.apair(grant, issuer=issuer, signer=signer)
