@@ -43,3 +43,15 @@ def _default_tools(request):
     from django.apps import apps
 
     importlib.import_module("organisations.migrations.0002_default_tools").create_tools(apps, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_connections(django_db_setup):
+    """Async views reach the database from asgiref's single sync thread, whose
+    connection the test client never closes; close it so PostgreSQL's test database
+    can be dropped at the end."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
