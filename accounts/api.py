@@ -8,6 +8,7 @@ DRF's and adrf's dispatch hop to a thread on every request (docs/architecture.md
 import functools
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -77,6 +78,10 @@ _csrf_check = _CsrfCheck(lambda request: None)
 
 
 def enforce_csrf(request):
+    # Browsers send Origin on every cross-origin and fetch() POST; a cookie-bearing
+    # unsafe request with neither Origin nor Referer is not from a page we trust.
+    if "HTTP_ORIGIN" not in request.META and "HTTP_REFERER" not in request.META:
+        _reject_csrf(request, "Origin header missing")
     request.csrf_processing_done = False
     reason = _csrf_check.process_view(request, None, (), {})
     if reason is not None:
@@ -106,8 +111,23 @@ async def authenticate(request) -> Principal | None:
         return await authenticate_bearer(token.strip())
     user = await request.auser()
     if user.is_authenticated:
+        await _keep_session_alive(request)
         return Principal(user=user, via="session")
     return None
+
+
+SESSION_SEEN_KEY = "_seen"
+SESSION_TOUCH_INTERVAL = 60
+
+
+async def _keep_session_alive(request):
+    """Idle timeout: a session expires SESSION_IDLE_TIMEOUT seconds after its last use.
+    Saving a session pushes its expiry forward; it is saved at most once a minute so
+    that busy clients do not write on every request."""
+    now = int(time.time())
+    seen = await request.session.aget(SESSION_SEEN_KEY, 0)
+    if now - seen >= SESSION_TOUCH_INTERVAL:
+        await request.session.aset(SESSION_SEEN_KEY, now)
 
 
 def read_json(request) -> dict:

@@ -55,3 +55,12 @@ def _close_async_connections(django_db_setup):
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture
+def browser():
+    """A test client that enforces CSRF like a browser-facing server must (Django's
+    test client skips the CSRF check unless asked)."""
+    from django.test import AsyncClient
+
+    return AsyncClient(enforce_csrf_checks=True)

@@ -163,9 +163,7 @@ def test_fifty_concurrent_first_logins_make_exactly_one_of_everything():
     def login():
         try:
             barrier.wait()
-            results.append(
-                upsert_identity(ISSUER, claims("auth0|race", name="Race"), META).user.pk
-            )
+            results.append(upsert_identity(ISSUER, claims("auth0|race", name="Race"), META).user.pk)
         except Exception as exc:
             errors.append(exc)
         finally:
