@@ -1,0 +1,56 @@
+"""/oidc/logout and /v2/logout."""
+
+import pytest
+
+from tests.idp import CLIENT_ID
+
+RETURN_TO = "http://localhost:5173/signed-out"
+
+
+def test_oidc_logout_redirects_with_state(http):
+    response = http.get(
+        "oidc/logout",
+        params={"client_id": CLIENT_ID, "post_logout_redirect_uri": RETURN_TO, "state": "s1"},
+    )
+
+    assert response.status_code == 302
+    assert response.headers["location"] == f"{RETURN_TO}?state=s1"
+
+
+def test_v2_logout_redirects_to_return_to(http):
+    response = http.get("v2/logout", params={"client_id": CLIENT_ID, "returnTo": RETURN_TO})
+
+    assert response.status_code == 302
+    assert response.headers["location"] == RETURN_TO
+
+
+@pytest.mark.parametrize("path", ["oidc/logout", "v2/logout"])
+def test_logout_without_a_redirect_shows_a_page(http, path):
+    response = http.get(path)
+
+    assert response.status_code == 200
+    assert "You are logged out" in response.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"returnTo": RETURN_TO},
+        {"returnTo": RETURN_TO, "client_id": "someone-else"},
+        {"returnTo": "javascript:alert(1)", "client_id": CLIENT_ID},
+    ],
+)
+def test_logout_redirect_needs_a_client_and_an_http_url(http, params):
+    response = http.get("v2/logout", params=params)
+
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_logout_redirect_to_a_non_ascii_url_is_percent_encoded(http):
+    response = http.get(
+        "v2/logout",
+        params={"client_id": CLIENT_ID, "returnTo": "http://localhost:5173/au-revoir-é"},
+    )
+
+    assert response.headers["location"] == "http://localhost:5173/au-revoir-%C3%A9"
