@@ -198,11 +198,31 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+# DRF serves only the OpenAPI document and its interactive page (accounts/openapi.py);
+# the API itself is plain async Django views.
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "authsite.views.drf_exception_handler",
+}
 SPECTACULAR_SETTINGS = {
+    "TITLE": "Authentication backend API",
+    "DESCRIPTION": "Sessions, app tokens, features and applications for the platform's "
+    'web apps. Errors are always {"error": code, "detail": sentence}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+            "refreshCookie": {"type": "apiKey", "in": "cookie", "name": "refresh_token"},
+        }
+    },
 }
 
 LOGGING = {

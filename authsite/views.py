@@ -69,3 +69,14 @@ def permission_denied(request, exception=None):
     if _is_api(request):
         return error_response(403, "forbidden", "You may not do this.")
     return defaults.permission_denied(request, exception)
+
+
+def drf_exception_handler(exc, context):
+    """The schema and docs views are DRF's: give their errors the API's shape too."""
+    from rest_framework.views import exception_handler
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    code = getattr(exc, "default_code", "error")
+    return error_response(response.status_code, code, str(getattr(exc, "detail", exc)))
