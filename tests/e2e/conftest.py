@@ -1,0 +1,43 @@
+import pytest
+
+from tests.e2e.servers import E2EDatabase, Server
+
+
+@pytest.fixture(scope="session")
+def e2e_database():
+    database = E2EDatabase("authsite_e2e")
+    yield database
+    database.drop()
+
+
+def auth0_env(idp_server, **extra):
+    return {
+        "AUTH0_ISSUER": idp_server.url,
+        "AUTH0_CLIENT_ID": "test-client",
+        "AUTH0_CLIENT_SECRET": "test-secret",
+        "FRONTEND_ORIGINS": "http://localhost:5173",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def api_server(e2e_database, idp_server):
+    """The API under uvicorn with a same-site cookie policy that a plain HTTP client
+    can follow over http:// (Secure cookies are only sent over HTTPS or to browsers'
+    trustworthy localhost)."""
+    server = Server(
+        e2e_database, auth0_env(idp_server, COOKIE_SAMESITE="Lax", COOKIE_SECURE="false")
+    )
+    yield server
+    server.stop()
+    server.assert_clean_log()
+
+
+@pytest.fixture
+def live(api_server, idp_server):
+    idp_server.provider.reset()
+    from tests.idp import seed
+
+    seed(idp_server.provider)
+    yield api_server
+    idp_server.provider.reset()
