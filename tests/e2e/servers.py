@@ -76,7 +76,11 @@ class Server:
     def __init__(self, database: E2EDatabase, env: dict, port: int | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="authsite-e2e-", suffix=".log", delete=False)
+        # Open for the server's whole life, read back by output(); removed by stop().
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="authsite-e2e-", suffix=".log", delete=False
+        )
+        self._output = None
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "uvicorn", "authsite.asgi:application",
@@ -102,6 +106,8 @@ class Server:
         raise RuntimeError(f"the server did not become ready:\n{self.output()}")
 
     def output(self) -> str:
+        if self._output is not None:
+            return self._output
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self):
@@ -112,6 +118,8 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
+        self._output = Path(self.log.name).read_text(errors="replace")
+        Path(self.log.name).unlink()
 
     def assert_clean_log(self):
         """No traceback, no sync-in-async error, ever."""
