@@ -1,0 +1,372 @@
+"""The admin for people, their identities and the audit trail.
+
+Scoped like the rest of the admin (see ``organisations.admin``): a super admin sees and
+changes everyone; an organisation admin sees and changes only their own organisation's
+members, can neither make anyone super admin nor move anyone to another organisation,
+cannot set passwords or Django permissions, and reads only their organisation's audit
+events. Any other staff user gets nothing. Role changes, deactivations and access changes
+made here are written to the append-only audit trail, naming the operator.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.dispatch import receiver
+
+from organisations.admin import OrganisationAdmin as BaseOrganisationAdmin
+from organisations.admin import (
+    TenantScopedAdmin,
+    TenantScopedInline,
+    access_changed,
+    admin_organisation_id,
+    is_super_admin,
+)
+from organisations.models import Organisation, UserApplicationAccess
+
+from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
+
+
+def _audit_event(request, type, *, user_id=None, organisation_id=None, **details) -> AuditEvent:
+    """An unsaved audit event for a change an operator made through the admin."""
+    operator = request.user
+    return AuditEvent(
+        type=type,
+        user_id=user_id,
+        organisation_id=organisation_id,
+        ip=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", "")[:500],
+        details={"operator_id": operator.pk, "operator_email": operator.email, **details},
+    )
+
+
+@receiver(access_changed, dispatch_uid="accounts.admin.audit_access_change")
+def _audit_access_change(sender, request, organisation_id, user_id, details, **kwargs):
+    _audit_event(
+        request,
+        AuditType.ACCESS_CHANGED,
+        user_id=user_id,
+        organisation_id=organisation_id,
+        **details,
+    ).save()
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+class UserFormMixin:
+    """Checks the database also enforces, with messages an operator can act on: emails are
+    stored in lower case and unique whatever their case, and every role but super admin
+    needs an organisation."""
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email")
+        if not email:
+            return None
+        email = User.objects.normalize_email(email).lower()
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise ValidationError("A user with this email already exists.")
+        return email
+
+    def clean(self):
+        cleaned_data = super().clean()
+        role = cleaned_data.get("role", self.instance.role)
+        if "organisation" in self.fields:
+            organisation = cleaned_data.get("organisation")
+        else:
+            organisation = self.instance.organisation
+        if role and role != Role.SUPER_ADMIN and organisation is None:
+            self.add_error(
+                "organisation" if "organisation" in self.fields else None,
+                "Every role but super admin needs an organisation.",
+            )
+        return cleaned_data
+
+
+class UserChangeAdminForm(UserFormMixin, UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class UserCreationAdminForm(UserFormMixin, AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "name", "role", "organisation")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+
+
+class ReadOnlyInline(TenantScopedInline):
+    """Shown to whoever may view the parent; changed only through its own admin page,
+    where the change is scoped and audited."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ExternalIdentityInline(ReadOnlyInline):
+    model = ExternalIdentity
+    organisation_path = ("user", "organisation_id")
+    fields = ("issuer", "subject", "last_login_at", "created_at")
+
+
+class ApplicationAccessInline(ReadOnlyInline):
+    model = UserApplicationAccess
+    fk_name = "user"
+    organisation_path = ("user", "organisation_id")
+    fields = ("tool", "has_access", "granted_by", "granted_at")
+    show_change_link = True
+
+
+@admin.register(User)
+class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
+    """People. Those who come through Auth0 have unusable passwords; super admins may give
+    an operator a password for this admin. Organisation admins change only the name, role
+    (never super admin) and active status of their own organisation's members."""
+
+    organisation_path = ("organisation_id",)
+    organisation_admin_may_edit = True
+    form = UserChangeAdminForm
+    add_form = UserCreationAdminForm
+    list_display = (
+        "email",
+        "name",
+        "organisation",
+        "role",
+        "is_active",
+        "is_staff",
+        "email_verified",
+        "last_login",
+        "created_at",
+    )
+    list_filter = (
+        "role",
+        "is_active",
+        "is_staff",
+        "email_verified",
+        ("organisation", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("organisation",)
+    search_fields = ("email", "name", "organisation__name", "identities__subject")
+    ordering = ("email",)
+    readonly_fields = ("last_login", "created_at", "updated_at")
+    inlines = [ExternalIdentityInline, ApplicationAccessInline]
+    actions = ["deactivate_users"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("name", "picture", "email_verified")}),
+        ("Organisation and role", {"fields": ("organisation", "role")}),
+        (
+            "Admin permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
+    )
+    organisation_admin_fieldsets = (
+        (None, {"fields": ("email", "name", "picture", "email_verified")}),
+        ("Organisation and role", {"fields": ("organisation", "role", "is_active", "is_staff")}),
+        ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
+    )
+    organisation_admin_readonly_fields = (
+        "email",
+        "picture",
+        "email_verified",
+        "organisation",
+        "is_staff",
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "name", "role", "organisation")}),
+        ("Password", {"fields": ("usable_password", "password1", "password2")}),
+    )
+
+    def has_add_permission(self, request):
+        # People arrive through the identity provider; only super admins create accounts
+        # by hand, for operators.
+        return is_super_admin(request.user)
+
+    def get_inlines(self, request, obj):
+        # A person being created has no identities or access to show yet.
+        return self.inlines if obj is not None else []
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not is_super_admin(request.user):
+            return self.organisation_admin_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and not is_super_admin(request.user):
+            # The email is the identity provider's, and it links logins to accounts; the
+            # organisation is the tenant boundary; staff status opens this admin.
+            readonly = (*readonly, *self.organisation_admin_readonly_fields)
+        return readonly
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role" and not is_super_admin(request.user):
+            kwargs["choices"] = [
+                (value, label) for value, label in Role.choices if value != Role.SUPER_ADMIN
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not is_super_admin(request.user):
+            # The form already refuses these; this holds even if a form change forgets.
+            if obj.role == Role.SUPER_ADMIN or obj.is_superuser:
+                raise PermissionDenied
+            obj.organisation_id = admin_organisation_id(request.user)
+        super().save_model(request, obj, form, change)
+        if "role" in form.changed_data:
+            _audit_event(
+                request,
+                AuditType.ROLE_CHANGED,
+                user_id=obj.pk,
+                organisation_id=obj.organisation_id,
+                old_role=form.initial.get("role") if change else None,
+                new_role=obj.role,
+            ).save()
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            _audit_event(
+                request,
+                AuditType.USER_DEACTIVATED,
+                user_id=obj.pk,
+                organisation_id=obj.organisation_id,
+            ).save()
+
+    def user_change_password(self, request, id, form_url=""):
+        # A password opens this admin's login form: only super admins set one.
+        if not is_super_admin(request.user):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    @admin.action(
+        description="Deactivate selected users",
+        permissions=["change"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def deactivate_users(self, request, queryset):
+        """Deactivated people are refused at their next request (accounts.backends), not
+        when their session or tokens expire. Operators cannot lock themselves out."""
+        if queryset.filter(pk=request.user.pk).exists():
+            self.message_user(request, "You cannot deactivate yourself.", messages.WARNING)
+        targets = list(
+            queryset.filter(is_active=True)
+            .exclude(pk=request.user.pk)
+            .values_list("pk", "organisation_id")
+        )
+        with transaction.atomic():
+            User.objects.filter(pk__in=[pk for pk, _ in targets]).update(is_active=False)
+            AuditEvent.objects.bulk_create(
+                _audit_event(
+                    request,
+                    AuditType.USER_DEACTIVATED,
+                    user_id=pk,
+                    organisation_id=organisation_id,
+                )
+                for pk, organisation_id in targets
+            )
+        self.message_user(request, f"Deactivated {len(targets)} user(s).", messages.SUCCESS)
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(TenantScopedAdmin):
+    """Read-only: identities are written by logins, never by hand. A super admin may
+    delete one, to unlink it or to delete its user."""
+
+    organisation_path = ("user", "organisation_id")
+    list_display = ("subject", "issuer", "user", "last_login_at", "created_at")
+    list_filter = ("issuer",)
+    list_select_related = ("user",)
+    search_fields = ("subject", "user__email")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return is_super_admin(request.user)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(TenantScopedAdmin):
+    """Read-only: the trail is append-only. Organisation admins read their own
+    organisation's events."""
+
+    organisation_path = ("organisation_id",)
+    list_display = ("created_at", "type", "user", "organisation", "ip")
+    list_filter = ("type", "created_at", ("organisation", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("user", "organisation")
+    search_fields = ("user__email",)
+    search_help_text = "Search by the email of the person concerned."
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- what accounts adds to other apps' admin --------------------------------------------
+
+
+class MemberInline(ReadOnlyInline):
+    model = User
+    organisation_path = ("organisation_id",)
+    fields = ("email", "name", "role", "is_active", "last_login")
+    show_change_link = True
+    verbose_name = "member"
+    verbose_name_plural = "members"
+
+
+admin.site.unregister(Organisation)
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(BaseOrganisationAdmin):
+    """The organisations app's admin with the members listed: that app cannot name the
+    user model, so accounts adds them."""
+
+    inlines = [*BaseOrganisationAdmin.inlines, MemberInline]
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Groups grant Django permissions across every organisation: super admins only."""
+
+    def has_module_permission(self, request):
+        return is_super_admin(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_super_admin(request.user)
+
+    def has_add_permission(self, request):
+        return is_super_admin(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_super_admin(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_super_admin(request.user)
