@@ -76,4 +76,4 @@ DEMO_FLAGS = [
 DEMO_OPERATOR = {"email": "operator@operators.example", "password": "operator-demo-password"}
 
 DEV_CLIENT_ID = "devidp-client"
-DEV_CLIENT_SECRET = "devidp-client-secret"  # noqa: S105 (development identity provider only)
+DEV_CLIENT_SECRET = "devidp-client-secret"  # the development identity provider's only

@@ -27,7 +27,8 @@ class UserManager(BaseUserManager):
 
     def create_user(self, email, password=None, **fields):
         fields.setdefault("role", Role.VIEWER)
-        user = self.model(email=self.normalize_email(email) if email else None, **fields)
+        # Stored lower-case whole, as User.clean does: one spelling however it was created.
+        user = self.model(email=email.strip().lower() if email else None, **fields)
         if password:
             user.set_password(password)
         else:

@@ -18,7 +18,10 @@ import tempfile
 
 import psycopg
 
-LOCAL_URL = "postgres://postgres@127.0.0.1:5432/authsite"
+# One database name per run (pytest-django adds its "test_" prefix), so that runs on one
+# shared server do not collide.
+RUN_DATABASE = f"authsite_{os.getpid()}"
+LOCAL_URL = f"postgres://postgres@127.0.0.1:5432/{RUN_DATABASE}"
 
 
 def reachable(url: str) -> bool:
@@ -93,7 +96,7 @@ def throwaway_cluster():
         )
         shutil.rmtree(root, ignore_errors=True)
 
-    return f"postgres://postgres@127.0.0.1:{port}/authsite", stop
+    return f"postgres://postgres@127.0.0.1:{port}/{RUN_DATABASE}", stop
 
 
 def main(argv: list[str]) -> int:

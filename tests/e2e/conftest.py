@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.e2e.servers import E2EDatabase, Server
@@ -5,7 +7,7 @@ from tests.e2e.servers import E2EDatabase, Server
 
 @pytest.fixture(scope="session")
 def e2e_database():
-    database = E2EDatabase("authsite_e2e")
+    database = E2EDatabase(f"authsite_e2e_{os.getpid()}")
     yield database
     database.drop()
 
