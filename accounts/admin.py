@@ -28,17 +28,19 @@ from organisations.admin import (
 from organisations.models import Organisation, UserApplicationAccess
 
 from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
+from .requestkit import request_meta
 
 
 def _audit_event(request, type, *, user_id=None, organisation_id=None, **details) -> AuditEvent:
     """An unsaved audit event for a change an operator made through the admin."""
     operator = request.user
+    meta = request_meta(request)
     return AuditEvent(
         type=type,
         user_id=user_id,
         organisation_id=organisation_id,
-        ip=request.META.get("REMOTE_ADDR") or None,
-        user_agent=request.headers.get("User-Agent", "")[:500],
+        ip=meta.ip,
+        user_agent=meta.user_agent,
         details={"operator_id": operator.pk, "operator_email": operator.email, **details},
     )
 
