@@ -1,12 +1,16 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 urlpatterns = [
     path("auth/login", views.login, name="login"),
     path("auth/callback", views.callback, name="callback"),
     path("auth/logout", views.logout, name="logout"),
     path("api/v1/auth/csrf", views.csrf, name="api-csrf"),
+    path("api/v1/auth/token", token_views.token, name="api-token"),
+    path("api/v1/auth/refresh", token_views.refresh, name="api-refresh"),
+    path("api/v1/auth/revoke", token_views.revoke, name="api-revoke"),
+    path(".well-known/jwks.json", token_views.jwks, name="jwks"),
     path("api/v1/auth/me", views.me, name="api-me"),
     path("api/v1/features", views.features, name="api-features"),
     path("api/v1/applications", views.applications, name="api-applications"),

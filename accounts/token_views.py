@@ -1,0 +1,134 @@
+"""Thin async views for app tokens: /api/v1/auth/token, /refresh, /revoke and the JWKS.
+
+The refresh cookie is named ``settings.REFRESH_COOKIE_NAME`` ("refresh_token") and
+scoped to ``settings.REFRESH_COOKIE_PATH`` ("/api/v1/auth/"): only the token endpoints
+ever receive it, never the rest of the API or the pages. It is HttpOnly (no script can
+read the token), Secure and SameSite per the cookie policy (accounts/cookies.py rewrites
+every cookie with the same attributes).
+"""
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from . import keys
+from .api import ApiError, endpoint, enforce_csrf, error_response, not_authenticated, read_json
+from .flows import refresh as refresh_flow
+from .flows import token as token_flow
+from .requestkit import base_url, request_meta
+
+
+def set_refresh_cookie(response, refresh_token: str) -> None:
+    response.set_cookie(
+        settings.REFRESH_COOKIE_NAME,
+        refresh_token,
+        max_age=settings.REFRESH_TOKEN_TTL,
+        path=settings.REFRESH_COOKIE_PATH,
+        domain=settings.COOKIE_DOMAIN,
+        secure=settings.COOKIE_SECURE,
+        httponly=True,
+        samesite=settings.COOKIE_SAMESITE,
+    )
+
+
+def delete_refresh_cookie(response) -> None:
+    response.set_cookie(
+        settings.REFRESH_COOKIE_NAME,
+        "",
+        max_age=0,
+        expires="Thu, 01 Jan 1970 00:00:00 GMT",
+        path=settings.REFRESH_COOKIE_PATH,
+        domain=settings.COOKIE_DOMAIN,
+        secure=settings.COOKIE_SECURE,
+        httponly=True,
+        samesite=settings.COOKIE_SAMESITE,
+    )
+
+
+def _presented_refresh_token(request, body: dict) -> tuple[str, bool]:
+    """(token, came from the cookie). The body wins over the cookie; 400 when neither."""
+    if "refresh_token" in body:
+        value = body["refresh_token"]
+        if not isinstance(value, str) or not value:
+            raise ApiError(400, "invalid_request", "refresh_token must be a non-empty string.")
+        return value, False
+    cookie = request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
+    if cookie:
+        # A cookie is ambient: whatever authenticated the request, spending it needs
+        # the CSRF token and a trusted Origin.
+        enforce_csrf(request)
+        return cookie, True
+    raise ApiError(400, "invalid_request", "refresh_token is required.")
+
+
+@endpoint(["POST"], auth="optional")
+async def token(request, principal):
+    body = read_json(request)
+    issuer, meta = base_url(request), request_meta(request)
+    if "login_code" in body:
+        pair = await token_flow.redeem_login_code(
+            body["login_code"], body.get("handoff_verifier"), issuer=issuer, meta=meta
+        )
+        return JsonResponse(pair)
+    if principal is None:
+        raise not_authenticated()
+    pair = await token_flow.issue_for_principal(
+        principal, issuer=issuer, session_key=request.session.session_key or "", meta=meta
+    )
+    response = JsonResponse(pair)
+    if principal.via == "session":
+        set_refresh_cookie(response, pair["refresh_token"])
+    return response
+
+
+@endpoint(["POST"], auth="optional")
+async def refresh(request, principal):
+    presented, from_cookie = _presented_refresh_token(request, read_json(request))
+    try:
+        pair = await refresh_flow.refresh(
+            presented, issuer=base_url(request), meta=request_meta(request)
+        )
+    except ApiError as exc:
+        # Only a definitive refusal clears the cookie; a request that lost a rotation
+        # race succeeds through the grace path and never gets here.
+        if not (from_cookie and exc.status == 401):
+            raise
+        response = error_response(exc.status, exc.error, exc.detail, exc.headers)
+        delete_refresh_cookie(response)
+        return response
+    response = JsonResponse(pair)
+    if from_cookie:
+        set_refresh_cookie(response, pair["refresh_token"])
+    return response
+
+
+@endpoint(["POST"], auth="optional")
+async def revoke(request, principal):
+    presented, from_cookie = _presented_refresh_token(request, read_json(request))
+    await refresh_flow.revoke(presented, meta=request_meta(request))
+    response = JsonResponse({})
+    if from_cookie or request.COOKIES.get(settings.REFRESH_COOKIE_NAME) == presented:
+        delete_refresh_cookie(response)
+    return response
+
+
+@csrf_exempt
+async def jwks(request):
+    """The public keys of app tokens; cacheable, readable from any origin. Takes no
+    credentials, so it needs no CSRF check."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"Method {request.method} is not allowed here.",
+            {"Allow": "GET, HEAD"},
+        )
+    try:
+        document = await keys.ajwks()
+    except DatabaseError:
+        return error_response(503, "service_unavailable", "The service is temporarily unavailable.")
+    response = JsonResponse(document)
+    response["Cache-Control"] = f"public, max-age={keys.JWKS_MAX_AGE}"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -1,0 +1,58 @@
+"""The token endpoints driven from async code with the async test client, against
+committed data: any sync database access on the path would raise
+SynchronousOnlyOperation here."""
+
+import pytest
+from django.test import AsyncClient
+
+from accounts import tokens
+from accounts.models import TokenFamily
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_mint_refresh_revoke_and_jwks_from_async_code(user):
+    client = AsyncClient()
+    pair = await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s")
+
+    minted = await client.post(
+        "/api/v1/auth/token",
+        data="",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {pair['access_token']}"},
+    )
+    assert minted.status_code == 200
+
+    refreshed = await client.post(
+        "/api/v1/auth/refresh",
+        data={"refresh_token": minted.json()["refresh_token"]},
+        content_type="application/json",
+    )
+    assert refreshed.status_code == 200
+
+    revoked = await client.post(
+        "/api/v1/auth/revoke",
+        data={"refresh_token": refreshed.json()["refresh_token"]},
+        content_type="application/json",
+    )
+    assert revoked.status_code == 200
+
+    refused = await client.post(
+        "/api/v1/auth/token",
+        data="",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {pair['access_token']}"},
+    )
+    assert refused.status_code == 401
+
+    jwks = await client.get("/.well-known/jwks.json")
+    assert jwks.status_code == 200 and jwks.json()["keys"]
+
+
+async def test_logout_helpers_from_async_code(user):
+    await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s1")
+    await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s2")
+    assert await tokens.arevoke_session_families("s1", "logout") == 1
+    assert await tokens.arevoke_session_families("s1", "logout") == 0
+    assert await tokens.arevoke_user_families(user, "admin") == 1
+    assert await TokenFamily.objects.filter(revoked_at__isnull=True).acount() == 0

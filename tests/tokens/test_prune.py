@@ -1,0 +1,103 @@
+"""manage.py prune_tokens deletes only what can never be presented validly again."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts import tokens
+from accounts.models import HandoffCode, RefreshToken, TokenFamily
+
+from .kit import issue_pair, post_json
+
+LONG_AGO = timedelta(seconds=settings.REFRESH_TOKEN_TTL + 3600)
+
+
+def family_id(pair):
+    return RefreshToken.objects.get(token_hash=tokens.hash_token(pair["refresh_token"])).family_id
+
+
+def expire_tokens(family):
+    RefreshToken.objects.filter(family_id=family).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def prune(batch_size):
+    out = io.StringIO()
+    call_command("prune_tokens", batch_size=batch_size, stdout=out)
+    return out.getvalue()
+
+
+def refresh(client, refresh_token):
+    return post_json(client, "/api/v1/auth/refresh", {"refresh_token": refresh_token})
+
+
+@pytest.mark.parametrize("batch_size", [1, 500])
+def test_prune_deletes_only_the_dead(client, user, batch_size):
+    live = issue_pair(user)
+    spent = issue_pair(user)
+    assert refresh(client, spent["refresh_token"]).status_code == 200
+
+    # All of its refresh tokens expired, made long ago: dead.
+    exhausted = family_id(issue_pair(user))
+    expire_tokens(exhausted)
+    TokenFamily.objects.filter(pk=exhausted).update(created_at=timezone.now() - LONG_AGO)
+
+    # Expired tokens, but a live one too: the family stays.
+    partly = family_id(issue_pair(user))
+    expire_tokens(partly)
+    successor = RefreshToken.objects.create(
+        family_id=partly, token_hash="0" * 64, expires_at=timezone.now() + timedelta(days=1)
+    )
+
+    # Revoked long ago (dead, with its tokens) and revoked just now (kept for a while).
+    revoked_long_ago = family_id(issue_pair(user))
+    TokenFamily.objects.filter(pk=revoked_long_ago).update(
+        revoked_at=timezone.now() - LONG_AGO, revoke_reason="logout"
+    )
+    revoked_recently = issue_pair(user)
+    tokens.revoke_family(family_id(revoked_recently), "logout")
+
+    # A new family whose only token already expired keeps its row until an access
+    # token minted with it is certainly dead too.
+    fresh_exhausted = family_id(issue_pair(user))
+    expire_tokens(fresh_exhausted)
+
+    expired_code = tokens.create_handoff_code(user, "A" * 43)
+    HandoffCode.objects.filter(code_hash=tokens.hash_token(expired_code)).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    live_code = tokens.create_handoff_code(user, "B" * 43)
+
+    output = prune(batch_size)
+
+    assert (
+        "Deleted 3 expired refresh tokens, 2 dead token families and 1 expired login codes."
+        in output
+    )
+    assert set(TokenFamily.objects.values_list("pk", flat=True)) == {
+        family_id(live),
+        family_id(spent),
+        partly,
+        family_id(revoked_recently),
+        fresh_exhausted,
+    }
+    assert RefreshToken.objects.filter(pk=successor.pk).exists()
+    assert not RefreshToken.objects.filter(family_id=revoked_long_ago).exists()
+    assert list(HandoffCode.objects.values_list("code_hash", flat=True)) == [
+        tokens.hash_token(live_code)
+    ]
+
+    # What survives still behaves: the live token rotates, and the spent one is still
+    # recognised as spent (reuse detection needs its row).
+    assert refresh(client, live["refresh_token"]).status_code == 200
+    RefreshToken.objects.filter(token_hash=tokens.hash_token(spent["refresh_token"])).update(
+        used_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert refresh(client, spent["refresh_token"]).json()["error"] == "token_reused"
+
+    assert prune(batch_size).startswith("Deleted 0 expired refresh tokens, 0 dead token families")
