@@ -106,3 +106,19 @@ def check_frontend_origins(app_configs, **kwargs):
                 )
             )
     return problems
+
+
+@register()
+def check_rate_limits(app_configs, **kwargs):
+    from .ratelimit import parse_rate
+
+    problems = []
+    for name in ("RATE_LIMIT_LOGIN", "RATE_LIMIT_TOKEN"):
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError as exc:
+            problems.append(
+                Error(f"{name}: {exc}.", hint="Write a count per unit: 30/m, 5/s, 1000/h.",
+                      id="accounts.E006")
+            )  # fmt: skip
+    return problems

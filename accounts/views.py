@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from organisations.access import aapplications_for, afeatures_for
 
-from . import oidc
+from . import oidc, ratelimit
 from .api import endpoint, error_response
 from .flows.callback import LoginFailed, complete_login
 from .flows.login import (
@@ -22,6 +22,7 @@ from .flows.login import (
     begin_login,
 )
 from .flows.logout import logout as logout_flow
+from .requestkit import client_ip
 
 
 def csrf_failure(request, reason=""):
@@ -48,8 +49,20 @@ def _login_error(code: str, reason: str, status: int):
     return response
 
 
+async def _limit_browser_endpoint(request):
+    """Per client IP on /auth/login and /auth/callback: a 429 with Retry-After and the
+    JSON error shape, or None."""
+    try:
+        await ratelimit.hit("login", client_ip(request), settings.RATE_LIMIT_LOGIN)
+    except ratelimit.RateLimited as exc:
+        return error_response(exc.status, exc.error, exc.detail, exc.headers)
+    return None
+
+
 @require_GET
 async def login(request):
+    if limited := await _limit_browser_endpoint(request):
+        return limited
     try:
         start = await begin_login(
             request,
@@ -80,6 +93,8 @@ async def login(request):
 
 @require_GET
 async def callback(request):
+    if limited := await _limit_browser_endpoint(request):
+        return limited
     try:
         done = await complete_login(request)
     except LoginFailed as exc:

@@ -18,6 +18,9 @@ def auth0_env(idp_server, **extra):
         "AUTH0_CLIENT_ID": "test-client",
         "AUTH0_CLIENT_SECRET": "test-secret",
         "FRONTEND_ORIGINS": "http://localhost:5173",
+        # Many logins come from one test client; rate limits have tests of their own.
+        "RATE_LIMIT_LOGIN": "100000/m",
+        "RATE_LIMIT_TOKEN": "100000/m",
         **extra,
     }
 

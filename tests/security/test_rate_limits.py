@@ -1,0 +1,64 @@
+"""Rate limits: per client IP on the login endpoints, in the shared cache, 429 with
+Retry-After and the JSON error shape; forwarded headers believed only from trusted
+proxies."""
+
+import pytest
+
+from accounts.ratelimit import Rate, parse_rate
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [
+        ("30/m", Rate(30, 60)),
+        ("5/s", Rate(5, 1)),
+        ("100/5m", Rate(100, 300)),
+        ("1/d", Rate(1, 86400)),
+    ],
+)
+def test_rates_parse(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["", "30", "0/m", "-1/m", "30/x", "m/30", "30/m/s"])
+def test_bad_rates_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_rate(text)
+
+
+async def test_login_is_limited_per_client_ip(async_client, settings, idp):
+    settings.RATE_LIMIT_LOGIN = "3/m"
+    statuses = [(await async_client.get("/auth/login")).status_code for _ in range(4)]
+    assert statuses == [302, 302, 302, 429]
+    limited = await async_client.get("/auth/callback", {"code": "x", "state": "y"})
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "rate_limited"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+
+
+async def test_another_client_ip_has_its_own_budget(async_client, settings, idp):
+    settings.RATE_LIMIT_LOGIN = "1/m"
+    assert (await async_client.get("/auth/login")).status_code == 302
+    from django.test import AsyncClient
+
+    other = await AsyncClient(client=["198.51.100.7", 0]).get("/auth/login")
+    assert other.status_code == 302
+
+
+async def test_forwarded_for_is_ignored_from_an_untrusted_peer(async_client, settings, idp):
+    settings.RATE_LIMIT_LOGIN = "1/m"
+    assert (await async_client.get("/auth/login")).status_code == 302
+    spoofed = await async_client.get("/auth/login", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert spoofed.status_code == 429
+
+
+async def test_forwarded_for_is_believed_from_a_trusted_proxy(async_client, settings, idp):
+    settings.RATE_LIMIT_LOGIN = "1/m"
+    settings.TRUSTED_PROXIES = ["127.0.0.0/8"]
+    first = await async_client.get("/auth/login", headers={"X-Forwarded-For": "198.51.100.7"})
+    second = await async_client.get("/auth/login", headers={"X-Forwarded-For": "198.51.100.8"})
+    # the client may prepend anything; the proxy appended the address it saw
+    again = await async_client.get(
+        "/auth/login", headers={"X-Forwarded-For": "203.0.113.1, 198.51.100.7"}
+    )
+    assert [first.status_code, second.status_code, again.status_code] == [302, 302, 429]
