@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -131,11 +132,11 @@ async def _keep_session_alive(request):
 
 
 def read_json(request) -> dict:
-    """The request body as a JSON object, or a form body, or {} when empty."""
+    """The request body as a JSON object (any other content type but a form is read as
+    JSON), or a form's fields, or {} when empty."""
     if not request.body:
         return {}
-    content_type = request.content_type or ""
-    if content_type == "application/x-www-form-urlencoded":
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return {key: request.POST.get(key) for key in request.POST}
     try:
         data = json.loads(request.body)
@@ -167,6 +168,10 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                         f"Method {request.method} is not allowed here.",
                         {"Allow": ", ".join(allowed)},
                     )
+                if request.method in UNSAFE_METHODS:
+                    # Read the body now: Django's CSRF check parses request.POST, which
+                    # would consume the stream before the view reads the JSON body.
+                    _ = request.body
                 principal = await authenticate(request)
                 if (
                     csrf == "cookie"
@@ -180,6 +185,8 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                 response = await view(request, principal, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.error, exc.detail, exc.headers)
+            except RequestDataTooBig:
+                return error_response(413, "request_too_large", "The request body is too large.")
             except DatabaseError:
                 logger.exception("database unavailable on %s", request.path)
                 return error_response(

@@ -6,6 +6,7 @@ urlpatterns = [
     path("auth/login", views.login, name="login"),
     path("auth/callback", views.callback, name="callback"),
     path("auth/logout", views.logout, name="logout"),
+    path("auth/backchannel-logout", views.backchannel_logout, name="backchannel-logout"),
     path("api/v1/auth/csrf", views.csrf, name="api-csrf"),
     path("api/v1/auth/token", token_views.token, name="api-token"),
     path("api/v1/auth/refresh", token_views.refresh, name="api-refresh"),

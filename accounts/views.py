@@ -7,12 +7,15 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from organisations.access import aapplications_for, afeatures_for
 
 from . import oidc, ratelimit
 from .api import endpoint, error_response
+from .flows.backchannel import BackchannelRefused
+from .flows.backchannel import backchannel_logout as backchannel_flow
 from .flows.callback import LoginFailed, complete_login
 from .flows.login import (
     BINDING_COOKIE,
@@ -22,7 +25,7 @@ from .flows.login import (
     begin_login,
 )
 from .flows.logout import logout as logout_flow
-from .requestkit import client_ip
+from .requestkit import client_ip, request_meta
 
 
 def csrf_failure(request, reason=""):
@@ -114,6 +117,19 @@ async def logout(request, principal):
         domain=settings.COOKIE_DOMAIN,
         samesite=settings.COOKIE_SAMESITE,
     )
+    return response
+
+
+@csrf_exempt
+@require_POST
+async def backchannel_logout(request):
+    """Server to server: not CSRF-protected, never cached."""
+    try:
+        await backchannel_flow(request.POST.get("logout_token", ""), request_meta(request))
+    except BackchannelRefused as exc:
+        return error_response(400, "invalid_request", exc.reason)
+    response = JsonResponse({})
+    add_never_cache_headers(response)
     return response
 
 

@@ -4,7 +4,12 @@ into verified claims, and raises OIDCError subclasses with stable codes otherwis
 from .client import authorization_url, exchange_code, logout_url
 from .errors import InvalidToken, OIDCError, ProviderUnavailable
 from .metadata import discovery, jwks
-from .tokens import unverified_claims, verify_access_token, verify_id_token
+from .tokens import (
+    unverified_claims,
+    verify_access_token,
+    verify_id_token,
+    verify_logout_token,
+)
 
 __all__ = [
     "InvalidToken",
@@ -18,4 +23,5 @@ __all__ = [
     "unverified_claims",
     "verify_access_token",
     "verify_id_token",
+    "verify_logout_token",
 ]

@@ -124,3 +124,48 @@ async def verify_access_token(access_token: str, *, audience: str, now: int | No
             f"the access token was refused: {exc.description or exc.error}", code="invalid_token"
         ) from None
     return dict(token.claims)
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# A logout token is sent the moment the provider's session ends; an old one is a replay.
+MAX_LOGOUT_TOKEN_AGE = 300
+
+
+async def verify_logout_token(logout_token: str, *, now: int | None = None) -> dict:
+    """Verify an OIDC Back-Channel Logout 1.0 logout token and return its claims.
+
+    Checks: signature (as for ID tokens), header `typ` logout+jwt, `iss` exactly the
+    issuer, `aud` contains this client, `iat` present and fresh, `exp` when present, the
+    back-channel `events` member, `sub` or `sid` present, no `nonce`, a `jti`. Replay of
+    the `jti` is the caller's business (it needs the shared cache)."""
+    if not isinstance(logout_token, str) or not logout_token:
+        raise InvalidToken("no logout token", code="invalid_request")
+    metadata = await discovery()
+    token = await _verify_signature(logout_token)
+    if str(token.header.get("typ", "")).lower() not in ("logout+jwt", "application/logout+jwt"):
+        raise InvalidToken("the logout token's typ is not logout+jwt", code="invalid_request")
+    now = now or int(time.time())
+    options = {
+        "iss": {"essential": True, "value": metadata["issuer"]},
+        "aud": {"essential": True, "value": app_settings.client_id()},
+        "iat": {"essential": True},
+        "jti": {"essential": True},
+    }
+    try:
+        jwt.JWTClaimsRegistry(now=now, leeway=LEEWAY, **options).validate(token.claims)
+    except JoseError as exc:
+        raise InvalidToken(
+            f"the logout token was refused: {exc.description or exc.error}",
+            code="invalid_request",
+        ) from None
+    claims = token.claims
+    if claims["iat"] < now - MAX_LOGOUT_TOKEN_AGE - LEEWAY:
+        raise InvalidToken("the logout token is too old", code="invalid_request")
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+        raise InvalidToken("the logout token has no back-channel logout event", "invalid_request")
+    if "nonce" in claims:
+        raise InvalidToken("a logout token must not carry a nonce", code="invalid_request")
+    if not isinstance(claims.get("sub"), str) and not isinstance(claims.get("sid"), str):
+        raise InvalidToken("the logout token names neither sub nor sid", code="invalid_request")
+    return dict(claims)

@@ -1,0 +1,71 @@
+"""POST /auth/backchannel-logout: the identity provider tells us a session ended.
+
+The logout token is verified (accounts/oidc), its `jti` is recorded in the shared cache
+so a replay is refused by every process, and then — as one atomic unit — the Django
+sessions born from that provider session (`sid`), or from every session of that
+identity (`sub`), are deleted, their refresh-token families revoked, and an audit event
+written.
+"""
+
+import hashlib
+from importlib import import_module
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from .. import oidc
+from ..models import AuditEvent, AuditType, LoginSession
+from ..tokens import revoke_session_families
+from ..upsert import RequestMeta
+
+JTI_MEMORY = 3600
+
+
+class BackchannelRefused(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _end_sessions(issuer: str, claims: dict, meta: RequestMeta) -> int:
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with transaction.atomic():
+        sessions = LoginSession.objects.filter(identity__issuer=issuer)
+        if isinstance(claims.get("sid"), str):
+            sessions = sessions.filter(idp_sid=claims["sid"])
+        if isinstance(claims.get("sub"), str):
+            sessions = sessions.filter(identity__subject=claims["sub"])
+        sessions = list(sessions)
+        for login_session in sessions:
+            store(login_session.session_key).delete()
+            revoke_session_families(login_session.session_key, "backchannel_logout")
+        LoginSession.objects.filter(pk__in=[s.pk for s in sessions]).delete()
+        user = sessions[0].user_id if sessions else None
+        AuditEvent.objects.create(
+            type=AuditType.BACKCHANNEL_LOGOUT,
+            user_id=user,
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+            details={
+                "sub": claims.get("sub"),
+                "sid": claims.get("sid"),
+                "sessions_ended": len(sessions),
+            },
+        )
+    return len(sessions)
+
+
+async def backchannel_logout(logout_token: str, meta: RequestMeta) -> int:
+    """End the sessions a valid logout token names; return how many ended."""
+    try:
+        claims = await oidc.verify_logout_token(logout_token)
+    except oidc.OIDCError as exc:
+        raise BackchannelRefused(exc.reason) from None
+    jti_key = (
+        "backchannel-jti:" + hashlib.sha256(f"{claims['iss']}|{claims['jti']}".encode()).hexdigest()
+    )
+    if not await cache.aadd(jti_key, True, JTI_MEMORY):
+        raise BackchannelRefused("this logout token was already used")
+    return await sync_to_async(_end_sessions)(claims["iss"], claims, meta)
