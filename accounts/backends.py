@@ -2,7 +2,7 @@
 request, not at session expiry."""
 
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import Q
+from django.db.models import FETCH_RAISE, Q
 
 from .models import Role, User
 
@@ -24,4 +24,6 @@ class ActiveAccountBackend(ModelBackend):
         return _active(User.objects).filter(pk=user_id).first()
 
     async def aget_user(self, user_id):
-        return await _active(User.objects).filter(pk=user_id).afirst()
+        # The async API reads only what this query loads: any lazy relation access on
+        # this user fails loudly (FETCH_RAISE) instead of hiding a sync query.
+        return await _active(User.objects).fetch_mode(FETCH_RAISE).filter(pk=user_id).afirst()

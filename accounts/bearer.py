@@ -4,10 +4,15 @@ The token's ``iss`` is read unverified only to choose the verifier; each verifie
 checks everything, ``iss`` included. A token from an issuer we do not verify is refused.
 """
 
+from django.conf import settings
+from django.db.models import FETCH_RAISE
+
+from . import oidc
 from .api import ApiError, Principal
-from .models import TokenFamily
+from .models import ExternalIdentity, TokenFamily
 from .tokens import TokenError, account_is_active, averify_access_token, is_own_issuer
 from .tokens import unverified_claims as peek_claims
+from .upsert import LoginRefused, RequestMeta, aupsert_identity
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
@@ -27,6 +32,10 @@ async def authenticate_bearer(token: str) -> Principal:
         issuer = peek_claims(token).get("iss")
     except TokenError as exc:
         raise _refused(exc.error, exc.detail) from None
+    # The identity provider first: a development provider on another port of an
+    # allowed host would otherwise look like our own issuer.
+    if _is_provider_issuer(issuer):
+        return await _provider_token_principal(token)
     if is_own_issuer(issuer):
         return await _app_token_principal(token)
     raise _refused("invalid_token", "The token was not issued by a trusted issuer.")
@@ -39,6 +48,7 @@ async def _app_token_principal(token: str) -> Principal:
         raise _refused(exc.error, exc.detail) from None
     family = (
         await TokenFamily.objects.select_related("user__organisation")
+        .fetch_mode(FETCH_RAISE)
         .filter(pk=claims["fam"], revoked_at__isnull=True)
         .afirst()
     )
@@ -47,3 +57,39 @@ async def _app_token_principal(token: str) -> Principal:
     if not account_is_active(family.user):
         raise _refused("user_inactive", "This account or its organisation is deactivated.")
     return Principal(user=family.user, via="bearer", claims=claims)
+
+
+def _is_provider_issuer(issuer) -> bool:
+    configured = settings.AUTH0_ISSUER
+    return bool(
+        settings.AUTH0_AUDIENCE
+        and configured
+        and isinstance(issuer, str)
+        and issuer.rstrip("/") == configured.rstrip("/")
+    )
+
+
+async def _provider_token_principal(token: str) -> Principal:
+    """An Auth0 access token for AUTH0_AUDIENCE, verified locally against the provider's
+    JWKS (never /userinfo per request); its person is upserted on first sight."""
+    try:
+        claims = await oidc.verify_access_token(token, audience=settings.AUTH0_AUDIENCE)
+    except oidc.ProviderUnavailable:
+        raise ApiError(
+            503, "idp_unavailable", "The identity provider cannot be reached to verify the token."
+        ) from None
+    except oidc.OIDCError as exc:
+        raise _refused("invalid_token", exc.reason) from None
+    identities = ExternalIdentity.objects.select_related("user__organisation").fetch_mode(
+        FETCH_RAISE
+    )
+    identity = await identities.filter(issuer=claims["iss"], subject=claims["sub"]).afirst()
+    if identity is None:
+        try:
+            upserted = await aupsert_identity(claims["iss"], claims, RequestMeta())
+        except LoginRefused as exc:
+            raise _refused("user_inactive", exc.reason) from None
+        identity = await identities.aget(pk=upserted.identity.pk)
+    if not account_is_active(identity.user):
+        raise _refused("user_inactive", "This account or its organisation is deactivated.")
+    return Principal(user=identity.user, via="bearer", claims=claims)
