@@ -150,7 +150,9 @@ def read_json(request) -> dict:
 def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
     """Wrap an async view ``view(request, principal)``.
 
-    auth: "required" (401 without a principal), "optional" (principal may be None).
+    auth: "required" (401 without a principal), "optional" (principal may be None),
+    "none" (no authentication at all: the body carries the credential, and a stale
+    Authorization header must not get in the way).
     csrf: "cookie" — unsafe requests carrying a session or refresh cookie must pass
     Django's CSRF check (token and Origin), anonymous ones included; "never" for
     endpoints that take no cookie credentials at all.
@@ -172,7 +174,7 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                     # Read the body now: Django's CSRF check parses request.POST, which
                     # would consume the stream before the view reads the JSON body.
                     _ = request.body
-                principal = await authenticate(request)
+                principal = await authenticate(request) if auth != "none" else None
                 if (
                     csrf == "cookie"
                     and request.method in UNSAFE_METHODS

@@ -157,7 +157,10 @@ class RevokeDoc(APIView):
         auth=[],
         request=RevokeRequest,
         responses={
-            200: inline_serializer("Revoked", {"revoked": serializers.BooleanField()}),
+            200: OpenApiResponse(
+                inline_serializer("Revoked", {}),
+                description="Always the same answer, whether the token was known or not.",
+            ),
             **_errors(400, 403, *COMMON),
         },
     )

@@ -12,11 +12,11 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import keys
+from . import keys, ratelimit, tokens
 from .api import ApiError, endpoint, enforce_csrf, error_response, not_authenticated, read_json
 from .flows import refresh as refresh_flow
 from .flows import token as token_flow
-from .requestkit import base_url, request_meta
+from .requestkit import base_url, client_ip, request_meta
 
 
 def set_refresh_cookie(response, refresh_token: str) -> None:
@@ -62,8 +62,17 @@ def _presented_refresh_token(request, body: dict) -> tuple[str, bool]:
     raise ApiError(400, "invalid_request", "refresh_token is required.")
 
 
+async def _limit(request, user_id=None):
+    """RATE_LIMIT_TOKEN per client IP and, once known, per user (counted before any
+    token is spent, so a limited request loses nothing)."""
+    await ratelimit.hit("token-ip", client_ip(request), settings.RATE_LIMIT_TOKEN)
+    if user_id is not None:
+        await ratelimit.hit("token-user", str(user_id), settings.RATE_LIMIT_TOKEN)
+
+
 @endpoint(["POST"], auth="optional")
 async def token(request, principal):
+    await _limit(request, principal.user.pk if principal else None)
     body = read_json(request)
     issuer, meta = base_url(request), request_meta(request)
     if "login_code" in body:
@@ -82,9 +91,10 @@ async def token(request, principal):
     return response
 
 
-@endpoint(["POST"], auth="optional")
+@endpoint(["POST"], auth="none", csrf="never")
 async def refresh(request, principal):
     presented, from_cookie = _presented_refresh_token(request, read_json(request))
+    await _limit(request, await tokens.arefresh_token_owner(presented))
     try:
         pair = await refresh_flow.refresh(
             presented, issuer=base_url(request), meta=request_meta(request)
@@ -103,7 +113,7 @@ async def refresh(request, principal):
     return response
 
 
-@endpoint(["POST"], auth="optional")
+@endpoint(["POST"], auth="none", csrf="never")
 async def revoke(request, principal):
     presented, from_cookie = _presented_refresh_token(request, read_json(request))
     await refresh_flow.revoke(presented, meta=request_meta(request))

@@ -512,3 +512,13 @@ def _redeem(code_hash: str, verifier, now, meta: RequestMeta) -> Grant | TokenEr
         AuditType.TOKEN_ISSUED, user, meta, family=str(family.pk), token=token.pk, grant="handoff"
     )
     return Grant(user=user, family_id=family.pk, refresh_token=plaintext)
+
+
+async def arefresh_token_owner(presented: str):
+    """The id of the user a refresh token belongs to, or None: for per-user rate limits,
+    counted before the token is spent."""
+    return (
+        await RefreshToken.objects.filter(token_hash=hash_token(presented))
+        .values_list("family__user_id", flat=True)
+        .afirst()
+    )

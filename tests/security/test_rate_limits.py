@@ -63,3 +63,54 @@ async def test_forwarded_for_is_believed_from_a_trusted_proxy(async_client, sett
         "/auth/login", headers={"X-Forwarded-For": "203.0.113.1, 198.51.100.7"}
     )
     assert [first.status_code, second.status_code, again.status_code] == [302, 302, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refresh_is_limited_per_user_before_the_token_is_spent(async_client, settings):
+    from accounts.models import User
+    from accounts.tokens import aissue_token_pair
+    from organisations.models import Organisation
+
+    settings.RATE_LIMIT_TOKEN = "2/m"
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    org = await Organisation.objects.acreate(name="Acme", slug="acme")
+    user = await User.objects.acreate(email="kim@acme.example", organisation=org)
+    pair = await aissue_token_pair(user, issuer="http://testserver")
+    statuses = []
+    for index in range(3):
+        # a new client address each time: only the per-user budget can stop the third
+        response = await async_client.post(
+            "/api/v1/auth/refresh",
+            {"refresh_token": pair["refresh_token"]},
+            content_type="application/json",
+            headers={"X-Forwarded-For": f"198.51.100.{index}"},
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            pair = response.json()
+    assert statuses == [200, 200, 429]
+    # the limited request spent nothing: the last token still rotates once the window passes
+    settings.RATE_LIMIT_TOKEN = "100/m"
+    again = await async_client.post(
+        "/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]},
+        content_type="application/json",
+    )  # fmt: skip
+    assert again.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refresh_ignores_a_stale_bearer_header(async_client):
+    from accounts.models import User
+    from accounts.tokens import aissue_token_pair
+    from organisations.models import Organisation
+
+    org = await Organisation.objects.acreate(name="Acme", slug="acme")
+    user = await User.objects.acreate(email="kim@acme.example", organisation=org)
+    pair = await aissue_token_pair(user, issuer="http://testserver")
+    response = await async_client.post(
+        "/api/v1/auth/refresh",
+        {"refresh_token": pair["refresh_token"]},
+        content_type="application/json",
+        headers={"Authorization": "Bearer expired.or.garbage"},
+    )
+    assert response.status_code == 200
