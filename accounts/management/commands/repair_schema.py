@@ -1,0 +1,72 @@
+"""`manage.py repair_schema [--check] [--database ALIAS]`: see accounts/schema_repair.py."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
+
+from accounts import schema_repair
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare the database with its migrations. --check reports the drift and exits 1 "
+        "when there is any; without it, apply pending migrations and create what is "
+        "missing, never dropping data."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Report the drift without changing anything; exit 1 when there is any.",
+        )
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="The database to inspect and repair (default: %(default)s).",
+        )
+
+    def handle(self, *args, check, database, **options):
+        try:
+            if check:
+                self._check(database)
+            else:
+                self._repair(database)
+        except schema_repair.RepairRefused as refused:
+            for line in refused.done:
+                self.stdout.write(line)
+            unchanged = "Nothing else was changed" if refused.done else "Nothing was changed"
+            raise CommandError(
+                f"{unchanged}; the repair was refused:\n"
+                + "\n".join(f"  - {reason}" for reason in refused.reasons)
+            ) from refused
+        except schema_repair.SchemaRepairError as error:
+            raise CommandError(str(error)) from error
+
+    def _check(self, database):
+        drift = schema_repair.inspect(database)
+        if not drift:
+            self.stdout.write(
+                f"No drift: database '{database}' ({drift.vendor}) matches its migrations."
+            )
+            return
+        self.stdout.write(f"Drift in database '{database}' ({drift.vendor}):")
+        for line in drift.lines():
+            self.stdout.write(f"  - {line}")
+        refused = len(drift.refusals)
+        summary = f"{len(drift.lines())} problem(s) found"
+        if refused:
+            summary += f"; the repair would refuse {refused} of them (see above)"
+        self.stdout.write(summary + "; run `manage.py repair_schema` to repair.")
+        # Like `makemigrations --check`: drift is a result, not an error.
+        sys.exit(1)
+
+    def _repair(self, database):
+        done = schema_repair.repair(database)
+        if not done:
+            self.stdout.write(f"Nothing to repair: database '{database}' matches its migrations.")
+            return
+        for line in done:
+            self.stdout.write(line)
+        self.stdout.write(f"Repaired: database '{database}' now matches its migrations.")
