@@ -69,21 +69,23 @@ class TokenPair(serializers.Serializer):
 
 class TokenRequest(serializers.Serializer):
     login_code = serializers.CharField(
-        required=False, help_text="The one-time code from the `#login_code` fragment."
+        required=False, min_length=1, help_text="The one-time code from the `#login_code` fragment."
     )
     handoff_verifier = serializers.CharField(
-        required=False, help_text="The verifier whose S256 hash was `handoff_challenge`."
+        required=False,
+        min_length=1,
+        help_text="The verifier whose S256 hash was `handoff_challenge`.",
     )
 
 
 class RefreshRequest(serializers.Serializer):
     refresh_token = serializers.CharField(
-        required=False, help_text="Omit to use the HttpOnly refresh cookie."
+        required=False, min_length=1, help_text="Omit to use the HttpOnly refresh cookie."
     )
 
 
 class RevokeRequest(serializers.Serializer):
-    refresh_token = serializers.CharField()
+    refresh_token = serializers.CharField(min_length=1)
 
 
 def _errors(*statuses):

@@ -46,8 +46,9 @@ def delete_refresh_cookie(response) -> None:
     )
 
 
-def _presented_refresh_token(request, body: dict) -> tuple[str, bool]:
-    """(token, came from the cookie). The body wins over the cookie; 400 when neither."""
+def _presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[str, bool]:
+    """(token, came from the cookie). The body wins over the cookie; ``missing`` is
+    raised when neither carries one."""
     if "refresh_token" in body:
         value = body["refresh_token"]
         if not isinstance(value, str) or not value:
@@ -59,7 +60,7 @@ def _presented_refresh_token(request, body: dict) -> tuple[str, bool]:
         # the CSRF token and a trusted Origin.
         enforce_csrf(request)
         return cookie, True
-    raise ApiError(400, "invalid_request", "refresh_token is required.")
+    raise missing
 
 
 async def _limit(request, user_id=None):
@@ -93,7 +94,9 @@ async def token(request, principal):
 
 @endpoint(["POST"], auth="none", csrf="never")
 async def refresh(request, principal):
-    presented, from_cookie = _presented_refresh_token(request, read_json(request))
+    # No token at all is a refresh that cannot authenticate: one of /refresh's 401s.
+    missing = ApiError(401, "invalid_token", "No refresh token was presented.")
+    presented, from_cookie = _presented_refresh_token(request, read_json(request), missing)
     await _limit(request, await tokens.arefresh_token_owner(presented))
     try:
         pair = await refresh_flow.refresh(
@@ -115,7 +118,8 @@ async def refresh(request, principal):
 
 @endpoint(["POST"], auth="none", csrf="never")
 async def revoke(request, principal):
-    presented, from_cookie = _presented_refresh_token(request, read_json(request))
+    missing = ApiError(400, "invalid_request", "refresh_token is required.")
+    presented, from_cookie = _presented_refresh_token(request, read_json(request), missing)
     await refresh_flow.revoke(presented, meta=request_meta(request))
     response = JsonResponse({})
     if from_cookie or request.COOKIES.get(settings.REFRESH_COOKIE_NAME) == presented:
