@@ -189,8 +189,10 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                 return error_response(exc.status, exc.error, exc.detail, exc.headers)
             except RequestDataTooBig:
                 return error_response(413, "request_too_large", "The request body is too large.")
-            except DatabaseError:
-                logger.exception("database unavailable on %s", request.path)
+            except DatabaseError as exc:
+                # One line: a database outage would otherwise flood the log with a
+                # traceback per request.
+                logger.error("database unavailable on %s: %s", request.path, exc)
                 return error_response(
                     503,
                     "service_unavailable",

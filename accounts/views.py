@@ -1,6 +1,9 @@
 """Thin async views: parse, call a flow, shape the answer."""
 
+import logging
+
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
@@ -26,6 +29,8 @@ from .flows.login import (
 )
 from .flows.logout import logout as logout_flow
 from .requestkit import client_ip, request_meta
+
+logger = logging.getLogger(__name__)
 
 
 def csrf_failure(request, reason=""):
@@ -102,6 +107,11 @@ async def callback(request):
         done = await complete_login(request)
     except LoginFailed as exc:
         return _login_error(exc.code, exc.reason, exc.status)
+    except DatabaseError as exc:
+        logger.error("database unavailable during a login callback: %s", exc)
+        return _login_error(
+            "service_unavailable", "The service is temporarily unavailable; try again shortly.", 503
+        )
     response = HttpResponseRedirect(done.redirect_to)
     add_never_cache_headers(response)
     return response

@@ -1,6 +1,7 @@
 """Operations endpoints and the JSON error pages of `/api/`."""
 
 import asyncio
+import logging
 
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
@@ -10,6 +11,7 @@ from django.views import defaults
 from accounts.api import error_response
 
 READINESS_TIMEOUT = 5.0
+logger = logging.getLogger(__name__)
 
 
 async def healthz(request):
@@ -33,7 +35,8 @@ async def readyz(request):
         await asyncio.wait_for(
             sync_to_async(_ping_database, thread_sensitive=False)(), READINESS_TIMEOUT
         )
-    except (DatabaseError, TimeoutError):
+    except (DatabaseError, TimeoutError) as exc:
+        logger.error("database unavailable for /readyz: %s", exc or "timed out")
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:
         response = JsonResponse({"status": "ok", "database": "ok"})

@@ -52,6 +52,17 @@ class E2EDatabase:
             stdout=subprocess.DEVNULL,
         )
 
+    def run_python(self, module: str, *args) -> str:
+        """Run ``python -m module args`` against this database; return its stdout."""
+        return subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            env={**os.environ, **base_env(), "DATABASE_URL": self.url},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
     def drop(self):
         if self._pg_admin:
             with psycopg.connect(self._pg_admin, autocommit=True) as conn:
