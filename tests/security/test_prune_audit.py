@@ -1,0 +1,41 @@
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from accounts.models import AuditEvent, AuditType
+
+pytestmark = pytest.mark.django_db
+
+
+def event(days_ago):
+    created = AuditEvent.objects.create(type=AuditType.LOGIN_FAILED)
+    AuditEvent.objects.filter(pk=created.pk).update(
+        created_at=timezone.now() - timedelta(days=days_ago)
+    )
+    return created
+
+
+def test_deletes_only_events_older_than_the_cutoff():
+    keep = [event(1), event(29)]
+    for days in (31, 100, 400):
+        event(days)
+    out = StringIO()
+    call_command("prune_audit", "--older-than", "30", stdout=out)
+    assert "Deleted 3 audit event(s)" in out.getvalue()
+    assert sorted(AuditEvent.objects.values_list("pk", flat=True)) == sorted(e.pk for e in keep)
+
+
+def test_dry_run_deletes_nothing():
+    event(40)
+    out = StringIO()
+    call_command("prune_audit", "--older-than", "30", "--dry-run", stdout=out)
+    assert "1 audit event(s)" in out.getvalue()
+    assert AuditEvent.objects.count() == 1
+
+
+def test_refuses_nonsense():
+    with pytest.raises(CommandError):
+        call_command("prune_audit", "--older-than", "0")
