@@ -244,7 +244,7 @@ async function finishHandoff(code) {
   }
   session.mode = "token";
   keepPair(pair.data);
-  await loadMe();
+  await loadMeWithToken();
   if (session.me) say(`${saved.reason ?? ""} Done: you are logged in by token handoff.`.trim());
 }
 
@@ -255,11 +255,8 @@ function keepPair(pair) {
   if (session.mode === "token") session.refreshToken = pair.refresh_token;
 }
 
-async function loadMe() {
-  const result =
-    session.mode === "token"
-      ? await call("/api/v1/auth/me", { bearer: session.accessToken })
-      : await call("/api/v1/auth/me", { cookies: true });
+async function loadMeWithToken() {
+  const result = await call("/api/v1/auth/me", { bearer: session.accessToken });
   if (result.ok) {
     session.me = result.data;
   } else {
