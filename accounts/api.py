@@ -64,7 +64,7 @@ class Principal:
 
 
 def _reject_csrf(request, reason):
-    raise ApiError(403, "csrf_failed", f"CSRF verification failed: {reason}.")
+    raise ApiError(403, "csrf_failed", f"CSRF verification failed: {reason.rstrip('.')}.")
 
 
 class _CsrfCheck(CsrfViewMiddleware):

@@ -43,16 +43,17 @@ INSTALLED_APPS = [
     "accounts",
 ]
 
+# Django's middleware, made hop-free under ASGI (authsite/middleware.py).
 MIDDLEWARE = [
     "accounts.middleware.CookiePolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "authsite.middleware.SecurityMiddleware",
+    "authsite.middleware.SessionMiddleware",
+    "authsite.middleware.CommonMiddleware",
+    "authsite.middleware.CsrfViewMiddleware",
+    "authsite.middleware.AuthenticationMiddleware",
+    "authsite.middleware.MessageMiddleware",
+    "authsite.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "authsite.urls"

@@ -143,7 +143,7 @@ class UserApplicationAccess(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.user_id} → {self.tool_id}"
+        return f"access to {self.tool}"
 
 
 class FeatureFlag(models.Model):

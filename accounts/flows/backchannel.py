@@ -8,17 +8,15 @@ written.
 """
 
 import hashlib
-from importlib import import_module
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 from .. import oidc
 from ..models import AuditEvent, AuditType, LoginSession
-from ..tokens import revoke_session_families
 from ..upsert import RequestMeta
+from .logout import end_login_session
 
 JTI_MEMORY = 3600
 
@@ -30,7 +28,6 @@ class BackchannelRefused(Exception):
 
 
 def _end_sessions(issuer: str, claims: dict, meta: RequestMeta) -> int:
-    store = import_module(settings.SESSION_ENGINE).SessionStore
     with transaction.atomic():
         sessions = LoginSession.objects.filter(identity__issuer=issuer)
         if isinstance(claims.get("sid"), str):
@@ -39,9 +36,7 @@ def _end_sessions(issuer: str, claims: dict, meta: RequestMeta) -> int:
             sessions = sessions.filter(identity__subject=claims["sub"])
         sessions = list(sessions)
         for login_session in sessions:
-            store(login_session.session_key).delete()
-            revoke_session_families(login_session.session_key, "backchannel_logout")
-        LoginSession.objects.filter(pk__in=[s.pk for s in sessions]).delete()
+            end_login_session(login_session.session_key, "backchannel_logout")
         user = sessions[0].user_id if sessions else None
         AuditEvent.objects.create(
             type=AuditType.BACKCHANNEL_LOGOUT,

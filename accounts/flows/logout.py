@@ -1,29 +1,54 @@
 """POST /auth/logout: end the session, revoke the refresh-token families born from it,
 and tell the web app where to end the identity provider's session."""
 
+from importlib import import_module
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth import alogout
+from django.db import transaction
 
 from .. import oidc
-from ..models import AuditEvent, AuditType, LoginSession
+from ..models import AuditEvent, AuditType, LoginSession, TokenFamily
 from ..redirects import default_landing
 from ..requestkit import request_meta
+from ..tokens import arevoke_family, revoke_session_families
+
+
+def end_login_session(session_key: str, reason: str) -> None:
+    """One atomic unit: delete the Django session and its link to the provider's
+    session, and revoke every token family born from it."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with transaction.atomic():
+        store(session_key).delete()
+        LoginSession.objects.filter(session_key=session_key).delete()
+        revoke_session_families(session_key, reason)
 
 
 async def logout(request, principal) -> str:
     """Log the caller out (idempotent: an anonymous caller just gets the URL) and
-    return the provider's logout URL."""
-    from ..tokens import arevoke_family, arevoke_session_families
+    return the provider's logout URL.
 
+    A session caller's session ends with its families. A Bearer caller's token family
+    is revoked, and so is the session that family was born from, if any: a token-mode
+    login also leaves a session on the API's own site, which logging out of the web app
+    must end too."""
     if principal is not None:
         meta = request_meta(request)
         user = principal.user
         if principal.via == "session":
-            session_key = request.session.session_key
-            await arevoke_session_families(session_key, "logout")
-            await LoginSession.objects.filter(session_key=session_key).adelete()
+            await sync_to_async(end_login_session)(request.session.session_key, "logout")
             await alogout(request)
         elif principal.family_id:
-            await arevoke_family(principal.family_id, "logout")
+            born_from = (
+                await TokenFamily.objects.filter(pk=principal.family_id)
+                .values_list("session_key", flat=True)
+                .afirst()
+            )
+            if born_from:
+                await sync_to_async(end_login_session)(born_from, "logout")
+            else:
+                await arevoke_family(principal.family_id, "logout")
         await AuditEvent.objects.acreate(
             type=AuditType.LOGOUT,
             user_id=user.pk,

@@ -1,0 +1,86 @@
+"""Django's middleware without the thread hops, for the ASGI server.
+
+Under ASGI, Django runs each hook of a MiddlewareMixin middleware through
+`sync_to_async`: two thread hops per middleware per request, and one more for every
+`process_view`. The hooks of the middleware below are plain computation (headers,
+cookies, lazy objects) and never block, so in async mode they are called inline. The
+two that may reach the database — saving a modified session, storing flash messages —
+are called inline only when they will not; otherwise they keep Django's thread hop.
+Under WSGI every class behaves exactly like Django's own.
+"""
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, security
+
+
+class InlineHooks:
+    """Async mode: call process_request / process_view / process_response inline.
+
+    Only for middleware whose hooks never do I/O; ``hooks_may_block`` lets a subclass
+    send the response hook to a thread when, for this request, it would."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode and hasattr(self, "process_view"):
+            sync_view_hook = self.process_view
+
+            async def process_view(request, view_func, view_args, view_kwargs):
+                return sync_view_hook(request, view_func, view_args, view_kwargs)
+
+            # Django adapts process_view by inspecting the bound attribute: an async
+            # one is awaited directly instead of being sent to a thread.
+            self.process_view = process_view
+
+    def response_hook_may_block(self, request) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self.response_hook_may_block(request):
+                return await sync_to_async(self.process_response)(request, response)
+            response = self.process_response(request, response)
+        return response
+
+
+class SecurityMiddleware(InlineHooks, security.SecurityMiddleware):
+    pass
+
+
+class CommonMiddleware(InlineHooks, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(InlineHooks, csrf.CsrfViewMiddleware):
+    """Inline: the CSRF secret lives in a cookie (CSRF_USE_SESSIONS is off)."""
+
+
+class AuthenticationMiddleware(InlineHooks, auth.AuthenticationMiddleware):
+    """Inline: it only attaches the lazy ``request.user`` / ``request.auser``."""
+
+
+class XFrameOptionsMiddleware(InlineHooks, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
+    """Loading is lazy (async code uses the session's async methods); only saving a
+    modified session touches the database, and only then is there a thread hop."""
+
+    def response_hook_may_block(self, request) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and session.modified
+
+
+class MessageMiddleware(InlineHooks, messages.MessageMiddleware):
+    """Messages (the admin's) are stored only when some were read or added."""
+
+    def response_hook_may_block(self, request) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)
