@@ -99,10 +99,31 @@ async def login(request):
     return response
 
 
+def _strict_cookie_bounce(request):
+    """With SameSite=Strict, the provider's redirect (a cross-site navigation) arrives
+    without our cookies, so the login could never be matched to its browser. Answer
+    with a page that re-opens the same URL: that navigation starts on our own site and
+    carries the cookies. Consumes nothing; bounces at most once (the second arrival is
+    same-site)."""
+    if (
+        settings.COOKIE_SAMESITE != "Strict"
+        or BINDING_COOKIE in request.COOKIES
+        or request.headers.get("Sec-Fetch-Site") != "cross-site"
+    ):
+        return None
+    response = HttpResponse(
+        render_to_string("accounts/strict_bounce.html", {"url": request.get_full_path()})
+    )
+    add_never_cache_headers(response)
+    return response
+
+
 @require_GET
 async def callback(request):
     if limited := await _limit_browser_endpoint(request):
         return limited
+    if bounce := _strict_cookie_bounce(request):
+        return bounce
     try:
         done = await complete_login(request)
     except LoginFailed as exc:

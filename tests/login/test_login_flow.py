@@ -178,3 +178,25 @@ async def test_logins_of_one_new_person_complete_concurrently(async_client, idp)
     assert [r.status_code for r in results] == [302] * 10
     assert await User.objects.filter(email="bob@example.com").acount() == 1
     assert await Organisation.objects.filter(slug__startswith="personal-").acount() == 1
+
+
+async def test_strict_cookies_survive_the_cross_site_return_from_the_provider(
+    async_client, idp, settings
+):
+    """SameSite=Strict: the provider's redirect arrives without our cookies; the callback
+    re-opens itself from our own site, and that same-site arrival logs in."""
+    from django.test import AsyncClient
+
+    settings.COOKIE_SAMESITE = "Strict"
+    started = await start(async_client)
+    callback = await authorize(started["Location"], "auth0|alice")
+    # what the browser sends on the cross-site redirect: no Strict cookie
+    cookieless = AsyncClient()
+    bounced = await cookieless.get(path_of(callback), headers={"Sec-Fetch-Site": "cross-site"})
+    assert bounced.status_code == 200
+    assert b'http-equiv="refresh"' in bounced.content
+    assert not await User.objects.aexists()
+    # the re-opened URL is a same-site navigation: the browser sends the cookies now
+    done = await async_client.get(path_of(callback), headers={"Sec-Fetch-Site": "same-origin"})
+    assert done.status_code == 302
+    assert "sessionid" in done.cookies
