@@ -256,23 +256,26 @@ def _provider_down(found: str, hint: str) -> ProviderReport:
 
 def compare_issuer(stated: str, configured: str) -> Check:
     """Discovery's `issuer` must equal the configured issuer exactly: ID tokens carry the
-    provider's spelling. Says precisely what differs."""
+    provider's spelling. Says precisely what differs. A difference of one trailing slash
+    is a warning: logins still work (tokens are checked against discovery's spelling),
+    but the configuration should say what the provider says."""
     if stated == configured:
         return Check(OK, "issuer", f"{stated!r} as configured")
     source = _issuer_source()
     found = f"discovery says {stated!r} but {source} gives {configured!r}"
     if stated == configured + "/":
         return Check(
-            FAIL,
+            WARN,
             "issuer",
-            found + ": the trailing slash is missing",
+            found + ": the trailing slash is missing (logins work: tokens are checked "
+            "against discovery's spelling)",
             f"add the trailing slash (AUTH0_ISSUER={stated}), or set AUTH0_DOMAIN instead",
         )
     if configured == stated + "/":
         return Check(
-            FAIL,
+            WARN,
             "issuer",
-            found + ": the configured issuer has an extra trailing slash",
+            found + ": the configured issuer has an extra trailing slash (logins work)",
             f"set AUTH0_ISSUER={stated} exactly",
         )
     want, got = urlsplit(stated), urlsplit(configured)

@@ -53,7 +53,8 @@ async def exchange_code(*, code: str, redirect_uri: str, code_verifier: str) -> 
             code_verifier=code_verifier,
         )
     except OAuthError as exc:
-        if exc.error in ("invalid_client", "unauthorized_client"):
+        # Auth0 answers bad client credentials with 401 access_denied ("Unauthorized").
+        if exc.error in ("invalid_client", "unauthorized_client", "access_denied"):
             raise ProviderUnavailable(
                 f"the provider refused this server's client credentials ({exc.error})"
             ) from None

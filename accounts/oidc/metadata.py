@@ -12,6 +12,7 @@ import hashlib
 import time
 
 from django.core.cache import cache
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .. import app_settings
@@ -74,7 +75,7 @@ async def _fetch_jwks(jwks_uri: str) -> dict:
     document, _ = await get_json(jwks_uri)
     try:
         KeySet.import_key_set(document)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ProviderUnavailable(f"{jwks_uri} is not a usable JWK set ({exc})") from exc
     return document
 

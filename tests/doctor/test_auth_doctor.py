@@ -48,14 +48,16 @@ def test_discovery_is_fetched_fresh_not_from_the_cache(doctor, signing_key):
 def test_issuer_without_trailing_slash(doctor, signing_key, settings):
     settings.AUTH0_ISSUER = doctor.issuer.rstrip("/")
     report = auth_doctor()
-    assert report.code == 1
-    assert report.verdicts("issuer") == ["FAIL"]
+    # logins work (tokens are checked against discovery's spelling): a warning, not a failure
+    assert report.code == 0
+    assert report.verdicts("issuer") == ["warn"]
     assert f"discovery says '{doctor.issuer}'" in report.text("issuer")
-    assert "the trailing slash is missing — add the trailing slash" in report.text("issuer")
+    assert "the trailing slash is missing" in report.text("issuer")
+    assert "add the trailing slash" in report.text("issuer")
     # Discovery is still found (one slash between issuer and path whatever it ends with).
     for name in ("configuration", "discovery", "jwks", "client credentials", "clock"):
         assert report.verdicts(name) == ["ok"], report.out
-    assert report.summary == "1 failure, 0 warnings"
+    assert report.summary == "0 failures, 1 warning"
 
 
 def test_issuer_on_another_host(doctor, signing_key, settings):

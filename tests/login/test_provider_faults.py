@@ -54,3 +54,11 @@ async def test_discovery_down_after_it_was_cached_serves_the_stale_copy(
     idp.fail("discovery", "500")
     response = await browser_login(async_client)
     assert response.status_code == 302
+
+
+async def test_jwks_with_a_malformed_key_is_a_provider_failure(async_client, idp, monkeypatch):
+    monkeypatch.setattr(idp, "jwks", lambda: {"keys": [{"kty": "RSA", "kid": "broken"}]})
+    response = await browser_login(async_client)
+    assert response.status_code == 502, response.content
+    assert b"idp_unavailable" in response.content
+    assert not await User.objects.aexists()
