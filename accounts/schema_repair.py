@@ -8,20 +8,23 @@ made by Django's schema editor, so a repaired database is one ``migrate`` would 
 Contract:
 
 - ``inspect(using)`` only reads. It returns the ``Drift``: migrations not recorded as
-  applied (for every app), and, for the tables of ``PROJECT_APPS`` only, what the applied
-  migrations say exists but the database lacks or holds differently. Each finding says
-  what is wrong, where, which applied migration made it when that is known, and what the
-  repair would do, or the sentence with which the repair refuses.
-- ``repair(using)`` never drops a table, a column, an index, a constraint or a row, and
-  never rewrites a stored value. When any repair would lose data or cannot be done without
-  guessing (a NOT NULL column with nothing to fill existing rows with, a unique constraint
+  applied (for every app), each with what of it the database already holds; and, for the
+  tables of ``PROJECT_APPS`` only, what the migrations recorded as applied (and pending
+  ones already in the database) say exists but the database lacks or holds differently.
+  Each finding says what is wrong, where, which migration made it when that is known, and
+  what the repair would do, or the sentence with which the repair refuses.
+- ``repair(using)`` never drops a table, a column or a row and never rewrites a stored
+  value. When any repair would lose data or needs a decision only a person can make (a
+  NOT NULL column with nothing to fill existing rows with, a unique or check constraint
   that existing rows violate, a column of the wrong type holding values ...), it raises
-  ``RepairRefused`` before changing anything. Otherwise it repairs what the applied
-  migrations say exists, applies pending migrations (recording as applied, without
-  running them, those whose changes are already in the database), repairs what those
-  migrations still lack, and checks that nothing is left. Structural repairs run in one
-  schema-editor transaction, so a failure leaves the database as it was. A second run
-  finds nothing to do.
+  ``RepairRefused`` before changing anything. Otherwise it creates what is missing,
+  applies pending migrations one at a time (recording as applied, without running them,
+  those whose changes are already in the database), creates what those still lack, and
+  checks that nothing is left; a second run finds nothing to do. Each structural repair
+  is one schema-editor transaction: a failure leaves the schema as it was. On SQLite,
+  where altering a table means rebuilding it from the migrations' state, the rebuilt
+  table carries only the indexes and constraints the migrations know, and a table with
+  columns they do not know is refused rather than rebuilt.
 
 Compared, per model of ``PROJECT_APPS``: the table (and its automatic many-to-many
 tables); each column's presence, type (``field.db_type`` against the introspected type,
@@ -58,8 +61,8 @@ SUPPORTED_VENDORS = ("sqlite", "postgresql")
 # constraints last because they may cover added columns.
 CREATE_TABLE, FIELD_INDEX, FIELD_UNIQUE, ALTER_COLUMN, ADD_COLUMN, NAMED = range(6)
 
-# Type changes that keep every value as it is, so the repair may make them on a column
-# that holds data. Anything else is converted only when the column holds no value.
+# Integer types by width: a wider one holds every value of a narrower one, so the repair
+# may widen a column that holds data (see is_widening).
 INTEGER_WIDTH = {"smallint": 1, "integer": 2, "bigint": 3}
 
 

@@ -7,10 +7,12 @@ runs the whole unit of work in one thread hop under one transaction.
 """
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from .models import (
@@ -100,6 +102,85 @@ def agrant_default_tool_access(organisation: Organisation) -> list[Tool]:
 def agrant_member_application_access(user, granted_by=None) -> list[int]:
     with transaction.atomic():
         return grant_member_application_access(user, granted_by)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What ``backfill_access`` granted one organisation (or, in a dry run, would)."""
+
+    organisation_id: int
+    tool_access: int
+    application_access: int
+
+
+def backfill_access(organisation_ids, *, dry_run: bool = False) -> list[Backfill]:
+    """``setup_organisation_access`` for a batch of organisations, set-based: the same
+    rows, in a constant number of queries whatever the batch holds (four reads, then two
+    INSERT … ON CONFLICT DO NOTHING), under one transaction.
+
+    What is missing is worked out from the reads alone, so ``dry_run`` reports exactly
+    what a real run would grant and writes nothing. Counts are the rows found missing; a
+    row a concurrent request inserts first is skipped by the database, never doubled.
+    """
+    organisation_ids = list(organisation_ids)
+    members = get_user_model()._default_manager
+    with transaction.atomic():
+        defaults = list(Tool.objects.filter(is_active=True, is_default=True))
+        existing = set()
+        enabled = {organisation_id: set() for organisation_id in organisation_ids}
+        for organisation_id, tool_id, is_enabled, tool_active in (
+            OrganisationToolAccess.objects.filter(organisation_id__in=organisation_ids)
+            .values_list("organisation_id", "tool_id", "enabled", "tool__is_active")
+            .order_by()
+        ):
+            existing.add((organisation_id, tool_id))
+            if is_enabled and tool_active:
+                enabled[organisation_id].add(tool_id)
+        tool_rows = [
+            OrganisationToolAccess(
+                organisation_id=organisation_id,
+                tool=tool,
+                tier=tool.default_tier,
+                features=list(tool.default_features),
+                limits=dict(tool.default_limits),
+            )
+            for organisation_id in organisation_ids
+            for tool in defaults
+            if (organisation_id, tool.pk) not in existing
+        ]
+        # New rows are enabled, for active tools: members get them too.
+        for row in tool_rows:
+            enabled[row.organisation_id].add(row.tool_id)
+        people = list(
+            members.filter(organisation_id__in=organisation_ids)
+            .values_list("pk", "organisation_id")
+            .order_by()
+        )
+        granted = set(
+            UserApplicationAccess.objects.filter(user__organisation_id__in=organisation_ids)
+            .values_list("user_id", "tool_id")
+            .order_by()
+        )
+        application_rows = [
+            UserApplicationAccess(user_id=user_id, tool_id=tool_id)
+            for user_id, organisation_id in people
+            for tool_id in sorted(enabled[organisation_id])
+            if (user_id, tool_id) not in granted
+        ]
+        if not dry_run:
+            OrganisationToolAccess.objects.bulk_create(tool_rows, ignore_conflicts=True)
+            UserApplicationAccess.objects.bulk_create(application_rows, ignore_conflicts=True)
+    tools_per_organisation = Counter(row.organisation_id for row in tool_rows)
+    member_of = dict(people)
+    applications_per_organisation = Counter(member_of[row.user_id] for row in application_rows)
+    return [
+        Backfill(
+            organisation_id,
+            tools_per_organisation[organisation_id],
+            applications_per_organisation[organisation_id],
+        )
+        for organisation_id in organisation_ids
+    ]
 
 
 # --- feature flags --------------------------------------------------------------------

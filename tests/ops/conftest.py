@@ -118,12 +118,10 @@ def restore_schema():
     put there, empty the tables first (the test is over; its rows may go)."""
     result = repair_schema()
     if result.code != 0:
-        # Sequences keep counting, as after Django's own flush between transactional
-        # tests: the next test restores serialized rows with their original ids. SQLite
-        # refuses to empty a table whose foreign keys point at a dropped one unless
+        # SQLite refuses to empty a table whose foreign keys point at a dropped one unless
         # foreign keys are off.
         with connection.constraint_checks_disabled():
-            call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
+            call_command("flush", interactive=False, verbosity=0)
         result = repair_schema()
     assert result.code == 0, result.out + result.err
     assert repair_schema("--check").code == 0
