@@ -27,8 +27,10 @@ from organisations.admin import (
 )
 from organisations.models import Organisation, UserApplicationAccess
 
-from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
+from .flows.logout import end_login_session
+from .models import AuditEvent, AuditType, ExternalIdentity, LoginSession, Role, User
 from .requestkit import request_meta
+from .tokens import revoke_user_families
 
 
 def _audit_event(request, type, *, user_id=None, organisation_id=None, **details) -> AuditEvent:
@@ -168,7 +170,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     ordering = ("email",)
     readonly_fields = ("last_login", "created_at", "updated_at")
     inlines = [ExternalIdentityInline, ApplicationAccessInline]
-    actions = ["deactivate_users"]
+    actions = ["deactivate_users", "revoke_sessions_and_tokens"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name", "picture", "email_verified")}),
@@ -282,6 +284,40 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
                 for pk, organisation_id in targets
             )
         self.message_user(request, f"Deactivated {len(targets)} user(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Revoke every session and token of selected users",
+        permissions=["change"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def revoke_sessions_and_tokens(self, request, queryset):
+        """Ends every login session and revokes every refresh-token family (so every
+        app access token too, at its next use). For people without a usable password
+        (everyone who comes through the identity provider) the session hash is
+        renewed as well, which ends any other session of theirs; an operator's
+        password sessions end when their password changes."""
+        users = list(queryset.exclude(pk=request.user.pk))
+        if len(users) != queryset.count():
+            self.message_user(request, "Your own sessions were left alone.", messages.WARNING)
+        with transaction.atomic():
+            for user in users:
+                for session_key in LoginSession.objects.filter(user=user).values_list(
+                    "session_key", flat=True
+                ):
+                    end_login_session(session_key, "admin_revoked")
+                revoke_user_families(user, "admin_revoked")
+                if not user.has_usable_password():
+                    user.set_unusable_password()
+                    user.save(update_fields=["password"])
+                _audit_event(
+                    request,
+                    AuditType.SESSIONS_REVOKED,
+                    user_id=user.pk,
+                    organisation_id=user.organisation_id,
+                ).save()
+        self.message_user(
+            request, f"Revoked the sessions and tokens of {len(users)} user(s).", messages.SUCCESS
+        )
 
 
 @admin.register(ExternalIdentity)

@@ -1,4 +1,5 @@
-"""The admin actions operators use: grant default tool access, deactivate users."""
+"""The admin actions operators use: grant default tool access, deactivate users, revoke
+every session and token of users."""
 
 import pytest
 from django.urls import reverse
@@ -167,3 +168,43 @@ def test_super_admin_deletes_a_user_with_an_identity(as_super_admin, member_b):
     assert response.status_code == 302
     assert not User.objects.filter(pk=member_b.pk).exists()
     assert not ExternalIdentity.objects.filter(subject="b").exists()
+
+
+def test_revoke_sessions_and_tokens_ends_everything_of_the_user(as_admin_a, member_a, org_a):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import Client
+
+    from accounts.models import LoginSession, TokenFamily
+    from accounts.tokens import issue_grant
+
+    login_session = SessionStore()
+    login_session.create()
+    LoginSession.objects.create(session_key=login_session.session_key, user=member_a)
+    issue_grant(member_a, session_key=login_session.session_key)
+    issue_grant(member_a)
+    browser = Client()
+    browser.force_login(member_a)
+    assert browser.get("/api/v1/auth/me").status_code == 200
+
+    response = run_action(
+        as_admin_a, "admin:accounts_user_changelist", "revoke_sessions_and_tokens", [member_a]
+    )
+    assert response.status_code == 302
+    assert not SessionStore().exists(login_session.session_key)
+    assert not LoginSession.objects.filter(user=member_a).exists()
+    assert not TokenFamily.objects.filter(user=member_a, revoked_at__isnull=True).exists()
+    assert browser.get("/api/v1/auth/me").status_code == 401
+    event = AuditEvent.objects.get(type=AuditType.SESSIONS_REVOKED)
+    assert (event.user, event.organisation) == (member_a, org_a)
+
+
+def test_revoke_sessions_cannot_reach_another_organisation(as_admin_a, member_b):
+    from accounts.models import TokenFamily
+    from accounts.tokens import issue_grant
+
+    issue_grant(member_b)
+    run_action(
+        as_admin_a, "admin:accounts_user_changelist", "revoke_sessions_and_tokens", [member_b]
+    )
+    assert TokenFamily.objects.filter(user=member_b, revoked_at__isnull=True).exists()
+    assert not AuditEvent.objects.filter(type=AuditType.SESSIONS_REVOKED).exists()
