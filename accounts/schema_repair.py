@@ -27,13 +27,14 @@ Contract:
   columns they do not know is refused rather than rebuilt.
 
 Compared, per model of ``PROJECT_APPS``: the table (and its automatic many-to-many
-tables); each column's presence, type (``field.db_type`` against the introspected type,
-normalised per vendor) and nullability; named indexes and constraints (``Meta.indexes``,
-``Meta.constraints``: unique, functional, conditional and check) by name; and per field,
-by the columns they cover, the unique constraint, the index (on PostgreSQL also the
-``_like`` pattern-matching index), the foreign key, and on PostgreSQL the check a field
-type adds (``PositiveSmallIntegerField``). Not compared: what the database holds beyond
-the migrations (extra tables, columns, indexes are left alone), the definition of a named
+tables with their foreign keys and unique pair); each column's presence, type
+(``field.db_type`` against the introspected type, normalised per vendor) and nullability;
+named indexes and constraints (``Meta.indexes``, ``Meta.constraints``: unique, functional,
+conditional and check) by name; and per field, by the columns they cover, the primary
+key, the unique constraint, the index (on PostgreSQL also the ``_like`` pattern-matching
+index), the foreign key, and on PostgreSQL the check a field type adds
+(``PositiveSmallIntegerField``). Not compared: what the database holds beyond the
+migrations (extra tables, columns, indexes are left alone), the definition of a named
 constraint that exists, defaults, comments and collations. SQLite and PostgreSQL only.
 """
 
@@ -828,6 +829,11 @@ class _Inspection:
         if altered:
             found.append(altered)
         constraints = self.database.constraints(model._meta.db_table)
+        if field.primary_key and not any(
+            details["primary_key"] and details["columns"] == [field.column]
+            for details in constraints.values()
+        ):
+            found.append(self._missing_primary_key(model, field))
         if field.unique and not field.primary_key and not _covers(constraints, field, unique=True):
             found.append(self._missing_field_unique(model, field))
         if field.db_index and not field.unique and not self._has_plain_index(model, field):
@@ -835,6 +841,38 @@ class _Inspection:
         if self.connection.vendor == "postgresql" and not type_differs:
             found += self._missing_postgresql_extras(model, field)
         return found
+
+    def _missing_primary_key(self, model, field) -> Finding:
+        meta = model._meta
+        where = f"{meta.db_table}({field.column})"
+        duplicates = self._duplicates(model, {"_key": F(field.name)}, nulls_distinct=False)
+        refusal = (
+            _duplicates_sentence(f"The primary key on {where}", duplicates) if duplicates else None
+        )
+        quote = self.connection.ops.quote_name
+        # The name PostgreSQL gives the key of a table Django creates. (A SQLite table
+        # cannot lose its key: it is part of the table definition.)
+        name = truncate_name(f"{meta.db_table}_pkey", self.connection.ops.max_name_length())
+
+        def fix(editor, state):
+            editor.execute(
+                editor.sql_create_pk
+                % {
+                    "table": quote(meta.db_table),
+                    "name": quote(name),
+                    "columns": quote(field.column),
+                }
+            )
+            return state
+
+        return Finding(
+            problem=f"primary key on {where} is missing" + self._origin("table", model),
+            repair="add it",
+            refusal=refusal,
+            # Before foreign keys are added: they need the key they point at.
+            phase=FIELD_UNIQUE,
+            fix=fix,
+        )
 
     def _altered_column(self, model, field, types) -> Finding | None:
         """Nullability, type (``types`` is (found, expected) when they differ) and foreign

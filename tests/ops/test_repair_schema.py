@@ -394,10 +394,22 @@ def test_broken_by_hand_with_sql():
             (like_index,) = cursor.fetchone()
             cursor.execute(f"DROP INDEX {quote(like_index)}")
             cursor.execute("DROP TABLE organisations_organisationdomain")
+            cursor.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+                [quote("organisations_featureflag")],
+            )
+            (primary_key,) = cursor.fetchone()
+            # CASCADE also drops the foreign keys that point at the key.
+            cursor.execute(
+                f"ALTER TABLE organisations_featureflag DROP CONSTRAINT {quote(primary_key)} "
+                "CASCADE"
+            )
             expected = [
                 "check constraint",
                 "organisations_featureflag.rollout_percentage",
                 "pattern-matching index (varchar_pattern_ops) on organisations_tool(code)",
+                "primary key on organisations_featureflag(id) is missing",
+                "foreign key to organisations_featureflag(id) is missing",
             ]
         else:
             cursor.execute("DROP TABLE organisations_organisationdomain")
