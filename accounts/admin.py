@@ -27,10 +27,9 @@ from organisations.admin import (
 )
 from organisations.models import Organisation, UserApplicationAccess
 
-from .flows.logout import end_login_session
-from .models import AuditEvent, AuditType, ExternalIdentity, LoginSession, Role, User
+from .flows.logout import end_all_sessions
+from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
 from .requestkit import request_meta
-from .tokens import revoke_user_families
 
 
 def _audit_event(request, type, *, user_id=None, organisation_id=None, **details) -> AuditEvent:
@@ -244,6 +243,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
                 new_role=obj.role,
             ).save()
         if change and "is_active" in form.changed_data and not obj.is_active:
+            end_all_sessions(obj, "deactivated")
             _audit_event(
                 request,
                 AuditType.USER_DEACTIVATED,
@@ -274,6 +274,10 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         )
         with transaction.atomic():
             User.objects.filter(pk__in=[pk for pk, _ in targets]).update(is_active=False)
+            # Deactivation ends sessions and tokens for good: reactivating someone must
+            # not bring their old sessions back.
+            for user in User.objects.filter(pk__in=[pk for pk, _ in targets]):
+                end_all_sessions(user, "deactivated")
             AuditEvent.objects.bulk_create(
                 _audit_event(
                     request,
@@ -291,24 +295,13 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
     def revoke_sessions_and_tokens(self, request, queryset):
-        """Ends every login session and revokes every refresh-token family (so every
-        app access token too, at its next use). For people without a usable password
-        (everyone who comes through the identity provider) the session hash is
-        renewed as well, which ends any other session of theirs; an operator's
-        password sessions end when their password changes."""
+        """accounts.flows.logout.end_all_sessions for each selected user but oneself."""
         users = list(queryset.exclude(pk=request.user.pk))
         if len(users) != queryset.count():
             self.message_user(request, "Your own sessions were left alone.", messages.WARNING)
         with transaction.atomic():
             for user in users:
-                for session_key in LoginSession.objects.filter(user=user).values_list(
-                    "session_key", flat=True
-                ):
-                    end_login_session(session_key, "admin_revoked")
-                revoke_user_families(user, "admin_revoked")
-                if not user.has_usable_password():
-                    user.set_unusable_password()
-                    user.save(update_fields=["password"])
+                end_all_sessions(user, "admin_revoked")
                 _audit_event(
                     request,
                     AuditType.SESSIONS_REVOKED,

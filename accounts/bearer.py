@@ -80,6 +80,9 @@ async def _provider_token_principal(token: str) -> Principal:
         ) from None
     except oidc.OIDCError as exc:
         raise _refused("invalid_token", exc.reason) from None
+    if claims.get("gty") == "client-credentials" or claims["sub"].endswith("@clients"):
+        # A machine's token (client credentials) names no person: it must not become one.
+        raise _refused("invalid_token", "A client-credentials token does not identify a person.")
     identities = ExternalIdentity.objects.select_related("user__organisation").fetch_mode(
         FETCH_RAISE
     )

@@ -122,3 +122,59 @@ def check_rate_limits(app_configs, **kwargs):
                       id="accounts.E006")
             )  # fmt: skip
     return problems
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@register()
+def check_issuer_scheme(app_configs, **kwargs):
+    issuer = settings.AUTH0_ISSUER
+    if not issuer:
+        return []
+    parts = urlsplit(issuer)
+    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+        return []
+    return [
+        Error(
+            f"AUTH0_ISSUER {issuer!r} must be https (http only for loopback hosts).",
+            hint="Tokens and discovery would travel unprotected; use the https issuer URL.",
+            id="accounts.E007",
+        )
+    ]
+
+
+HOP_FREE_MIDDLEWARE = (
+    "authsite.middleware.SecurityMiddleware",
+    "authsite.middleware.CsrfViewMiddleware",
+    "authsite.middleware.XFrameOptionsMiddleware",
+)
+
+
+@register(Tags.security, deploy=True)
+def check_deployment_security(app_configs, **kwargs):
+    """What Django's security.W001–W004 would say, for this project's middleware."""
+    problems = [
+        Warning(
+            f"{path} is not in MIDDLEWARE.",
+            hint="It sets the security headers, checks CSRF and denies framing.",
+            id="accounts.W002",
+        )
+        for path in HOP_FREE_MIDDLEWARE
+        if path not in settings.MIDDLEWARE
+    ]
+    if not settings.SECURE_HSTS_SECONDS:
+        problems.append(
+            Warning(
+                "SECURE_HSTS_SECONDS is 0: browsers are not told to use HTTPS only.",
+                hint="Leave it at its production default (a year), or send HSTS from the proxy.",
+                id="accounts.W003",
+            )
+        )
+    return problems

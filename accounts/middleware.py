@@ -1,11 +1,53 @@
-"""The cross-site cookie policy, applied to every response (see accounts/cookies.py).
+"""Request and response policies applied to every request. Async-native: under ASGI
+they add no thread hop.
 
-Async-native: under ASGI it adds no thread hop."""
+- TrustedProxyMiddleware: forwarded headers are believed only from TRUSTED_PROXIES.
+- CookiePolicyMiddleware: the cross-site cookie policy (accounts/cookies.py)."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
 from .cookies import apply_policy
+from .requestkit import is_trusted_proxy
+
+FORWARDED_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_FORWARDED",
+)
+
+
+class TrustedProxyMiddleware:
+    """Removes X-Forwarded-*/Forwarded headers unless the direct peer is a trusted
+    proxy, so nothing downstream (Django's SECURE_PROXY_SSL_HEADER included) can be
+    fooled by a client that sends them itself."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    @staticmethod
+    def _strip(request):
+        if not is_trusted_proxy(request.META.get("REMOTE_ADDR")):
+            for header in FORWARDED_HEADERS:
+                request.META.pop(header, None)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        self._strip(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request):
+        self._strip(request)
+        return await self.get_response(request)
 
 
 class CookiePolicyMiddleware:

@@ -17,7 +17,7 @@ def _trusted_networks(entries: tuple[str, ...]) -> tuple:
     )
 
 
-def _is_trusted_proxy(address: str | None) -> bool:
+def is_trusted_proxy(address: str | None) -> bool:
     if not address or not settings.TRUSTED_PROXIES:
         return False
     try:
@@ -31,11 +31,11 @@ def client_ip(request) -> str | None:
     """The peer's address; behind trusted proxies, the right-most X-Forwarded-For entry
     that is not itself a trusted proxy (entries to its left are client-controlled)."""
     peer = request.META.get("REMOTE_ADDR") or None
-    if not _is_trusted_proxy(peer):
+    if not is_trusted_proxy(peer):
         return _valid_ip(peer)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for entry in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        if not _is_trusted_proxy(entry):
+        if not is_trusted_proxy(entry):
             return _valid_ip(entry)
     return _valid_ip(peer)
 
@@ -55,7 +55,7 @@ def base_url(request) -> str:
         return settings.PUBLIC_BASE_URL
     scheme = request.scheme
     host = request.get_host()
-    if _is_trusted_proxy(request.META.get("REMOTE_ADDR")):
+    if is_trusted_proxy(request.META.get("REMOTE_ADDR")):
         proto = request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
         if proto in ("http", "https"):
             scheme = proto

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 # Django's middleware, made hop-free under ASGI (authsite/middleware.py).
 MIDDLEWARE = [
+    "accounts.middleware.TrustedProxyMiddleware",
     "accounts.middleware.CookiePolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "authsite.middleware.SecurityMiddleware",
@@ -112,7 +113,10 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://authsite")}
 AUTH_USER_MODEL = "accounts.User"
 # auth.W004 asks for a unique USERNAME_FIELD: User.email is unique case-insensitively
 # through a functional unique constraint, which the check cannot see.
-SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+# security.W001–W003 look for Django's middleware by exact dotted path; this project
+# uses hop-free subclasses of them (authsite/middleware.py), and accounts.checks
+# verifies those and HSTS instead.
+SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W001", "security.W002", "security.W003"]
 AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveAccountBackend"]
 LOGIN_URL = "/admin/login/"
 
@@ -184,6 +188,13 @@ SIGNING_KEY_ALGORITHM = env.str("SIGNING_KEY_ALGORITHM", default="ES256")
 SIGNING_KEY_ENCRYPTION_KEY = env.str("SIGNING_KEY_ENCRYPTION_KEY", default="") or None
 PUBLIC_BASE_URL = (env.str("PUBLIC_BASE_URL", default="") or "").rstrip("/") or None
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Forwarded headers from any other peer are removed on arrival
+# (accounts.middleware.TrustedProxyMiddleware), so believing X-Forwarded-Proto is safe.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+
+# Sent on HTTPS responses only; a year unless configured (0 turns it off).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 
 # --- rate limits ----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
 from ..upsert import LoginRefused, aupsert_identity
 from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
+from .logout import end_login_session
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,14 @@ async def complete_login(request) -> LoginDone:
     user = upserted.user
     # Always a new session: flushing first makes alogin cycle the key even when this
     # browser was already logged in as the same person (alogin alone would keep it).
+    # The session it replaces ends for good, with the token families born from it, so
+    # none of them outlives every way of logging it out.
     previous_key = request.session.session_key
+    if previous_key:
+        await sync_to_async(end_login_session)(previous_key, "replaced")
     await request.session.aflush()
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
     session_key = request.session.session_key
-    if previous_key:
-        await LoginSession.objects.filter(session_key=previous_key).adelete()
     await LoginSession.objects.acreate(
         session_key=session_key,
         user=user,

@@ -12,7 +12,7 @@ from .. import oidc
 from ..models import AuditEvent, AuditType, LoginSession, TokenFamily
 from ..redirects import default_landing
 from ..requestkit import request_meta
-from ..tokens import arevoke_family, revoke_session_families
+from ..tokens import arevoke_family, revoke_session_families, revoke_user_families
 
 
 def end_login_session(session_key: str, reason: str) -> None:
@@ -23,6 +23,23 @@ def end_login_session(session_key: str, reason: str) -> None:
         store(session_key).delete()
         LoginSession.objects.filter(session_key=session_key).delete()
         revoke_session_families(session_key, reason)
+
+
+def end_all_sessions(user, reason: str) -> None:
+    """Every login session of the user ends and every token family is revoked (so every
+    app access token fails at its next use). For people without a usable password
+    (everyone who comes through the identity provider) the session hash is renewed as
+    well, which ends any other session of theirs; an operator's password sessions end
+    when their password changes. One atomic unit."""
+    with transaction.atomic():
+        for session_key in LoginSession.objects.filter(user=user).values_list(
+            "session_key", flat=True
+        ):
+            end_login_session(session_key, reason)
+        revoke_user_families(user, reason)
+        if not user.has_usable_password():
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
 
 
 async def logout(request, principal) -> str:

@@ -208,3 +208,19 @@ def test_revoke_sessions_cannot_reach_another_organisation(as_admin_a, member_b)
     )
     assert TokenFamily.objects.filter(user=member_b, revoked_at__isnull=True).exists()
     assert not AuditEvent.objects.filter(type=AuditType.SESSIONS_REVOKED).exists()
+
+
+def test_deactivation_ends_sessions_and_tokens_for_good(as_admin_a, member_a):
+    """Reactivating someone must not bring their old sessions and tokens back."""
+    from django.test import Client
+
+    from accounts.models import TokenFamily
+    from accounts.tokens import issue_grant
+
+    issue_grant(member_a)
+    browser = Client()
+    browser.force_login(member_a)
+    run_action(as_admin_a, "admin:accounts_user_changelist", "deactivate_users", [member_a])
+    User.objects.filter(pk=member_a.pk).update(is_active=True)
+    assert browser.get("/api/v1/auth/me").status_code == 401
+    assert not TokenFamily.objects.filter(user=member_a, revoked_at__isnull=True).exists()

@@ -153,3 +153,19 @@ async def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once(async_clien
     for _ in range(5):
         await assert_refused(async_client)
     assert idp.requests[("GET", "/.well-known/jwks.json")] <= 2
+
+
+async def test_not_before_in_the_future(async_client, idp):
+    idp.id_token_hook = replace_claims(nbf=int(time.time()) + 3600)
+    await assert_refused(async_client)
+
+
+async def test_a_key_embedded_in_the_header_is_not_trusted(async_client, idp):
+    """`jwk`/`jku` headers name the attacker's key: only the provider's JWKS counts."""
+    attacker = idp.foreign_key()
+    idp.id_token_hook = lambda claims, header: idp.sign(
+        claims,
+        header={"jwk": attacker.as_dict(private=False), "jku": "https://evil.example/jwks"},
+        key=attacker,
+    )
+    await assert_refused(async_client)

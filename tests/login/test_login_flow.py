@@ -200,3 +200,80 @@ async def test_strict_cookies_survive_the_cross_site_return_from_the_provider(
     done = await async_client.get(path_of(callback), headers={"Sec-Fetch-Site": "same-origin"})
     assert done.status_code == 302
     assert "sessionid" in done.cookies
+
+
+async def test_logging_in_again_ends_the_old_session_and_its_token_families(browser, idp):
+    from accounts.models import TokenFamily
+
+    first = await browser_login(browser)
+    old_key = first.cookies["sessionid"].value
+    csrf = (await browser.get("/api/v1/auth/csrf")).json()["csrf_token"]
+    minted = await browser.post(
+        "/api/v1/auth/token", headers={"X-CSRFToken": csrf, "Origin": "http://localhost:5173"}
+    )
+    assert minted.status_code == 200
+    second = await browser_login(browser)
+    assert second.cookies["sessionid"].value != old_key
+    assert not await Session.objects.filter(session_key=old_key).aexists()
+    family = await TokenFamily.objects.aget(session_key=old_key)
+    assert family.revoked_at is not None
+
+
+async def test_token_mode_puts_the_login_code_in_the_fragment_only(async_client, idp):
+    import base64
+    import hashlib
+
+    verifier = "v" * 64
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    response = await browser_login(
+        async_client, next="/app?tab=1", mode="token", handoff_challenge=challenge
+    )
+    assert response.status_code == 302
+    landing = response["Location"]
+    before, _, fragment = landing.partition("#")
+    assert before == "http://localhost:5173/app?tab=1"
+    assert "login_code" not in before
+    assert fragment.startswith("login_code=")
+    code = fragment.removeprefix("login_code=")
+    from django.test import AsyncClient
+
+    pair = await AsyncClient().post(
+        "/api/v1/auth/token",
+        {"login_code": code, "handoff_verifier": verifier},
+        content_type="application/json",
+    )
+    assert pair.status_code == 200
+    assert pair.json()["token_type"] == "Bearer"
+
+
+async def test_token_mode_without_a_valid_challenge_is_refused(async_client, idp):
+    response = await async_client.get("/auth/login", {"mode": "token", "handoff_challenge": "x"})
+    assert response.status_code == 400
+    assert b"invalid_request" in response.content
+
+
+async def test_role_and_staff_claims_in_the_id_token_change_nothing(async_client, idp):
+    idp.id_token_hook = lambda claims, header: {
+        **claims,
+        "role": "super_admin",
+        "is_staff": True,
+        "is_superuser": True,
+        "https://example.com/roles": ["super_admin"],
+    }
+    assert (await browser_login(async_client)).status_code == 302
+    user = await User.objects.aget(email="alice@acme.example")
+    assert (user.role, user.is_staff, user.is_superuser) == ("viewer", False, False)
+
+
+async def test_provider_error_text_is_escaped_on_the_error_page(async_client, idp):
+    started = await start(async_client)
+    state = query(started["Location"])["state"]
+    response = await async_client.get(
+        "/auth/callback",
+        {"state": state, "error": "access_denied", "error_description": "<script>x()</script>"},
+    )
+    assert response.status_code == 400
+    assert b"<script>x()</script>" not in response.content
+    assert b"&lt;script&gt;" in response.content

@@ -94,3 +94,20 @@ async def test_provider_down_is_a_503(async_client, idp, audience, settings):
     response = await me(async_client, access_token(idp))
     assert response.status_code == 503
     assert response.json()["error"] == "idp_unavailable"
+
+
+async def test_machine_tokens_do_not_become_people(async_client, idp, audience):
+    token = access_token(idp, sub="some-client@clients", gty="client-credentials", org_id=None)
+    response = await me(async_client, token)
+    assert response.status_code == 401
+    assert not await User.objects.aexists()
+
+
+async def test_an_id_token_is_not_an_access_token(async_client, idp, audience):
+    """An ID token's audience is the client, not the API."""
+    now = int(time.time())
+    id_token = idp.sign(
+        {"iss": idp.issuer, "sub": "auth0|alice", "aud": "test-client", "iat": now,
+         "exp": now + 600, "nonce": "n"}
+    )  # fmt: skip
+    assert (await me(async_client, id_token)).status_code == 401
