@@ -247,6 +247,29 @@ def test_empty_column_of_the_wrong_type_is_converted():
     assert_repairs("column organisations_organisation.auth0_org_id", "its type is text")
 
 
+def test_columns_the_migrations_do_not_know_are_never_dropped():
+    populate()
+    break_schema("organisations", operations.RemoveField("organisation", "industry"))
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE organisations_organisation ADD COLUMN notes varchar(50)")
+        cursor.execute("UPDATE organisations_organisation SET notes = 'keep me'")
+    try:
+        if connection.vendor == "sqlite":
+            # Adding a NOT NULL column means rebuilding the table on SQLite.
+            assert_refuses(
+                "Repairing organisations_organisation on SQLite rebuilds the table, which "
+                "would drop its column notes that the migrations do not know."
+            )
+        else:
+            assert_repairs("column organisations_organisation.industry")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT DISTINCT notes FROM organisations_organisation")
+            assert cursor.fetchall() == [("keep me",)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE organisations_organisation DROP COLUMN notes")
+
+
 def test_wrong_type_column_holding_values_is_refused():
     populate()
     break_schema(
