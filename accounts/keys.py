@@ -18,8 +18,10 @@ Publication: the current key, and every retired key until each token it may have
 signed has expired (``retired_at + ACCESS_TOKEN_TTL + PUBLISH_LEEWAY``).
 
 Caching: the public key set is a small snapshot in the shared Django cache for
-``SNAPSHOT_TTL`` seconds, deleted on rotation, so every process sees a rotation at once
-with a shared cache and within ``SNAPSHOT_TTL`` without one. Decrypted private keys stay
+``SNAPSHOT_TTL`` seconds, deleted on rotation, and each process reuses the copy it read
+for ``PROCESS_MEMO`` seconds; so every process sees a rotation within a second with a
+shared cache, and within ``SNAPSHOT_TTL`` without one. Verification keys are kept per
+kid in process memory (a kid always names the same key). Decrypted private keys stay
 in this process's memory only, keyed by kid (a kid's key never changes), and never
 enter the shared cache.
 """
@@ -71,7 +73,11 @@ _FORMAT_VERSION = b"\x01"
 _NONCE_BYTES = 12
 
 _private_keys: dict[str, Key] = {}
-_public_keys: dict[str, Key] = {}
+_public_keys: dict[str, "VerificationKey"] = {}
+# The snapshot as this process last read it, and until when it may reuse it without
+# asking the shared cache (a thread hop): at most PROCESS_MEMO seconds.
+PROCESS_MEMO = 1.0
+_memo: dict = {"until": 0.0, "snapshot": None}
 
 
 class SigningKeyUnavailable(Exception):
@@ -202,6 +208,7 @@ def published_keys():
 def clear_caches() -> None:
     """Forget the shared snapshot and this process's keys (after a rotation; in tests)."""
     cache.delete(SNAPSHOT_CACHE_KEY)
+    _memo.update(until=0.0, snapshot=None)
     _private_keys.clear()
     _public_keys.clear()
 
@@ -216,10 +223,14 @@ def _load_snapshot() -> dict:
 
 
 async def _asnapshot(reload: bool = False) -> dict:
+    now = time.monotonic()
+    if not reload and _memo["snapshot"] is not None and now < _memo["until"]:
+        return _memo["snapshot"]
     snapshot = None if reload else await cache.aget(SNAPSHOT_CACHE_KEY)
     if snapshot is None:
         snapshot = await sync_to_async(_load_snapshot)()
         await cache.aset(SNAPSHOT_CACHE_KEY, snapshot, SNAPSHOT_TTL)
+    _memo.update(until=now + PROCESS_MEMO, snapshot=snapshot)
     return snapshot
 
 
@@ -244,20 +255,25 @@ async def asigner() -> Signer:
 
 
 async def averification_key(kid) -> VerificationKey | None:
-    """The published key named by kid, or None (unknown, or past its window)."""
+    """The published key named by kid, or None (unknown, or past its window).
+
+    A key known to this process is returned without asking anyone: a kid always names
+    the same public key, and a token outliving its key's publication window cannot
+    pass its own `exp` check. Only an unknown kid reads the shared snapshot."""
     if not isinstance(kid, str):
         return None
+    known = _public_keys.get(kid)
+    if known is not None:
+        return known
     snapshot = await _asnapshot()
     if kid not in snapshot["keys"] and time.time() - snapshot["loaded_at"] > RELOAD_INTERVAL:
         snapshot = await _asnapshot(reload=True)
     entry = snapshot["keys"].get(kid)
     if entry is None:
         return None
-    key = _public_keys.get(kid)
-    if key is None:
-        key = JWKRegistry.import_key(public_members(entry["jwk"]))
-        _public_keys[kid] = key
-    return VerificationKey(kid=kid, algorithm=entry["alg"], key=key)
+    key = JWKRegistry.import_key(public_members(entry["jwk"]))
+    _public_keys[kid] = VerificationKey(kid=kid, algorithm=entry["alg"], key=key)
+    return _public_keys[kid]
 
 
 def public_members(jwk: dict) -> dict:

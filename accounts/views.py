@@ -13,7 +13,7 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from organisations.access import aapplications_for, afeatures_for
+from organisations.access import aaccess_for, aapplications_for, afeatures_for
 
 from . import oidc, ratelimit
 from .api import endpoint, error_response
@@ -184,7 +184,7 @@ def _organisation(user):
 @endpoint(["GET"])
 async def me(request, principal):
     user = principal.user
-    applications = await aapplications_for(user)
+    applications, features = await aaccess_for(user, timezone.now())
     return JsonResponse(
         {
             "id": user.pk,
@@ -197,7 +197,7 @@ async def me(request, principal):
                 {"code": app["code"], "name": app["name"], "tier": app["tier"]}
                 for app in applications
             ],
-            "features": await afeatures_for(user, timezone.now()),
+            "features": features,
         }
     )
 

@@ -96,7 +96,8 @@ def test_cli_serves_the_demo_people_with_debug():
     try:
         banner = process.stdout.readline()
         issuer = re.search(r"http://127\.0\.0\.1:\d+/", banner).group(0)
-        document = httpx2.get(f"{issuer}.well-known/openid-configuration", timeout=5).json()
+        # generous: a busy machine may take seconds to start the server behind the socket
+        document = httpx2.get(f"{issuer}.well-known/openid-configuration", timeout=30).json()
         chooser = httpx2.get(
             f"{issuer}authorize",
             params={
@@ -108,7 +109,7 @@ def test_cli_serves_the_demo_people_with_debug():
                 "code_challenge": "x" * 43,
                 "code_challenge_method": "S256",
             },
-            timeout=5,
+            timeout=30,
         )
     finally:
         process.terminate()
