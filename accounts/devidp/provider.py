@@ -157,6 +157,14 @@ def _oauth_error(
     return json_response({"error": error, "error_description": description}, status, headers)
 
 
+SSO_COOKIE = "devidp_sso"
+
+
+def _forget_sso(response: Response) -> Response:
+    response.headers.append(("set-cookie", f"{SSO_COOKIE}=; Path=/; Max-Age=0; HttpOnly"))
+    return response
+
+
 class _Refusal(Exception):
     """Ends a request early with a ready answer."""
 
@@ -182,6 +190,9 @@ class Provider:
     - `requests`: Counter of (method, path) for every request received.
     - `logins`: one dict per approved authorization (sub, sid, client_id, auth_time), so a
       test can find the `sid` the relying party was given.
+    - `sso_sessions`: {cookie value: sub}. Like Auth0, a person who picked a user in this
+      browser is not asked again (the `devidp_sso` cookie) until they log out here or a
+      request says `prompt=login`; `login_hint` always wins.
     """
 
     def __init__(self, issuer: str = "") -> None:
@@ -213,6 +224,7 @@ class Provider:
         self.logins: list[dict[str, Any]] = []
         self._codes: dict[str, dict[str, Any]] = {}
         self._access_tokens: dict[str, dict[str, Any]] = {}
+        self.sso_sessions: dict[str, str] = {}
 
     # --- registration ----------------------------------------------------------------
 
@@ -446,11 +458,23 @@ class Provider:
             user = self.users.get(chosen or "")
             if user is None:
                 return html_response(pages.error("Choose one of the listed users."), 400)
-        else:
-            user = self._find_user(params.get("login_hint", ""))
-            if user is None:
-                return html_response(pages.chooser(params, self.users.values()))
+            session = secrets.token_urlsafe(24)
+            self.sso_sessions[session] = user["sub"]
+            response = self._approve(params, user)
+            response.headers.append(
+                ("set-cookie", f"{SSO_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax")
+            )
+            return response
+        user = self._find_user(params.get("login_hint", "")) or self._sso_user(request, params)
+        if user is None:
+            return html_response(pages.chooser(params, self.users.values()))
         return self._approve(params, user)
+
+    def _sso_user(self, request: Request, params: dict[str, str]) -> dict[str, Any] | None:
+        """The person this browser already picked, unless the client asks to log in again."""
+        if params.get("prompt") == "login":
+            return None
+        return self.users.get(self.sso_sessions.get(request.cookie(SSO_COOKIE) or "", ""))
 
     def _authorize_problem(self, params: dict[str, str]) -> str | None:
         """Why the authorization request is refused, checked so that nothing is ever
@@ -626,9 +650,10 @@ class Provider:
             params = request.query()
         except DuplicateParameter as exc:
             return html_response(pages.error(f"The parameter {exc} was given twice."), 400)
+        self.sso_sessions.pop(request.cookie(SSO_COOKIE) or "", None)
         target = params.get("post_logout_redirect_uri") or params.get("returnTo")
         if not target:
-            return html_response(pages.logged_out())
+            return _forget_sso(html_response(pages.logged_out()))
         if params.get("client_id") not in self.clients:
             return html_response(
                 pages.error("A logout redirect needs the client_id of a registered application."),
@@ -637,4 +662,4 @@ class Provider:
         if urlsplit(target).scheme not in ("http", "https"):
             return html_response(pages.error("The logout redirect must be an http(s) URL."), 400)
         state = params.get("state")
-        return redirect(add_query(target, {"state": state}) if state else target)
+        return _forget_sso(redirect(add_query(target, {"state": state}) if state else target))

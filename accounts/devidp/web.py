@@ -53,6 +53,13 @@ class Request:
         """Query parameters for GET, the form body otherwise."""
         return self.query() if self.method == "GET" else self.form()
 
+    def cookie(self, name: str) -> str | None:
+        for part in self.headers.get("cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return None
+
     def bearer_token(self) -> str | None:
         scheme, _, token = self.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":

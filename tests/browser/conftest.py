@@ -298,7 +298,7 @@ def log_in_by_token_handoff(page: Page, deployment: Deployment, steps: Steps):
     expect(explanation).to_contain_text("this browser blocks third-party cookies")
     expect(explanation).to_contain_text("continues in token-handoff mode")
     steps.shot(page, "explains-blocked-cookies")
-    choose_demo_user(page, steps, step="idp-chooser-token-handoff")
+    # The provider remembers whom this browser picked (as Auth0 does): no second choice.
     expect(page.locator("#status")).to_have_text("Logged in")
     expect(page.locator("#mode")).to_have_text("Token-handoff mode")
     assert page.url.startswith(deployment.app + "/")
