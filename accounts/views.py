@@ -37,7 +37,7 @@ def csrf_failure(request, reason=""):
     return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}.")
 
 
-def _login_error(code: str, reason: str, status: int):
+def _login_error(request, code: str, reason: str, status: int):
     """API.md: redirect to LOGIN_ERROR_URL?error=<code> when configured, else a small
     HTML page with status 400 (502 when the identity provider failed)."""
     if settings.LOGIN_ERROR_URL:
@@ -50,6 +50,7 @@ def _login_error(code: str, reason: str, status: int):
             render_to_string(
                 "accounts/login_error.html",
                 {"code": code, "reason": reason, "retry_url": settings.LOGIN_REDIRECT_URL},
+                request=request,
             ),
             status=status,
         )
@@ -81,9 +82,9 @@ async def login(request):
             handoff_challenge=request.GET.get("handoff_challenge"),
         )
     except LoginRequestInvalid as exc:
-        return _login_error(exc.code, exc.reason, 400)
+        return _login_error(request, exc.code, exc.reason, 400)
     except oidc.OIDCError as exc:
-        return _login_error(exc.code, exc.reason, exc.status)
+        return _login_error(request, exc.code, exc.reason, exc.status)
     response = HttpResponseRedirect(start.authorize_url)
     response.set_cookie(
         BINDING_COOKIE,
@@ -112,7 +113,9 @@ def _strict_cookie_bounce(request):
     ):
         return None
     response = HttpResponse(
-        render_to_string("accounts/strict_bounce.html", {"url": request.get_full_path()})
+        render_to_string(
+            "accounts/strict_bounce.html", {"url": request.get_full_path()}, request=request
+        )
     )
     add_never_cache_headers(response)
     return response
@@ -127,11 +130,14 @@ async def callback(request):
     try:
         done = await complete_login(request)
     except LoginFailed as exc:
-        return _login_error(exc.code, exc.reason, exc.status)
+        return _login_error(request, exc.code, exc.reason, exc.status)
     except DatabaseError as exc:
         logger.error("database unavailable during a login callback: %s", exc)
         return _login_error(
-            "service_unavailable", "The service is temporarily unavailable; try again shortly.", 503
+            request,
+            "service_unavailable",
+            "The service is temporarily unavailable; try again shortly.",
+            503,
         )
     response = HttpResponseRedirect(done.redirect_to)
     add_never_cache_headers(response)

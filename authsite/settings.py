@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "authsite.middleware.AuthenticationMiddleware",
     "authsite.middleware.MessageMiddleware",
     "authsite.middleware.XFrameOptionsMiddleware",
+    "authsite.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "authsite.urls"
@@ -71,6 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -191,6 +194,20 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Forwarded headers from any other peer are removed on arrival
 # (accounts.middleware.TrustedProxyMiddleware), so believing X-Forwarded-Proto is safe.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+
+# Content-Security-Policy on every answer: scripts and styles from this origin (or
+# carrying the request's nonce), no plugins, no <base>, never framed. The API docs page
+# relaxes styles (accounts/openapi.py's docs view).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
 # Sent on HTTPS responses only; a year unless configured (0 turns it off).
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)

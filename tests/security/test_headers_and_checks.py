@@ -86,3 +86,13 @@ def test_deploy_checks_see_the_hop_free_middleware(settings):
     ids = _ids(include_deployment_checks=True)
     assert "accounts.W003" in ids
     assert "accounts.W002" not in ids
+
+
+def test_content_security_policy_on_every_answer(client):
+    policy = client.get("/api/v1/auth/me")["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "object-src 'none'", "base-uri 'none'",
+                      "frame-ancestors 'none'"):  # fmt: skip
+        assert directive in policy
+    page = client.get("/auth/callback")
+    nonce = page["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<style nonce="{nonce}">' in page.content.decode()
