@@ -34,9 +34,9 @@ SKELETON = f"""# Benchmarks
 The ASGI build (uvicorn) and the WSGI build (gunicorn) of the same project, side by side
 on one 2-core machine, against the goals of issue 8. Run it with
 
-    make bench                  # or: .venv/bin/python -m bench   (a few minutes)
-    .venv/bin/python -m bench --quick          # a smoke run, about 3 minutes
-    .venv/bin/python -m bench --help           # durations, runs, scenarios
+    make bench                          # or: .venv/bin/python -m bench (about 12 minutes)
+    make bench BENCH_ARGS=--quick       # short runs, about 5 minutes
+    .venv/bin/python -m bench --help    # durations, runs, scenarios (--only hot,storm,...)
 
 It installs wrk (Debian) and requirements-bench.txt when missing, finds PostgreSQL as the
 tests do (DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster), creates and
@@ -129,13 +129,13 @@ def hot_section(hot: HotResult | None) -> list[str]:
         f"One server process on core 0 ({hot.labels['asgi']}; {hot.labels['wsgi']}), wrk "
         "with 1 thread on core 1, tokens of 1 of the seeded members per request in turn. "
         "Medians of the runs; the ratio is the median of ASGI/WSGI over side-by-side "
-        "pairs. CPU is the server's (100% = its one core) and wrk's; ms CPU/req is the "
-        "server's CPU time per answered request, the number least disturbed by other "
-        "work on the machine.",
+        "pairs. CPU is the server's (100% = its one core), the bench database's "
+        "PostgreSQL backends' (not pinned) and wrk's; ms CPU/req is the server's CPU time "
+        "per answered request, the number least disturbed by other work on the machine.",
         "",
         "| build | connections | runs | req/s | p50 ms | p99 ms | errors | server CPU | "
-        "ms CPU/req | wrk CPU | worker RSS | ASGI/WSGI | goal |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "ms CPU/req | DB CPU | wrk CPU | worker RSS | ASGI/WSGI | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for connections in sorted(hot.ratios):
         ratio = median(hot.ratios[connections])
@@ -154,6 +154,7 @@ def hot_section(hot: HotResult | None) -> list[str]:
                 f"{sum(r.errors for r in runs)} | "
                 f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(median(1000 * r.server_cpu / max(r.requests, 1) for r in runs), 2)} | "
+                f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(median(100 * r.wrk_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(runs[-1].server_rss_mb, 1)} MiB | "
                 f"{fmt(ratio, 2) + '×' if build == 'asgi' else ''} | "
@@ -224,8 +225,8 @@ def storm_section(storm: StormResult | None) -> list[str]:
         "storm per build made them), so these are returning logins.",
         "",
         "| build | provider delay | runs | logins/s | phase s | p50 ms | p99 ms | failed | "
-        "peak DB conns | server CPU | client CPU | worker RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "peak DB conns | server CPU | DB CPU | client CPU | worker RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for build in ("asgi", "wsgi"):
         for delay in storm.delays:
@@ -240,6 +241,7 @@ def storm_section(storm: StormResult | None) -> list[str]:
                 f"{fmt(median(r.p50_ms for r in runs))} | {fmt(median(r.p99_ms for r in runs))} | "
                 f"{failed} | {max(r.peak_db_connections for r in runs)} | "
                 f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
+                f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB |"
             )
@@ -301,8 +303,8 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
         "exactly once. The client shares the 2 cores with the server; its CPU is shown.",
         "",
         "| build | runs | tokens/run | rotations/s | p50 ms | p99 ms | not 200 | "
-        "server CPU (of 200%) | client CPU | worker RSS | goal |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "server CPU (of 200%) | DB CPU | client CPU | worker RSS | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for build in ("asgi", "wsgi"):
         runs = refresh.runs[build]
@@ -315,6 +317,7 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
             f"{fmt(median(r.p50_ms for r in runs), 1)} | "
             f"{fmt(median(r.p99_ms for r in runs), 1)} | {bad} | "
             f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
+            f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
             f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
             f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB | "
             f"{verdict(rate >= goal_rotations and bad == 0)} |"

@@ -39,7 +39,7 @@ def parse(argv) -> argparse.Namespace:
         description="Benchmark the ASGI and WSGI builds side by side (issue 8) and write "
         "docs/benchmarks.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="short runs (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about 5 minutes)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 5)")
     parser.add_argument("--runs", type=int, help="runs per goal measurement (default 5)")
     parser.add_argument("--sweep-runs", type=int, help="runs per sweep-only level (default 3)")
@@ -183,6 +183,8 @@ def main(argv=None) -> int:
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     load_start = loadavg()
+    # The servers load the working tree as it is when they start: name it now.
+    measured = commit()
     database = prepare.postgres(args.database)
     processes = Processes(results)
     try:
@@ -237,7 +239,7 @@ def main(argv=None) -> int:
             command=command,
             started=started.strftime("%Y-%m-%d %H:%M UTC"),
             seconds=time.monotonic() - t0,
-            commit=commit(),
+            commit=measured,
             load_start=load_start,
             load_end=loadavg(),
             postgres=prepare.server_version(database.admin_url),

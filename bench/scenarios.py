@@ -116,8 +116,14 @@ class HotResult:
     load: list[str] = field(default_factory=list)
 
 
-def _measured_run(server: Server, script: Path, connections: int, seconds: float):
-    before = cpu_seconds(server.all_pids())
+def _meter(bench: "Bench", server: Server) -> servers.CpuMeter:
+    return servers.CpuMeter(
+        server=server.all_pids, db=lambda: servers.backend_pids(bench.database)
+    ).start()
+
+
+def _measured_run(bench, server: Server, script: Path, connections: int, seconds: float):
+    meter = _meter(bench, server)
     result = wrk.run(
         server.url + "/api/v1/auth/me",
         script,
@@ -125,7 +131,8 @@ def _measured_run(server: Server, script: Path, connections: int, seconds: float
         seconds=seconds,
         cpus=GENERATOR_CPU,
     )
-    result.server_cpu = cpu_seconds(server.all_pids()) - before
+    used = meter.stop()
+    result.server_cpu, result.db_cpu = used["server"], used["db"]
     result.server_rss_mb = server.worker_rss_mb()
     return result
 
@@ -141,7 +148,7 @@ def hot_path(bench: Bench) -> HotResult:
     pair = {"asgi": asgi, "wsgi": wsgi}
     memory = {build: Memory(rss_mb(srv.worker_pids()[0]), 0.0) for build, srv in pair.items()}
     for build, srv in pair.items():
-        _measured_run(srv, script, 32, s.warmup)
+        _measured_run(bench, srv, script, 32, s.warmup)
         memory[build].warm_mb = rss_mb(srv.worker_pids()[0])
     # The memory goal counts requests from the warmed-up worker on.
     served = dict.fromkeys(pair, 0)
@@ -158,7 +165,7 @@ def hot_path(bench: Bench) -> HotResult:
             order = ("asgi", "wsgi") if i % 2 == 0 else ("wsgi", "asgi")
             got = {}
             for build in order:
-                got[build] = _measured_run(pair[build], script, connections, s.duration)
+                got[build] = _measured_run(bench, pair[build], script, connections, s.duration)
                 served[build] += got[build].requests
                 result.runs[build][connections].append(got[build])
             if got["wsgi"].rps:
@@ -225,6 +232,7 @@ class StormRun:
     peak_db_connections: int  # this server's connections
     peak_db_total: int  # every connection to the bench database
     server_cpu: float
+    db_cpu: float
     client_cpu: float
     server_rss_mb: float
 
@@ -348,11 +356,11 @@ async def _prepare_logins(server: Server, idp_url: str, count: int) -> list[clie
 def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
     callbacks = asyncio.run(_prepare_logins(server, bench.idp_url, count))
     with PeakConnections(bench.admin_url, bench.database, server.name) as peak:
-        cpu = servers.CpuMeter(server=server.all_pids).start()
+        meter = _meter(bench, server)
         own = time.process_time()
         batch = asyncio.run(client.fire_at_once("127.0.0.1", server.port, callbacks))
         client_cpu = time.process_time() - own
-        server_cpu = cpu.stop()["server"]
+        used = meter.stop()
     failures: dict[str, int] = {}
     ok = 0
     for response in batch.responses:
@@ -371,7 +379,8 @@ def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
         p99_ms=p99,
         peak_db_connections=peak.peak,
         peak_db_total=peak.peak_total,
-        server_cpu=server_cpu,
+        server_cpu=used["server"],
+        db_cpu=used["db"],
         client_cpu=client_cpu,
         server_rss_mb=server.worker_rss_mb(),
     )
@@ -433,6 +442,7 @@ class RefreshRun:
     p50_ms: float
     p99_ms: float
     server_cpu: float
+    db_cpu: float
     client_cpu: float
     server_rss_mb: float
     children: int  # presented tokens that now have exactly one child in the database
@@ -499,7 +509,7 @@ def _latency(batch: client.Batch) -> tuple[float, float]:
 
 
 def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
-    cpu = servers.CpuMeter(server=server.all_pids).start()
+    meter = _meter(bench, server)
     own = time.process_time()
     batch = asyncio.run(
         client.fire(
@@ -510,7 +520,7 @@ def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
         )
     )
     client_cpu = time.process_time() - own
-    server_cpu = cpu.stop()["server"]
+    used = meter.stop()
     statuses = batch.statuses()
     p50, p99 = _latency(batch)
     return RefreshRun(
@@ -520,7 +530,8 @@ def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
         seconds=batch.seconds,
         p50_ms=p50,
         p99_ms=p99,
-        server_cpu=server_cpu,
+        server_cpu=used["server"],
+        db_cpu=used["db"],
         client_cpu=client_cpu,
         server_rss_mb=server.worker_rss_mb(),
         children=_children(bench.database_url, tokens),

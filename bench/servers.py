@@ -244,16 +244,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pids_named(prefix: str) -> list[int]:
-    """Processes whose command name starts with ``prefix`` (PostgreSQL's backends)."""
+def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL backends connected to ``database`` on this machine (their command
+    line reads ``postgres: <user> <database> <client> <state>``)."""
+    marker = f" {database} ".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().startswith(prefix):
-                    found.append(int(entry.name))
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
+            if cmdline.startswith(b"postgres: ") and marker in cmdline:
+                found.append(int(entry.name))
     return found
 
 

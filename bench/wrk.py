@@ -71,6 +71,7 @@ class RunResult:
     wrk_cpu: float  # CPU seconds wrk used
     server_cpu: float = 0.0  # CPU seconds the server's processes used, filled by the caller
     server_rss_mb: float = 0.0  # the worker's resident set after the run, filled by the caller
+    db_cpu: float = 0.0  # CPU seconds of the bench database's PostgreSQL backends, likewise
 
     @property
     def rps(self) -> float:
