@@ -34,3 +34,17 @@ def test_csrf_endpoint_sets_cookie(client):
     assert response.status_code == 200
     assert response.json()["csrf_token"]
     assert "csrftoken" in response.cookies
+
+
+def test_unexpected_failure_on_the_api_is_a_json_500_without_traceback(client, settings):
+    settings.ROOT_URLCONF = "tests.foundation.boom_urls"
+    client.raise_request_exception = False
+    response = client.get("/api/v1/explode")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "server_error"
+    assert "Traceback" not in response.content.decode()
+    assert "RuntimeError" not in response.content.decode()
+    page = client.get("/explode")
+    assert page.status_code == 500
+    assert page["Content-Type"].startswith("text/html")
