@@ -225,8 +225,8 @@ def storm_section(storm: StormResult | None) -> list[str]:
         "storm per build made them), so these are returning logins.",
         "",
         "| build | provider delay | runs | logins/s | phase s | p50 ms | p99 ms | failed | "
-        "peak DB conns | server CPU | DB CPU | client CPU | worker RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "peak DB conns | server CPU | ms CPU/login | DB CPU | client CPU | worker RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for build in ("asgi", "wsgi"):
         for delay in storm.delays:
@@ -241,6 +241,7 @@ def storm_section(storm: StormResult | None) -> list[str]:
                 f"{fmt(median(r.p50_ms for r in runs))} | {fmt(median(r.p99_ms for r in runs))} | "
                 f"{failed} | {max(r.peak_db_connections for r in runs)} | "
                 f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
+                f"{fmt(median(1000 * r.server_cpu / max(r.ok, 1) for r in runs), 2)} | "
                 f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
                 f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB |"
@@ -303,8 +304,8 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
         "exactly once. The client shares the 2 cores with the server; its CPU is shown.",
         "",
         "| build | runs | tokens/run | rotations/s | p50 ms | p99 ms | not 200 | "
-        "server CPU (of 200%) | DB CPU | client CPU | worker RSS | goal |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "server CPU (of 200%) | ms CPU/rotation | DB CPU | client CPU | worker RSS | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for build in ("asgi", "wsgi"):
         runs = refresh.runs[build]
@@ -317,6 +318,7 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
             f"{fmt(median(r.p50_ms for r in runs), 1)} | "
             f"{fmt(median(r.p99_ms for r in runs), 1)} | {bad} | "
             f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
+            f"{fmt(median(1000 * r.server_cpu / max(r.ok, 1) for r in runs), 2)} | "
             f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
             f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
             f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB | "
