@@ -45,7 +45,7 @@ test: setup-dev browsers
 	$(MAKE) --no-print-directory test-postgres
 
 test-sqlite:
-	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
+	env -u REQUIRE_POSTGRES DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
 
 # Uses DATABASE_URL when it names PostgreSQL, else the server on 127.0.0.1:5432, else a
 # throwaway cluster started from the local PostgreSQL binaries. Fails if none can run.
