@@ -109,11 +109,12 @@ def main(argv: list[str]) -> int:
         if not reachable(url):
             url, stop = throwaway_cluster()
     if url is None or not reachable(url):
-        print(
-            "PostgreSQL tests cannot run: no server on 127.0.0.1:5432 "
-            "and no local PostgreSQL binaries to start one.",
-            file=sys.stderr,
+        reason = (
+            f"DATABASE_URL names a PostgreSQL server that does not answer ({url})"
+            if stop is None and url is not None
+            else "no server on 127.0.0.1:5432 and no local PostgreSQL binaries to start one"
         )
+        print(f"PostgreSQL tests cannot run: {reason}.", file=sys.stderr)
         if stop:
             stop()
         return 1
