@@ -19,10 +19,9 @@ FORWARDED_HEADERS = (
 )
 
 
-class TrustedProxyMiddleware:
-    """Removes X-Forwarded-*/Forwarded headers unless the direct peer is a trusted
-    proxy, so nothing downstream (Django's SECURE_PROXY_SSL_HEADER included) can be
-    fooled by a client that sends them itself."""
+class _PolicyMiddleware:
+    """Sync and async capable; runs ``before`` on the request and ``after`` on the
+    response inline (pure computation, so no thread hop under ASGI)."""
 
     sync_capable = True
     async_capable = True
@@ -33,34 +32,38 @@ class TrustedProxyMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
-    @staticmethod
-    def _strip(request):
-        if not is_trusted_proxy(request.META.get("REMOTE_ADDR")):
-            for header in FORWARDED_HEADERS:
-                request.META.pop(header, None)
+    def before(self, request):
+        pass
+
+    def after(self, request, response):
+        return response
 
     def __call__(self, request):
         if self.is_async:
             return self.__acall__(request)
-        self._strip(request)
-        return self.get_response(request)
+        self.before(request)
+        return self.after(request, self.get_response(request))
 
     async def __acall__(self, request):
-        self._strip(request)
-        return await self.get_response(request)
+        self.before(request)
+        return self.after(request, await self.get_response(request))
 
 
-class CookiePolicyMiddleware:
-    sync_capable = True
-    async_capable = True
+class TrustedProxyMiddleware(_PolicyMiddleware):
+    """Removes X-Forwarded-*/Forwarded headers unless the direct peer is a trusted
+    proxy, so nothing downstream (Django's SECURE_PROXY_SSL_HEADER included) can be
+    fooled by a client that sends them itself."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+    def before(self, request):
+        if not is_trusted_proxy(request.META.get("REMOTE_ADDR")):
+            for header in FORWARDED_HEADERS:
+                request.META.pop(header, None)
 
-    def _apply(self, request, response):
+
+class CookiePolicyMiddleware(_PolicyMiddleware):
+    """Every cookie of every response gets the project's attributes."""
+
+    def after(self, request, response):
         if response.cookies:
             apply_policy(
                 response.cookies,
@@ -70,11 +73,3 @@ class CookiePolicyMiddleware:
                 user_agent=request.headers.get("User-Agent", ""),
             )
         return response
-
-    def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
-        return self._apply(request, self.get_response(request))
-
-    async def __acall__(self, request):
-        return self._apply(request, await self.get_response(request))
