@@ -99,24 +99,36 @@ def throwaway_cluster():
     return f"postgres://postgres@127.0.0.1:{port}/{RUN_DATABASE}", stop
 
 
-def main(argv: list[str]) -> int:
-    if "--" in argv:
-        argv = argv[argv.index("--") + 1 :]
+class NoPostgres(Exception):
+    """No PostgreSQL server can be had; the message says why."""
+
+
+def find_server():
+    """(URL, stop) of a PostgreSQL server for this run: DATABASE_URL when it names
+    PostgreSQL, else 127.0.0.1:5432, else a throwaway cluster (``stop`` removes it;
+    None otherwise). Raises NoPostgres with the reason."""
     url = os.environ.get("DATABASE_URL", "")
     stop = None
     if not url.startswith(("postgres://", "postgresql://")):
         url = LOCAL_URL
         if not reachable(url):
             url, stop = throwaway_cluster()
-    if url is None or not reachable(url):
-        reason = (
-            f"DATABASE_URL names a PostgreSQL server that does not answer ({url})"
-            if stop is None and url is not None
-            else "no server on 127.0.0.1:5432 and no local PostgreSQL binaries to start one"
-        )
-        print(f"PostgreSQL tests cannot run: {reason}.", file=sys.stderr)
-        if stop:
-            stop()
+    if url is not None and reachable(url):
+        return url, stop
+    if stop:
+        stop()
+    if stop is None and url is not None:
+        raise NoPostgres(f"DATABASE_URL names a PostgreSQL server that does not answer ({url})")
+    raise NoPostgres("no server on 127.0.0.1:5432 and no local PostgreSQL binaries to start one")
+
+
+def main(argv: list[str]) -> int:
+    if "--" in argv:
+        argv = argv[argv.index("--") + 1 :]
+    try:
+        url, stop = find_server()
+    except NoPostgres as exc:
+        print(f"PostgreSQL tests cannot run: {exc}.", file=sys.stderr)
         return 1
     print(f"PostgreSQL pass against {url}", flush=True)
     try:
