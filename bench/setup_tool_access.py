@@ -20,21 +20,17 @@ import time
 
 import psycopg
 
-from tests.postgres import LOCAL_URL, reachable, throwaway_cluster
+from tests.postgres import NoPostgres, find_server
 
 DATABASE = "authsite_bench"
 
 
 def server_url():
     """(URL of a PostgreSQL server's maintenance database, stop function or None)."""
-    url = os.environ.get("DATABASE_URL", "")
-    stop = None
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = LOCAL_URL
-        if not reachable(url):
-            url, stop = throwaway_cluster()
-    if url is None or not reachable(url):
-        sys.exit("No PostgreSQL server: none on 127.0.0.1:5432 and no local binaries to start one.")
+    try:
+        url, stop = find_server()
+    except NoPostgres as exc:
+        sys.exit(f"No PostgreSQL server: {exc}.")
     return url.rsplit("/", 1)[0], stop
 
 
