@@ -292,6 +292,13 @@ def storm_section(storm: StormResult | None) -> list[str]:
     return out
 
 
+def _split(runs) -> str:
+    """Median CPU of each worker, busiest first, e.g. "96% + 12%"."""
+    shares = [sorted((100 * c / r.seconds for c in r.worker_cpu), reverse=True) for r in runs]
+    width = min(len(s) for s in shares) if shares else 0
+    return " + ".join(f"{fmt(median(s[i] for s in shares))}%" for i in range(width))
+
+
 def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[str]:
     if refresh is None:
         return ["## 3. Refresh", "", "_Not run._", ""]
@@ -301,11 +308,14 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
         f"Two worker processes per build, not pinned ({refresh.labels['asgi']}; "
         f"{refresh.labels['wsgi']}); the asyncio client keeps 64 requests in flight and "
         "presents every pre-minted refresh token (each the first of its own family) "
-        "exactly once. The client shares the 2 cores with the server; its CPU is shown.",
+        "exactly once. The client shares the 2 cores with the server; its CPU is shown. "
+        "A kept-alive connection stays with the worker that accepted it, so the split of "
+        "CPU between the two workers shows whether both were used.",
         "",
         "| build | runs | tokens/run | rotations/s | p50 ms | p99 ms | not 200 | "
-        "server CPU (of 200%) | ms CPU/rotation | DB CPU | client CPU | worker RSS | goal |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "server CPU (of 200%) | per worker | ms CPU/rotation | DB CPU | client CPU | "
+        "worker RSS | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for build in ("asgi", "wsgi"):
         runs = refresh.runs[build]
@@ -318,6 +328,7 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
             f"{fmt(median(r.p50_ms for r in runs), 1)} | "
             f"{fmt(median(r.p99_ms for r in runs), 1)} | {bad} | "
             f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
+            f"{_split(runs)} | "
             f"{fmt(median(1000 * r.server_cpu / max(r.ok, 1) for r in runs), 2)} | "
             f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
             f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "

@@ -442,6 +442,7 @@ class RefreshRun:
     p50_ms: float
     p99_ms: float
     server_cpu: float
+    worker_cpu: list[float]  # each worker's share: keep-alive connections stay where accepted
     db_cpu: float
     client_cpu: float
     server_rss_mb: float
@@ -509,6 +510,8 @@ def _latency(batch: client.Batch) -> tuple[float, float]:
 
 
 def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
+    workers = server.worker_pids()
+    per_worker = [cpu_seconds([pid]) for pid in workers]
     meter = _meter(bench, server)
     own = time.process_time()
     batch = asyncio.run(
@@ -521,6 +524,7 @@ def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
     )
     client_cpu = time.process_time() - own
     used = meter.stop()
+    per_worker = [cpu_seconds([pid]) - b for pid, b in zip(workers, per_worker, strict=True)]
     statuses = batch.statuses()
     p50, p99 = _latency(batch)
     return RefreshRun(
@@ -531,6 +535,7 @@ def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
         p50_ms=p50,
         p99_ms=p99,
         server_cpu=used["server"],
+        worker_cpu=per_worker,
         db_cpu=used["db"],
         client_cpu=client_cpu,
         server_rss_mb=server.worker_rss_mb(),

@@ -167,7 +167,9 @@ class Server:
         process; gunicorn and multi-worker uvicorn serve in the master's children."""
         if self.build == "asgi" and self.workers == 1:
             return [self.process.pid]
-        return children(self.process.pid)
+        # uvicorn's spawned workers share the master with multiprocessing's resource
+        # tracker, which serves nothing.
+        return [pid for pid in children(self.process.pid) if not _is_resource_tracker(pid)]
 
     def all_pids(self) -> list[int]:
         return [self.process.pid, *children(self.process.pid)]
@@ -210,6 +212,13 @@ def start_server(
 
 
 # --- /proc ------------------------------------------------------------------------------
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def children(pid: int) -> list[int]:
