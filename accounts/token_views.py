@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import keys, ratelimit, tokens
+from . import keys, ratelimit
 from .api import ApiError, endpoint, enforce_csrf, error_response, not_authenticated, read_json
 from .flows import refresh as refresh_flow
 from .flows import token as token_flow
@@ -65,10 +65,11 @@ def _presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[st
 
 async def _limit(request, user_id=None):
     """RATE_LIMIT_TOKEN per client IP and, once known, per user (counted before any
-    token is spent, so a limited request loses nothing)."""
-    await ratelimit.hit("token-ip", client_ip(request), settings.RATE_LIMIT_TOKEN)
+    token is spent, so a limited request loses nothing). The refresh flow counts its own
+    inside its unit of work."""
+    await ratelimit.ahit("token-ip", client_ip(request), settings.RATE_LIMIT_TOKEN)
     if user_id is not None:
-        await ratelimit.hit("token-user", str(user_id), settings.RATE_LIMIT_TOKEN)
+        await ratelimit.ahit("token-user", str(user_id), settings.RATE_LIMIT_TOKEN)
 
 
 @endpoint(["POST"], auth="optional")
@@ -97,7 +98,6 @@ async def refresh(request, principal):
     # No token at all is a refresh that cannot authenticate: one of /refresh's 401s.
     missing = ApiError(401, "invalid_token", "No refresh token was presented.")
     presented, from_cookie = _presented_refresh_token(request, read_json(request), missing)
-    await _limit(request, await tokens.arefresh_token_owner(presented))
     try:
         pair = await refresh_flow.refresh(
             presented, issuer=base_url(request), meta=request_meta(request)

@@ -41,7 +41,7 @@ from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 
-from organisations.access import aapplications_for
+from organisations.access import applications_for
 
 from . import keys
 from .models import (
@@ -73,11 +73,18 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class Grant:
-    """What an atomic unit hands back to be turned into a token pair."""
+    """What an atomic unit hands back to be turned into a token pair: computed in the
+    same thread hop, so minting the access token is pure computation."""
 
     user: object
     family_id: uuid.UUID
     refresh_token: str
+    apps: list[str]
+
+
+def _grant(user, family_id, refresh_token: str) -> Grant:
+    apps = [application["code"] for application in applications_for(user)]
+    return Grant(user=user, family_id=family_id, refresh_token=refresh_token, apps=apps)
 
 
 def hash_token(value: str) -> str:
@@ -142,18 +149,18 @@ def audience_for(issuer: str) -> str:
 # --- access tokens --------------------------------------------------------------------
 
 
-async def amint_access_token(user, *, family_id, issuer: str, signer: keys.Signer) -> str:
-    """A signed access token for the user in the given family."""
+def mint_access_token(grant: Grant, *, issuer: str, signer: keys.Signer) -> str:
+    """A signed access token for the grant's user in the grant's family."""
     now = int(timezone.now().timestamp())
-    applications = await aapplications_for(user)
+    user = grant.user
     claims = {
         "iss": issuer,
         "aud": audience_for(issuer),
         "sub": str(user.pk),
         "org": user.organisation_id,
         "role": user.role,
-        "apps": [application["code"] for application in applications],
-        "fam": str(family_id),
+        "apps": grant.apps,
+        "fam": str(grant.family_id),
         "jti": secrets.token_urlsafe(16),
         "iat": now,
         "exp": now + settings.ACCESS_TOKEN_TTL,
@@ -271,7 +278,7 @@ def issue_grant(
         _audit(
             AuditType.TOKEN_ISSUED, user, meta, family=str(family_id), token=token.pk, grant="api"
         )
-    return Grant(user=user, family_id=family_id, refresh_token=plaintext)
+    return _grant(user, family_id, plaintext)
 
 
 def rotate_refresh_token(presented: str, *, meta: RequestMeta = _NO_META) -> Grant:
@@ -338,7 +345,7 @@ def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
         presented=token.pk,
         grace=not won,
     )
-    return Grant(user=user, family_id=family.pk, refresh_token=plaintext)
+    return _grant(user, family.pk, plaintext)
 
 
 def _revoke_families(queryset, reason: str, now) -> int:
@@ -408,14 +415,11 @@ async def arevoke_user_families(user, reason: str) -> int:
 # --- token pairs ----------------------------------------------------------------------
 
 
-async def apair(grant: Grant, *, issuer: str, signer: keys.Signer) -> dict:
+def pair(grant: Grant, *, issuer: str, signer: keys.Signer) -> dict:
     """The API body for a grant: ``{"access_token", "token_type", "expires_in",
     "refresh_token"}``."""
-    access_token = await amint_access_token(
-        grant.user, family_id=grant.family_id, issuer=issuer, signer=signer
-    )
     return {
-        "access_token": access_token,
+        "access_token": mint_access_token(grant, issuer=issuer, signer=signer),
         "token_type": "Bearer",
         "expires_in": settings.ACCESS_TOKEN_TTL,
         "refresh_token": grant.refresh_token,
@@ -430,7 +434,7 @@ async def aissue_token_pair(
     keys.SigningKeyUnavailable before writing anything when no key can sign."""
     signer = await keys.asigner()
     grant = await sync_to_async(issue_grant)(user, session_key=session_key, meta=meta)
-    return await apair(grant, issuer=issuer, signer=signer)
+    return pair(grant, issuer=issuer, signer=signer)
 
 
 # --- token handoff --------------------------------------------------------------------
@@ -511,14 +515,14 @@ def _redeem(code_hash: str, verifier, now, meta: RequestMeta) -> Grant | TokenEr
     _audit(
         AuditType.TOKEN_ISSUED, user, meta, family=str(family.pk), token=token.pk, grant="handoff"
     )
-    return Grant(user=user, family_id=family.pk, refresh_token=plaintext)
+    return _grant(user, family.pk, plaintext)
 
 
-async def arefresh_token_owner(presented: str):
+def refresh_token_owner(presented: str):
     """The id of the user a refresh token belongs to, or None: for per-user rate limits,
     counted before the token is spent."""
     return (
-        await RefreshToken.objects.filter(token_hash=hash_token(presented))
+        RefreshToken.objects.filter(token_hash=hash_token(presented))
         .values_list("family__user_id", flat=True)
-        .afirst()
+        .first()
     )

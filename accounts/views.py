@@ -62,7 +62,7 @@ async def _limit_browser_endpoint(request):
     """Per client IP on /auth/login and /auth/callback: a 429 with Retry-After and the
     JSON error shape, or None."""
     try:
-        await ratelimit.hit("login", client_ip(request), settings.RATE_LIMIT_LOGIN)
+        await ratelimit.ahit("login", client_ip(request), settings.RATE_LIMIT_LOGIN)
     except ratelimit.RateLimited as exc:
         return error_response(exc.status, exc.error, exc.detail, exc.headers)
     return None

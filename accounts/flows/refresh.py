@@ -2,23 +2,34 @@
 a refresh token's family."""
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
-from .. import tokens
+from .. import ratelimit, tokens
 from ..api import ApiError
 from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
 
 
+def _rotate_within_limits(presented: str, meta: RequestMeta) -> tokens.Grant:
+    """RATE_LIMIT_TOKEN per client IP and per token owner, counted before the token is
+    spent (a limited request loses nothing), then the rotation: one thread hop."""
+    ratelimit.hit("token-ip", meta.ip, settings.RATE_LIMIT_TOKEN)
+    owner = tokens.refresh_token_owner(presented)
+    if owner is not None:
+        ratelimit.hit("token-user", str(owner), settings.RATE_LIMIT_TOKEN)
+    return tokens.rotate_refresh_token(presented, meta=meta)
+
+
 async def refresh(presented: str, *, issuer: str, meta: RequestMeta) -> dict:
     """A new pair for a refresh token (tokens.rotate_refresh_token states the rules);
     401 with ``invalid_token``, ``token_expired``, ``token_reused`` or
-    ``user_inactive``."""
+    ``user_inactive``; 429 past the rate limits."""
     signer = await asigner_or_unavailable()
     try:
-        grant = await sync_to_async(tokens.rotate_refresh_token)(presented, meta=meta)
+        grant = await sync_to_async(_rotate_within_limits)(presented, meta)
     except tokens.TokenError as exc:
         raise ApiError(401, exc.error, exc.detail) from None
-    return await tokens.apair(grant, issuer=issuer, signer=signer)
+    return tokens.pair(grant, issuer=issuer, signer=signer)
 
 
 async def revoke(presented: str, *, meta: RequestMeta) -> None:

@@ -33,7 +33,7 @@ async def issue_for_principal(
         family_id=family_id,
         meta=meta,
     )
-    return await tokens.apair(grant, issuer=issuer, signer=signer)
+    return tokens.pair(grant, issuer=issuer, signer=signer)
 
 
 async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -> dict:
@@ -46,4 +46,4 @@ async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -
         grant = await sync_to_async(tokens.redeem_handoff_code)(code, verifier, meta=meta)
     except tokens.TokenError as exc:
         raise ApiError(400, exc.error, exc.detail) from None
-    return await tokens.apair(grant, issuer=issuer, signer=signer)
+    return tokens.pair(grant, issuer=issuer, signer=signer)
