@@ -79,16 +79,12 @@ def postgres(name: str) -> Database:
     """A fresh, empty database ``name`` on the server tests/postgres.py would use."""
     import psycopg
 
-    from tests.postgres import LOCAL_URL, reachable, throwaway_cluster
+    from tests.postgres import NoPostgres, find_server
 
-    url = os.environ.get("DATABASE_URL", "")
-    stop = None
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = LOCAL_URL
-        if not reachable(url):
-            url, stop = throwaway_cluster()
-    if url is None or not reachable(url):
-        sys.exit("No PostgreSQL: none on 127.0.0.1:5432 and no local binaries to start one.")
+    try:
+        url, stop = find_server()
+    except NoPostgres as exc:
+        sys.exit(f"No PostgreSQL for the benchmark: {exc}.")
     server = url.rsplit("/", 1)[0]
     database = Database(name, f"{server}/{name}", f"{server}/postgres", stop)
     with psycopg.connect(database.admin_url, autocommit=True) as conn:
