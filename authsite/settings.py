@@ -110,6 +110,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ----------------------------------------------------------------------------
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://authsite")}
+if "redis" in CACHES["default"]["BACKEND"].lower():
+    # Every request may use the cache from its own thread: a bounded pool that makes a
+    # request wait a moment for a free connection, instead of redis-py's default pool
+    # that raises past 100 connections.
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("CONNECTION_POOL_CLASS", "redis.BlockingConnectionPool")
+    CACHES["default"]["OPTIONS"].setdefault(
+        "CONNECTION_POOL_KWARGS", {"max_connections": 50, "timeout": 5}
+    )
 
 # --- auth and sessions ----------------------------------------------------------------
 

@@ -1,12 +1,14 @@
 """Outbound HTTP to the identity provider: async, with timeouts on every call.
 
-One transport (connection pool, TLS context) is kept per event loop: building an
-httpx client per request would rebuild the TLS context each time, which costs more
-CPU than the rest of a login.
+One TLS context for the process (building one costs more CPU than the rest of a login)
+and one connection pool per event loop, kept on the loop itself: under uvicorn that is
+one pool for the process; under WSGI, where each request runs its own short-lived loop,
+the pool goes away with its loop instead of piling up.
 """
 
 import asyncio
-import weakref
+import functools
+import ssl
 
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
@@ -14,17 +16,20 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from .. import app_settings
 from .errors import ProviderUnavailable
 
-_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncHTTPTransport]" = (
-    weakref.WeakKeyDictionary()
-)
+_LOOP_ATTRIBUTE = "_authsite_oidc_transport"
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return httpx2.create_ssl_context()
 
 
 def _transport() -> httpx2.AsyncHTTPTransport:
     loop = asyncio.get_running_loop()
-    transport = _transports.get(loop)
+    transport = getattr(loop, _LOOP_ATTRIBUTE, None)
     if transport is None:
-        transport = httpx2.AsyncHTTPTransport(retries=1)
-        _transports[loop] = transport
+        transport = httpx2.AsyncHTTPTransport(verify=_tls_context(), retries=1)
+        setattr(loop, _LOOP_ATTRIBUTE, transport)
     return transport
 
 
