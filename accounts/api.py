@@ -107,6 +107,7 @@ async def authenticate(request) -> Principal | None:
             raise ApiError(
                 401, "invalid_token", "The Authorization header must be 'Bearer <token>'."
             )
+        # bearer builds on this module (ApiError, Principal): imported here, not above.
         from .bearer import authenticate_bearer
 
         return await authenticate_bearer(token.strip())

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from .ratelimit import parse_rate
+
 SAME_SITE_DOCS = "docs/operations.md, section 'Same-site or cross-site deployment'"
 
 
@@ -110,8 +112,6 @@ def check_frontend_origins(app_configs, **kwargs):
 
 @register()
 def check_rate_limits(app_configs, **kwargs):
-    from .ratelimit import parse_rate
-
     problems = []
     for name in ("RATE_LIMIT_LOGIN", "RATE_LIMIT_TOKEN"):
         try:

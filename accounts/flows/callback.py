@@ -19,6 +19,7 @@ from django.core.cache import cache
 from .. import app_settings, oidc
 from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
+from ..tokens import acreate_handoff_code
 from ..upsert import LoginRefused, aupsert_identity
 from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
 from .logout import end_login_session
@@ -139,8 +140,6 @@ async def complete_login(request) -> LoginDone:
         idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
     )
     if flow["mode"] == "token":
-        from ..tokens import acreate_handoff_code
-
         login_code = await acreate_handoff_code(user, flow["handoff_challenge"], session_key)
         return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"), user)
     return LoginDone(flow["next"], user)
