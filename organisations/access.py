@@ -27,6 +27,17 @@ from .models import (
 )
 
 
+def default_tool_access(organisation_id, tool: Tool) -> OrganisationToolAccess:
+    """An unsaved access row with the tool's default tier, features and limits."""
+    return OrganisationToolAccess(
+        organisation_id=organisation_id,
+        tool=tool,
+        tier=tool.default_tier,
+        features=list(tool.default_features),
+        limits=dict(tool.default_limits),
+    )
+
+
 def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
     """Give the organisation one access row per active default tool it lacks, with the
     tool's default tier, features and limits. Returns the tools newly granted."""
@@ -38,16 +49,7 @@ def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
     )
     missing = [tool for tool in tools if tool.pk not in existing]
     OrganisationToolAccess.objects.bulk_create(
-        [
-            OrganisationToolAccess(
-                organisation=organisation,
-                tool=tool,
-                tier=tool.default_tier,
-                features=list(tool.default_features),
-                limits=dict(tool.default_limits),
-            )
-            for tool in missing
-        ],
+        [default_tool_access(organisation.pk, tool) for tool in missing],
         ignore_conflicts=True,
     )
     return missing
@@ -138,13 +140,7 @@ def backfill_access(organisation_ids, *, dry_run: bool = False) -> list[Backfill
             if is_enabled and tool_active:
                 enabled[organisation_id].add(tool_id)
         tool_rows = [
-            OrganisationToolAccess(
-                organisation_id=organisation_id,
-                tool=tool,
-                tier=tool.default_tier,
-                features=list(tool.default_features),
-                limits=dict(tool.default_limits),
-            )
+            default_tool_access(organisation_id, tool)
             for organisation_id in organisation_ids
             for tool in defaults
             if (organisation_id, tool.pk) not in existing

@@ -81,6 +81,20 @@ def _scope_foreign_key(db_field, request, kwargs):
         kwargs["queryset"] = related._default_manager.filter(organisation_id=organisation_id)
 
 
+def scoped(queryset, request, organisation_path):
+    """Everything for a super admin; for an organisation admin only the rows whose
+    ``organisation_path`` leads to their organisation (all rows of a model without one);
+    nothing for anyone else."""
+    if is_super_admin(request.user):
+        return queryset
+    organisation_id = admin_organisation_id(request.user)
+    if organisation_id is None:
+        return queryset.none()
+    if organisation_path is None:
+        return queryset
+    return queryset.filter(**{"__".join(organisation_path): organisation_id})
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """A model admin confined to the operator's tenant (see the module docstring).
 
@@ -107,15 +121,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         )
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if is_super_admin(request.user):
-            return queryset
-        organisation_id = admin_organisation_id(request.user)
-        if organisation_id is None:
-            return queryset.none()
-        if self.organisation_path is None:
-            return queryset
-        return queryset.filter(**{"__".join(self.organisation_path): organisation_id})
+        return scoped(super().get_queryset(request), request, self.organisation_path)
 
     def get_object(self, request, object_id, from_field=None):
         """Out of scope and missing look the same: 404, so that typing another
@@ -175,13 +181,7 @@ class TenantScopedInline(admin.TabularInline):
     extra = 0
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if is_super_admin(request.user):
-            return queryset
-        organisation_id = admin_organisation_id(request.user)
-        if organisation_id is None:
-            return queryset.none()
-        return queryset.filter(**{"__".join(self.organisation_path): organisation_id})
+        return scoped(super().get_queryset(request), request, self.organisation_path)
 
     def has_view_permission(self, request, obj=None):
         if is_super_admin(request.user):
