@@ -24,9 +24,14 @@ def _postgres_marker(request):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
+    """Each test starts with an empty cache, and with no signing keys remembered in this
+    process: the keys of an earlier test's (flushed) database must not sign or verify."""
     from django.core.cache import cache
 
+    from accounts import keys
+
     cache.clear()
+    keys.clear_caches()
     yield
 
 
