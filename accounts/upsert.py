@@ -41,12 +41,10 @@ SNAPSHOT_CLAIMS = (
 class LoginRefused(Exception):
     """The identity is valid but may not log in (deactivated user or organisation)."""
 
-    def __init__(self, code: str, reason: str, user=None, organisation=None):
+    def __init__(self, code: str, reason: str):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-        self.user = user
-        self.organisation = organisation
 
 
 @dataclass(frozen=True)
@@ -175,11 +173,9 @@ def _upsert_once(issuer: str, claims: dict, meta: RequestMeta, audit: bool) -> U
 
     organisation = user.organisation
     if not user.is_active:
-        raise LoginRefused("account_inactive", "This account has been deactivated.", user)
+        raise LoginRefused("account_inactive", "This account has been deactivated.")
     if organisation is not None and not organisation.is_active:
-        raise LoginRefused(
-            "organisation_inactive", "This organisation has been deactivated.", user, organisation
-        )
+        raise LoginRefused("organisation_inactive", "This organisation has been deactivated.")
     if moved:
         grant_member_application_access(user)
 

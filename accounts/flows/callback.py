@@ -41,7 +41,6 @@ class LoginFailed(Exception):
 @dataclass(frozen=True)
 class LoginDone:
     redirect_to: str
-    user: object
 
 
 async def _consume_flow(request, state: str | None) -> dict:
@@ -141,5 +140,5 @@ async def complete_login(request) -> LoginDone:
     )
     if flow["mode"] == "token":
         login_code = await acreate_handoff_code(user, flow["handoff_challenge"], session_key)
-        return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"), user)
-    return LoginDone(flow["next"], user)
+        return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"))
+    return LoginDone(flow["next"])
