@@ -175,37 +175,34 @@ async def csrf(request, principal):
     return JsonResponse({"csrf_token": get_token(request)})
 
 
-def _organisation(user):
+def me_body(user, applications: list[dict], features: dict[str, bool]) -> dict:
+    """The body of GET /api/v1/auth/me (also written by accounts.fastlane)."""
     organisation = user.organisation
-    if organisation is None:
-        return None
     return {
-        "id": organisation.pk,
-        "name": organisation.name,
-        "slug": organisation.slug,
-        "subscription_plan": organisation.subscription_plan,
+        "id": user.pk,
+        "email": user.email,
+        "name": user.name,
+        "picture": user.picture,
+        "role": user.role,
+        "organisation": None
+        if organisation is None
+        else {
+            "id": organisation.pk,
+            "name": organisation.name,
+            "slug": organisation.slug,
+            "subscription_plan": organisation.subscription_plan,
+        },
+        "applications": [
+            {"code": app["code"], "name": app["name"], "tier": app["tier"]} for app in applications
+        ],
+        "features": features,
     }
 
 
 @endpoint(["GET"])
 async def me(request, principal):
-    user = principal.user
-    applications, features = await aaccess_for(user, timezone.now())
-    return JsonResponse(
-        {
-            "id": user.pk,
-            "email": user.email,
-            "name": user.name,
-            "picture": user.picture,
-            "role": user.role,
-            "organisation": _organisation(user),
-            "applications": [
-                {"code": app["code"], "name": app["name"], "tier": app["tier"]}
-                for app in applications
-            ],
-            "features": features,
-        }
-    )
+    applications, features = await aaccess_for(principal.user, timezone.now())
+    return JsonResponse(me_body(principal.user, applications, features))
 
 
 @endpoint(["GET"])

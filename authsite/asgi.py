@@ -1,9 +1,12 @@
 """ASGI entry point: uvicorn in development and tests, gunicorn with uvicorn workers in
 production (see docs/operations.md).
 
-Static files (the admin's and the offline API docs' assets) are served by Django's
-ASGI static handler, which looks only at paths under STATIC_URL and hands every other
-request straight to the application; a proxy in front may serve /static/ instead.
+In front, the fast lane (accounts/fastlane.py) answers GET /api/v1/auth/me with an app
+access token on the event loop; every other request, and every one it does not answer
+with a 200, goes to Django. Static files (the admin's and the offline API docs' assets)
+are served by Django's ASGI static handler, which looks only at paths under STATIC_URL
+and hands every other request straight to the application; a proxy in front may serve
+/static/ instead.
 """
 
 import os
@@ -13,4 +16,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authsite.settings")
 
-application = ASGIStaticFilesHandler(get_asgi_application())
+django_application = get_asgi_application()
+
+# Imported once Django is set up: the fast lane uses its models and settings.
+from accounts.fastlane import FastLane  # noqa: E402
+
+application = FastLane(ASGIStaticFilesHandler(django_application))

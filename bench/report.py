@@ -81,7 +81,6 @@ class RunInfo:
     cache: str
     pool: str
     users: int
-    fast_uvicorn: bool
 
 
 def machine() -> list[str]:
@@ -107,8 +106,8 @@ def versions(info: RunInfo) -> str:
     packages = ", ".join(
         f"{name} {v(name)}"
         for name in (
-            "Django", "uvicorn", "gunicorn", "psycopg", "psycopg-pool", "asgiref",
-            "joserfc", "django-redis", "httpx2",
+            "Django", "uvicorn", "uvloop", "httptools", "gunicorn", "psycopg", "psycopg-pool",
+            "asgiref", "joserfc", "django-redis", "httpx2",
         )
     )  # fmt: skip
     return (
@@ -476,8 +475,7 @@ def generated(info: RunInfo, hot, storm, refresh, reference, profiles, settings)
         f"- load average (1/5/15 min) at start → end: {info.load_start} → {info.load_end}; "
         "anything above about 0.5 at the start means other work shared the machine",
         f"- {versions(info)}",
-        f"- uvicorn event loop and parser: "
-        f"{'uvloop + httptools' if info.fast_uvicorn else 'asyncio + h11 (uvloop and httptools are not installed)'}",  # noqa: E501
+        "- uvicorn event loop and parser: uvloop + httptools (requirements.txt)",
         f"- environment of both builds: DEBUG=false, PostgreSQL with "
         f"DB_POOL_MAX_SIZE={info.pool}, CACHE_URL {info.cache}, rate limits 1000000/m, "
         f"ACCESS_TOKEN_TTL=3600; seeded: 1 organisation with the default tools, "

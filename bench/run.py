@@ -27,7 +27,7 @@ from bench import prepare
 from bench.idp_server import CLIENT_ID, CLIENT_SECRET
 from bench.prepare import ROOT
 from bench.scenarios import Bench, Settings, loadavg
-from bench.servers import Processes, fast_uvicorn_available
+from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
 SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
@@ -247,7 +247,6 @@ def main(argv=None) -> int:
             cache="Redis" if cache.startswith("redis") else "local memory",
             pool=pool,
             users=users,
-            fast_uvicorn=fast_uvicorn_available(),
         )
         stamp = started.strftime("%Y%m%d-%H%M%S")
         (results / f"results-{stamp}.json").write_text(

@@ -7,7 +7,6 @@ nothing else. ``Processes`` remembers them all so that one ``stop_all`` in a
 """
 
 import contextlib
-import importlib.util
 import os
 import signal
 import subprocess
@@ -103,11 +102,6 @@ class Processes:
 # --- the two builds ---------------------------------------------------------------------
 
 
-def fast_uvicorn_available() -> bool:
-    """uvloop and httptools are not in requirements.txt; used only when installed."""
-    return all(importlib.util.find_spec(name) for name in ("uvloop", "httptools"))
-
-
 ASGI_APP = "authsite.asgi:application"
 WSGI_APP = "authsite.wsgi:application"
 
@@ -117,9 +111,9 @@ def asgi_argv(port: int, workers: int = 1, app: str = ASGI_APP) -> list[str]:
         sys.executable, "-m", "uvicorn", app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning",
+        # what uvicorn picks by itself with requirements.txt installed, said explicitly
+        "--loop", "uvloop", "--http", "httptools",
     ]  # fmt: skip
-    if fast_uvicorn_available():
-        argv += ["--loop", "uvloop", "--http", "httptools"]
     return argv
 
 

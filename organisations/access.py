@@ -220,14 +220,15 @@ def evaluate_flag(
     return rollout_bucket(user_id, key) < rollout_percentage
 
 
-def features_for(user, now: datetime) -> dict[str, bool]:
-    """Every flag evaluated for the user, in one query: each flag carries the user's and
-    the organisation's override for it, if any, as subqueries."""
-    user_override = UserFeatureOverride.objects.filter(flag=OuterRef("pk"), user_id=user.pk)
+def features_query(user_id, organisation_id):
+    """Every flag with the user's and the organisation's override for it, if any, as
+    subqueries: one query. The one definition of it; ``accounts.fastlane`` runs the
+    SQL Django compiles from it."""
+    user_override = UserFeatureOverride.objects.filter(flag=OuterRef("pk"), user_id=user_id)
     org_override = OrganisationFeatureOverride.objects.filter(
-        flag=OuterRef("pk"), organisation_id=user.organisation_id
+        flag=OuterRef("pk"), organisation_id=organisation_id
     )
-    rows = (
+    return (
         FeatureFlag.objects.order_by("key")
         .annotate(
             user_enabled=Subquery(user_override.values("enabled")[:1]),
@@ -245,12 +246,16 @@ def features_for(user, now: datetime) -> dict[str, bool]:
             "org_expires",
         )
     )
+
+
+def features_from_rows(rows, user_id, now: datetime) -> dict[str, bool]:
+    """The rows of ``features_query`` evaluated for the user at ``now``."""
     return {
         key: evaluate_flag(
             key=key,
             enabled=enabled,
             rollout_percentage=rollout,
-            user_id=user.pk,
+            user_id=user_id,
             now=now,
             user_override=None if user_on is None else Override(user_on, user_until),
             organisation_override=None if org_on is None else Override(org_on, org_until),
@@ -259,26 +264,36 @@ def features_for(user, now: datetime) -> dict[str, bool]:
     }
 
 
-def applications_for(user) -> list[dict]:
+def features_for(user, now: datetime) -> dict[str, bool]:
+    """Every flag evaluated for the user, in one query."""
+    return features_from_rows(features_query(user.pk, user.organisation_id), user.pk, now)
+
+
+def applications_query(user_id, organisation_id):
     """The tools the user may open: their own access granted, the organisation's access
-    enabled, the tool active. One query."""
-    if user.organisation_id is None:
-        return []
-    rows = (
+    enabled, the tool active. One query; the one definition of it (see features_query)."""
+    return (
         OrganisationToolAccess.objects.filter(
-            organisation_id=user.organisation_id,
+            organisation_id=organisation_id,
             enabled=True,
             tool__is_active=True,
-            tool__user_access__user_id=user.pk,
+            tool__user_access__user_id=user_id,
             tool__user_access__has_access=True,
         )
         .order_by("tool__code")
         .values_list("tool__code", "tool__name", "tier", "features", "limits")
     )
+
+
+def applications_from_rows(rows) -> list[dict]:
     return [
         {"code": code, "name": name, "tier": tier, "features": features, "limits": limits}
         for code, name, tier, features, limits in rows
     ]
+
+
+def applications_for(user) -> list[dict]:
+    return applications_from_rows(applications_query(user.pk, user.organisation_id))
 
 
 # One thread hop each: async views must not pay a hop per query.

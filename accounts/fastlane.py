@@ -1,0 +1,305 @@
+"""The fast lane: ``GET /api/v1/auth/me`` with an app access token, answered on the
+event loop.
+
+Under ASGI, Django's request machinery and the ORM cost several times what this read
+itself does (docs/benchmarks.md has the profile and the numbers). The lane sits in
+front of Django (authsite/asgi.py) and answers such a request without a thread hop:
+
+- the token is verified by ``tokens.averify_access_token``, as accounts.bearer does;
+- the family, the user and the organisation are read with the query accounts.bearer
+  defines (``app_token_family_query``) and judged by the same ``app_token_user``;
+- the applications and features are read with the queries organisations.access
+  defines and shaped by its functions; the body is the view's own ``me_body``;
+- the queries are the SQL Django compiled from those querysets (accounts.compiled),
+  run through an async psycopg pool on Django's connection settings;
+- the response headers are written by the same middleware hooks Django runs on this
+  answer (CORS, security, clickjacking, CSP) and ``add_never_cache_headers``.
+
+The lane only ever answers 200. Every other request goes to Django unchanged and is
+answered the ordinary way: another method or path, no Bearer token or an identity
+provider's, a Host Django would refuse or a forwarded one, a token that does not verify,
+a revoked family, a deactivated account, a database that fails or has no connection free
+within POOL_WAIT. Refusals, their bodies and their logs are therefore Django's, and a
+revocation takes effect at the next request, as there. On SQLite the lane is off.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from functools import lru_cache
+
+import psycopg
+from asgiref.sync import sync_to_async
+from corsheaders.middleware import CorsMiddleware
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.signals import setting_changed
+from django.db import connections
+from django.http import HttpResponse
+from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import http_date
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from authsite.middleware import (
+    ContentSecurityPolicyMiddleware,
+    SecurityMiddleware,
+    XFrameOptionsMiddleware,
+)
+from organisations.access import (
+    applications_from_rows,
+    applications_query,
+    features_from_rows,
+    features_query,
+)
+from organisations.models import Organisation
+
+from .api import ApiError
+from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
+from .compiled import CompiledQuery
+from .models import TokenFamily, User
+from .requestkit import is_trusted_proxy
+from .tokens import TokenError, averify_access_token, unverified_claims
+from .views import me_body
+
+logger = logging.getLogger(__name__)
+
+ME_PATH = "/api/v1/auth/me"
+# Longest wait for a pooled connection before the request goes to Django instead.
+POOL_WAIT = 2.0
+
+PRINCIPAL = CompiledQuery(app_token_family_query, family_id=TokenFamily._meta.pk)
+APPLICATIONS = CompiledQuery(
+    applications_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
+)
+FEATURES = CompiledQuery(
+    features_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
+)
+
+
+class FastLane:
+    """ASGI middleware: answers what it can (see the module), hands the rest to ``app``.
+    Also speaks the lifespan protocol, to close its pool on shutdown."""
+
+    def __init__(self, app):
+        self.app = app
+        self._loop = None
+        self._opening = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        if (
+            scope["type"] == "http"
+            and scope["path"] == ME_PATH
+            and scope["method"] == "GET"
+            and not scope.get("root_path")
+            and connections["default"].vendor == "postgresql"
+        ):
+            answer = await self._me(scope)
+            if answer is not None:
+                headers, body = answer
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def close(self) -> None:
+        """Close the pool of the running loop, if any (the next request opens a new one)."""
+        opening, self._opening = self._opening, None
+        ours = opening is not None and self._loop is asyncio.get_running_loop()
+        if ours and opening.done() and not opening.cancelled() and opening.exception() is None:
+            await opening.result().close()
+        self._loop = None
+
+    async def _me(self, scope):
+        """(headers, body) of the 200 answer, or None to let Django answer."""
+        request = _Request.read(scope)
+        if request is None:
+            return None
+        try:
+            if not is_app_token_issuer(unverified_claims(request.token).get("iss")):
+                return None
+            claims = await averify_access_token(request.token)
+        except TokenError:
+            return None
+        try:
+            pool = await self._pool_for_this_loop()
+            async with pool.connection(timeout=POOL_WAIT) as conn:
+                rows = await _fetch(conn, PRINCIPAL, family_id=claims["fam"])
+                user = app_token_user(claims, rows[0] if rows else None)
+                values = {"user_id": user.pk, "organisation_id": user.organisation_id}
+                applications = applications_from_rows(await _fetch(conn, APPLICATIONS, **values))
+                features = features_from_rows(
+                    await _fetch(conn, FEATURES, **values), user.pk, timezone.now()
+                )
+        except ApiError:
+            return None
+        except (psycopg.Error, PoolTimeout) as exc:
+            logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
+            return None
+        body = json.dumps(me_body(user, applications, features), cls=DjangoJSONEncoder).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"expires", http_date(time.time()).encode()),
+            *_hook_headers(ME_PATH, request.secure, request.origin),
+        ]
+        return headers, body
+
+    async def _pool_for_this_loop(self) -> AsyncConnectionPool:
+        """The pool, opened once per event loop (a server has one; tests have several)
+        by one task that every concurrent first request awaits."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._opening = loop, loop.create_task(_open_pool())
+        try:
+            return await self._opening
+        except Exception:
+            self._loop = None  # the next request tries again
+            raise
+
+
+async def _open_pool() -> AsyncConnectionPool:
+    kwargs, sizes = await sync_to_async(_prepare)()
+    pool = AsyncConnectionPool(kwargs=kwargs, open=False, **sizes)
+    await pool.open()
+    return pool
+
+
+def _prepare() -> tuple[dict, dict]:
+    """Compile the queries and derive the pool's connection settings from Django's:
+    once per process (a thread hop: compiling may read the server's version)."""
+    connection = connections["default"]
+    for query in (PRINCIPAL, APPLICATIONS, FEATURES):
+        if query.sql is None:
+            query.compile(connection)
+    kwargs = connection.get_connection_params()
+    # Django's cursor class is sync; the async one binds parameters the same way.
+    kwargs["cursor_factory"] = psycopg.AsyncClientCursor
+    kwargs["autocommit"] = True
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
+    sizes = {"min_size": 1, "max_size": pool.get("max_size", 4)}
+    return kwargs, sizes
+
+
+async def _fetch(conn, query: CompiledQuery, **values) -> list[tuple]:
+    cursor = await conn.execute(query.sql, query.params(**values))
+    return query.rows(await cursor.fetchall())
+
+
+class _Request:
+    """What the lane reads of a request; ``read`` gives None when Django must answer."""
+
+    __slots__ = ("origin", "secure", "token")
+
+    @classmethod
+    def read(cls, scope):
+        headers = {}
+        for name, value in scope["headers"]:
+            if name in headers:  # Django would join repeated headers: let it
+                return None
+            headers[name] = value.decode("latin-1")
+        scheme, _, token = headers.get(b"authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        client = scope.get("client")
+        trusted_peer = is_trusted_proxy(client[0] if client else None)
+        if not _allowed_host(headers, trusted_peer):
+            return None
+        request = cls()
+        request.token = token
+        request.origin = headers.get(b"origin")
+        request.secure = _is_secure(scope, headers, trusted_peer)
+        if settings.SECURE_SSL_REDIRECT and not request.secure:
+            return None
+        return request
+
+
+def _allowed_host(headers, trusted_peer) -> bool:
+    """Django's ``get_host`` check, for a request that does not use a forwarded host."""
+    if settings.USE_X_FORWARDED_HOST and trusted_peer and b"x-forwarded-host" in headers:
+        return False
+    host = headers.get(b"host")
+    if not host:
+        return False
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _is_secure(scope, headers, trusted_peer) -> bool:
+    """Django's ``is_secure`` after TrustedProxyMiddleware: the proxy's header counts only
+    from a trusted peer."""
+    if settings.SECURE_PROXY_SSL_HEADER and trusted_peer:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = headers.get(meta_name.removeprefix("HTTP_").lower().replace("_", "-").encode())
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") == "https"
+
+
+class _HookFacts:
+    """What the response hooks below read of a request."""
+
+    method = "GET"
+    _csp_nonce = None
+
+    def __init__(self, path, secure, origin):
+        self.path = self.path_info = path
+        self.headers = {"origin": origin} if origin else {}
+        self._secure = secure
+
+    def is_secure(self):
+        return self._secure
+
+
+@lru_cache(maxsize=256)
+def _hook_headers(path, secure, origin) -> tuple:
+    """The headers Django's response hooks give a 200 JSON answer of ``path``, but the
+    per-answer ones (content type and length, Expires): the view's never-cache headers,
+    then, from the innermost middleware out, CSP, X-Frame-Options, the security
+    middleware's and CORS's. Cached per (path, secure, origin)."""
+    response = HttpResponse(content_type="application/json")
+    add_never_cache_headers(response)
+    facts = _HookFacts(path, secure, origin)
+    innermost_first = (
+        ContentSecurityPolicyMiddleware,
+        XFrameOptionsMiddleware,
+        SecurityMiddleware,
+    )
+    for middleware in innermost_first:
+        response = middleware(_no_view).process_response(facts, response)
+    response = CorsMiddleware(_no_view).add_response_headers(facts, response)
+    skip = {"content-type", "expires"}
+    return tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.items()
+        if name.lower() not in skip
+    )
+
+
+def _no_view(request):
+    raise AssertionError("only the response hooks are called")
+
+
+def _forget_headers(**kwargs):
+    _hook_headers.cache_clear()
+
+
+setting_changed.connect(_forget_headers)
