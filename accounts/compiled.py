@@ -44,8 +44,12 @@ class CompiledQuery:
             slots[name] = [i for i, param in enumerate(params) if param == prepared]
             if not slots[name]:
                 raise ValueError(f"{name} does not reach the compiled SQL of {self.build}")
+        selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
         self._connection = connection
-        self._compiler = compiler
+        self._converters = [
+            (position, converters, expression)
+            for position, (converters, expression) in compiler.get_converters(selected).items()
+        ]
         self._template = list(params)
         self._slots = slots
         self.sql = sql
@@ -65,5 +69,18 @@ class CompiledQuery:
         return params
 
     def rows(self, raw_rows) -> list[tuple]:
-        """The rows as the ORM's ``values_list`` would give them."""
-        return list(self._compiler.results_iter(results=[raw_rows], tuple_expected=True))
+        """The rows as the ORM's ``values_list`` would give them: each column through
+        the converters the compiler chose for it (JSON parsed, and so on)."""
+        if not self._converters:
+            return [tuple(row) for row in raw_rows]
+        connection = self._connection
+        converted = []
+        for raw in raw_rows:
+            row = list(raw)
+            for position, converters, expression in self._converters:
+                value = row[position]
+                for convert in converters:
+                    value = convert(value, expression, connection)
+                row[position] = value
+            converted.append(tuple(row))
+        return converted

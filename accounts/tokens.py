@@ -28,7 +28,9 @@ import hmac
 import json
 import re
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -195,7 +197,36 @@ def unverified_claims(token: str) -> dict:
     return _payload(_extract(token))
 
 
+# Access tokens this process has verified, newest last: token -> claims. A token's
+# signature, key, issuer, audience and claims never change, so on a later presentation
+# only the clock is checked again (exp, as joserfc checks it). Revocation is not here:
+# every Bearer request still reads its family, user and organisation.
+_verified: OrderedDict[str, dict] = OrderedDict()
+VERIFIED_TOKENS_REMEMBERED = 2048
+
+
 async def averify_access_token(token: str) -> dict:
+    """``verify_access_token``'s answer, remembered for the token's lifetime: the claims
+    of an access token this server signed, or TokenError("invalid_token")."""
+    claims = _verified.get(token)
+    if claims is not None:
+        if claims["exp"] > int(time.time()) - CLOCK_LEEWAY:
+            _verified.move_to_end(token)
+            return dict(claims)
+        del _verified[token]
+        raise _invalid("The access token has expired.")
+    claims = await _verify_access_token(token)
+    _verified[token] = claims
+    if len(_verified) > VERIFIED_TOKENS_REMEMBERED:
+        _verified.popitem(last=False)
+    return dict(claims)
+
+
+def forget_verified_tokens() -> None:
+    _verified.clear()
+
+
+async def _verify_access_token(token: str) -> dict:
     """The claims of an access token this server signed, or TokenError("invalid_token").
 
     Accepted only with: typ at+jwt; a kid naming a published key and an alg equal to

@@ -24,14 +24,16 @@ def _postgres_marker(request):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache, and with no signing keys remembered in this
-    process: the keys of an earlier test's (flushed) database must not sign or verify."""
+    """Each test starts with an empty cache, and with no signing keys or verified tokens
+    remembered in this process: the keys of an earlier test's (flushed) database must not
+    sign or verify."""
     from django.core.cache import cache
 
-    from accounts import keys
+    from accounts import keys, tokens
 
     cache.clear()
     keys.clear_caches()
+    tokens.forget_verified_tokens()
     yield
 
 

@@ -175,6 +175,26 @@ async def test_a_member_without_access_rows_and_a_super_admin_without_organisati
     assert response.json()["organisation"] is None and response.json()["applications"] == []
 
 
+async def test_a_member_moved_since_the_token_was_minted_sees_the_new_organisation(lane):
+    """The lane reads access for the organisation in the token first; the user's
+    organisation now is what counts."""
+    user = await _member_of_acme()
+    token = await _access_token(user)
+    globex = await Organisation.objects.acreate(name="Globex", slug="globex")
+    await sync_to_async(setup_organisation_access)(globex)
+    await OrganisationToolAccess.objects.filter(organisation=globex).aupdate(tier="professional")
+    await User.objects.filter(pk=user.pk).aupdate(organisation=globex)
+    await sync_to_async(setup_organisation_access)(globex)  # grants the moved member
+
+    response = await _get(lane, token=token)
+    await _assert_same_answer(response, await _django(token))
+    body = response.json()
+    assert body["organisation"]["slug"] == "globex"
+    assert body["applications"]
+    assert {app["tier"] for app in body["applications"]} == {"professional"}
+    assert body["features"]["org-off"] is True  # Acme's override no longer applies
+
+
 # --- what the lane leaves to Django ----------------------------------------------------
 
 

@@ -121,6 +121,19 @@ def test_expired_token_within_leeway_is_accepted_beyond_it_refused(user, claims)
     assert refusal(beyond).error == "invalid_token"
 
 
+def test_a_token_verified_before_still_expires_on_time(user, claims):
+    """Verified tokens are remembered (tokens.averify_access_token): a second
+    presentation checks the clock again, and is refused once exp and the leeway pass."""
+    now = int(time.time())
+    last_moment = now - tokens.CLOCK_LEEWAY + 2
+    token = sign({**claims, "iat": now - 100, "exp": last_moment})
+    assert authenticate(token).user == user
+    assert authenticate(token).user == user  # the remembered answer
+    time.sleep(last_moment + tokens.CLOCK_LEEWAY - time.time() + 1.1)
+    refused = refusal(token)
+    assert (refused.error, refused.detail) == ("invalid_token", "The access token has expired.")
+
+
 # --- forgeries ------------------------------------------------------------------------
 
 
