@@ -45,6 +45,7 @@ class CompiledQuery:
             if not slots[name]:
                 raise ValueError(f"{name} does not reach the compiled SQL of {self.build}")
         selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
+        self.column_types = [column.output_field.db_type(connection) for column in selected]
         self._connection = connection
         self._converters = [
             (position, converters, expression)
@@ -84,3 +85,58 @@ class CompiledQuery:
                 row[position] = value
             converted.append(tuple(row))
         return converted
+
+
+class CompiledBatch:
+    """Several compiled queries sent as one statement, for one round trip: a UNION ALL
+    of their SQL, each query's columns in a slice of its own (typed NULLs elsewhere),
+    every row tagged with its query and its position in that query's order. ``rows``
+    hands each query its own rows, in its own order."""
+
+    def __init__(self, *queries: CompiledQuery):
+        self.queries = queries
+        self.sql = None
+
+    def compile(self, connection) -> None:
+        for query in self.queries:
+            if query.sql is None:
+                query.compile(connection)
+        types = [kind for query in self.queries for kind in query.column_types]
+        if None in types:
+            raise ValueError("every column of a batched query needs a database type")
+        parts, start = [], 0
+        for number, query in enumerate(self.queries):
+            width = len(query.column_types)
+            aliases = ", ".join(f"c{i}" for i in range(width))
+            columns = [
+                f"q.c{i - start}" if start <= i < start + width else f"NULL::{kind}"
+                for i, kind in enumerate(types)
+            ]
+            # row_number() over the subquery's rows numbers them in its ORDER BY order.
+            # Only Django's compiled SQL and column types go in; values are parameters.
+            parts.append(
+                f"SELECT {number}, row_number() OVER (), {', '.join(columns)} "  # noqa: S608
+                f"FROM ({query.sql}) AS q({aliases})"
+            )
+            start += width
+        self._slices = []
+        start = 2
+        for query in self.queries:
+            self._slices.append(slice(start, start + len(query.column_types)))
+            start += len(query.column_types)
+        self.sql = " UNION ALL ".join(parts) + " ORDER BY 1, 2"
+
+    def params(self, *values: dict) -> list:
+        """The parameters for one call: one mapping of values per query, in order."""
+        return [
+            param
+            for query, query_values in zip(self.queries, values, strict=True)
+            for param in query.params(**query_values)
+        ]
+
+    def rows(self, raw_rows) -> list[list[tuple]]:
+        """Each query's rows, as its ``rows`` gives them."""
+        raw_by_query = [[] for _ in self.queries]
+        for raw in raw_rows:
+            raw_by_query[raw[0]].append(raw[self._slices[raw[0]]])
+        return [query.rows(raw) for query, raw in zip(self.queries, raw_by_query, strict=True)]

@@ -59,7 +59,7 @@ from organisations.models import Organisation
 
 from .api import ApiError
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
-from .compiled import CompiledQuery
+from .compiled import CompiledBatch, CompiledQuery
 from .models import TokenFamily, User
 from .requestkit import is_trusted_proxy
 from .tokens import TokenError, averify_access_token, unverified_claims
@@ -78,6 +78,7 @@ APPLICATIONS = CompiledQuery(
 FEATURES = CompiledQuery(
     features_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
 )
+ME = CompiledBatch(PRINCIPAL, APPLICATIONS, FEATURES)
 
 
 class FastLane:
@@ -183,13 +184,12 @@ def _prepare() -> tuple[dict, dict]:
     """Compile the queries and derive the pool's connection settings from Django's:
     once per process (a thread hop: compiling may read the server's version)."""
     connection = connections["default"]
-    for query in (PRINCIPAL, APPLICATIONS, FEATURES):
-        if query.sql is None:
-            query.compile(connection)
+    if ME.sql is None:
+        ME.compile(connection)
     kwargs = connection.get_connection_params()
-    # The three statements are prepared once per connection and bound on the server:
-    # parsing and planning them on every request cost PostgreSQL more CPU than running
-    # them. Django's SQL is valid for server-side binding (its server_side_binding option).
+    # The statement is prepared once per connection and bound on the server: parsing
+    # and planning it on every request costs PostgreSQL more CPU than running it.
+    # Django's SQL is valid for server-side binding (its server_side_binding option).
     kwargs["cursor_factory"] = psycopg.AsyncCursor
     kwargs["prepare_threshold"] = 0
     kwargs["autocommit"] = True
@@ -201,22 +201,17 @@ def _prepare() -> tuple[dict, dict]:
 async def _read_me(conn, claims):
     """(user, applications, features) for verified claims, or ApiError as bearer gives.
 
-    One round trip: the access reads go in the same pipeline as the family's, for the
-    organisation the token was minted in; only when the user has since moved are they
-    read again for their organisation now."""
+    One statement: the access reads are batched with the family's, for the user and the
+    organisation the token names; only when the user has since moved organisation is
+    the batch run again for the organisation they are in now."""
+    family = {"family_id": claims["fam"]}
     values = {"user_id": claims["sub"], "organisation_id": claims.get("org")}
-    async with conn.pipeline():
-        principal = await conn.execute(PRINCIPAL.sql, PRINCIPAL.params(family_id=claims["fam"]))
-        reads = [await _send(conn, query, values) for query in (APPLICATIONS, FEATURES)]
-    rows = PRINCIPAL.rows(await principal.fetchall())
+    rows, applications, features = await _run(conn, ME, family, values, values)
     user = app_token_user(claims, rows[0] if rows else None)
     if user.organisation_id != values["organisation_id"]:
         values = {"user_id": user.pk, "organisation_id": user.organisation_id}
-        reads = [await _send(conn, query, values) for query in (APPLICATIONS, FEATURES)]
-    applications, features = [
-        query.rows(await cursor.fetchall())
-        for query, cursor in zip((APPLICATIONS, FEATURES), reads, strict=True)
-    ]
+        rows, applications, features = await _run(conn, ME, family, values, values)
+        user = app_token_user(claims, rows[0] if rows else None)
     return (
         user,
         applications_from_rows(applications),
@@ -224,8 +219,9 @@ async def _read_me(conn, claims):
     )
 
 
-async def _send(conn, query: CompiledQuery, values: dict):
-    return await conn.execute(query.sql, query.params(**values))
+async def _run(conn, batch: CompiledBatch, *values):
+    cursor = await conn.execute(batch.sql, batch.params(*values))
+    return batch.rows(await cursor.fetchall())
 
 
 class _Request:

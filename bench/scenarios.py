@@ -184,36 +184,24 @@ def hot_path(bench: Bench) -> HotResult:
 
 
 def _memory_top_up(bench, pair, script, served, result: HotResult) -> None:
-    """Serve the rest of ``memory_requests`` to both workers at once (their rate does
-    not matter here, only the count), bounded by ``memory_max_seconds``."""
+    """Serve each worker the rest of ``memory_requests``, one build after the other on
+    core 0 at 64 connections, each bounded by ``memory_max_seconds``."""
     s = bench.settings
-    missing = {b: max(0, s.memory_requests - served[b]) for b in pair}
-    if any(missing.values()):
-        # Both servers share core 0 during the top-up, so each gets about half its rate.
-        rates = {b: median(r.rps for r in result.runs[b][64] or [1]) / 2 for b in pair}
-        seconds = max(missing[b] / max(rates[b], 1.0) for b in pair) * 1.1 + 1
-        seconds = min(seconds, s.memory_max_seconds)
-        print(f"  memory: {missing} more requests, {seconds:.0f} s", flush=True)
-        outcome: dict[str, wrk.RunResult] = {}
-
-        def load(build):
-            outcome[build] = wrk.run(
-                pair[build].url + "/api/v1/auth/me",
+    for build, srv in pair.items():
+        missing = max(0, s.memory_requests - served[build])
+        if missing:
+            rate = median(r.rps for r in result.runs[build][64] or [1])
+            seconds = min(missing / max(rate, 1.0) * 1.1 + 1, s.memory_max_seconds)
+            print(f"  memory {build}: {missing} more requests, up to {seconds:.0f} s", flush=True)
+            run = wrk.run(
+                srv.url + "/api/v1/auth/me",
                 script,
                 connections=64,
                 seconds=seconds,
                 cpus=GENERATOR_CPU,
                 timeout=10,
             )
-
-        threads = [threading.Thread(target=load, args=(b,)) for b in pair if missing[b]]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for build, run in outcome.items():
             served[build] += run.requests
-    for build, srv in pair.items():
         result.memory[build].end_mb = rss_mb(srv.worker_pids()[0])
         result.memory[build].requests = served[build]
 
