@@ -88,10 +88,10 @@ class CompiledQuery:
 
 
 class CompiledBatch:
-    """Several compiled queries sent as one statement, for one round trip: a UNION ALL
-    of their SQL, each query's columns in a slice of its own (typed NULLs elsewhere),
-    every row tagged with its query and its position in that query's order. ``rows``
-    hands each query its own rows, in its own order."""
+    """Several compiled queries sent as one PostgreSQL statement, for one round trip: a
+    UNION ALL of their SQL, each query's columns in a slice of its own (typed NULLs
+    elsewhere), every row tagged with its query and its position in that query's order.
+    ``rows`` hands each query its own rows, in its own order."""
 
     def __init__(self, *queries: CompiledQuery):
         self.queries = queries

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.http import HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
@@ -143,7 +143,7 @@ class FastLane:
                 user, applications, features = await _read_me(conn, claims)
         except (ApiError, ValidationError):
             return None
-        except (psycopg.Error, PoolTimeout) as exc:
+        except (psycopg.Error, PoolTimeout, DatabaseError) as exc:
             logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
             return None
         body = json.dumps(me_body(user, applications, features), cls=DjangoJSONEncoder).encode()

@@ -10,6 +10,7 @@ and each ratio is taken between runs made side by side.
 import asyncio
 import hashlib
 import json
+import math
 import statistics
 import sys
 import threading
@@ -191,7 +192,8 @@ def _memory_top_up(bench, pair, script, served, result: HotResult) -> None:
         missing = max(0, s.memory_requests - served[build])
         if missing:
             rate = median(r.rps for r in result.runs[build][64] or [1])
-            seconds = min(missing / max(rate, 1.0) * 1.1 + 1, s.memory_max_seconds)
+            # wrk takes whole seconds
+            seconds = math.ceil(min(missing / max(rate, 1.0) * 1.1 + 1, s.memory_max_seconds))
             print(f"  memory {build}: {missing} more requests, up to {seconds:.0f} s", flush=True)
             run = wrk.run(
                 srv.url + "/api/v1/auth/me",

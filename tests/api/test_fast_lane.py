@@ -13,6 +13,7 @@ from datetime import timedelta
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.utils import timezone
 
 from accounts import tokens
@@ -269,6 +270,30 @@ async def test_the_provider_s_tokens_are_left_to_django(lane, settings):
     settings.AUTH0_ISSUER = "http://testserver/"
     token = await _access_token(await _member_of_acme())
     assert (await _get(lane, token=token)).status_code == PASSED_ON
+
+
+@sync_to_async
+def _cut_every_other_connection():
+    """What a database restart does to the lane's pooled connections."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+async def test_a_lost_database_connection_passes_the_request_on_then_the_lane_recovers(
+    lane, caplog
+):
+    token = await _access_token(await _member_of_acme())
+    assert (await _get(lane, token=token)).status_code == 200
+    assert await _cut_every_other_connection() >= 1
+
+    assert (await _get(lane, token=token)).status_code == PASSED_ON
+    assert "fast lane: database unavailable, answering through Django" in caplog.text
+    statuses = [(await _get(lane, token=token)).status_code for _ in range(5)]
+    assert statuses[-1] == 200  # broken connections are dropped, new ones opened
 
 
 async def test_many_concurrent_requests_share_a_small_pool(lane):
