@@ -276,6 +276,12 @@ async def averification_key(kid) -> VerificationKey | None:
     return _public_keys[kid]
 
 
+def holds_verification_key(kid: str) -> bool:
+    """True while this process holds the key named by kid (``averification_key`` gave
+    it, and no ``clear_caches`` has run since)."""
+    return kid in _public_keys
+
+
 def public_members(jwk: dict) -> dict:
     """Only the public members of a JWK, plus kid, alg and use."""
     names = (*_PUBLIC_MEMBERS.get(jwk.get("kty"), ()), "kid", "alg", "use")

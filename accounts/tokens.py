@@ -197,26 +197,31 @@ def unverified_claims(token: str) -> dict:
     return _payload(_extract(token))
 
 
-# Access tokens this process has verified, newest last: token -> claims. A token's
-# signature, key, issuer, audience and claims never change, so on a later presentation
-# only the clock is checked again (exp, as joserfc checks it). Revocation is not here:
-# every Bearer request still reads its family, user and organisation.
-_verified: OrderedDict[str, dict] = OrderedDict()
+# Access tokens this process has verified, newest last: token -> (claims, kid). A
+# token's signature, key, issuer, audience and claims never change, so while this
+# process still holds the token's verification key (keys.averification_key) a later
+# presentation only checks the clock again (exp, as joserfc checks it). Revocation is
+# not here: every Bearer request still reads its family, user and organisation.
+_verified: OrderedDict[str, tuple[dict, str]] = OrderedDict()
 VERIFIED_TOKENS_REMEMBERED = 2048
 
 
 async def averify_access_token(token: str) -> dict:
-    """``verify_access_token``'s answer, remembered for the token's lifetime: the claims
-    of an access token this server signed, or TokenError("invalid_token")."""
-    claims = _verified.get(token)
-    if claims is not None:
-        if claims["exp"] > int(time.time()) - CLOCK_LEEWAY:
+    """``_verify_access_token``'s answer, remembered as said above: the claims of an
+    access token this server signed, or TokenError("invalid_token")."""
+    remembered = _verified.get(token)
+    if remembered is not None:
+        claims, kid = remembered
+        if not keys.holds_verification_key(kid):
+            del _verified[token]
+        elif claims["exp"] > int(time.time()) - CLOCK_LEEWAY:
             _verified.move_to_end(token)
             return dict(claims)
-        del _verified[token]
-        raise _invalid("The access token has expired.")
-    claims = await _verify_access_token(token)
-    _verified[token] = claims
+        else:
+            del _verified[token]
+            raise _invalid("The access token has expired.")
+    claims, kid = await _verify_access_token(token)
+    _verified[token] = (claims, kid)
     if len(_verified) > VERIFIED_TOKENS_REMEMBERED:
         _verified.popitem(last=False)
     return dict(claims)
@@ -226,8 +231,8 @@ def forget_verified_tokens() -> None:
     _verified.clear()
 
 
-async def _verify_access_token(token: str) -> dict:
-    """The claims of an access token this server signed, or TokenError("invalid_token").
+async def _verify_access_token(token: str) -> tuple[dict, str]:
+    """(claims, kid) of an access token this server signed, or TokenError("invalid_token").
 
     Accepted only with: typ at+jwt; a kid naming a published key and an alg equal to
     that key's algorithm (so never ``none`` nor HS*); a valid signature; iss ours
@@ -275,7 +280,7 @@ async def _verify_access_token(token: str) -> dict:
         uuid.UUID(str(claims["fam"]))
     except ValueError:
         raise _invalid("The token's family is not valid.") from None
-    return claims
+    return claims, verification_key.kid
 
 
 # --- refresh tokens -------------------------------------------------------------------
