@@ -293,6 +293,7 @@ def applications_from_rows(rows) -> list[dict]:
 
 
 def applications_for(user) -> list[dict]:
+    """The tools the user may open, as dicts (``applications_query``)."""
     return applications_from_rows(applications_query(user.pk, user.organisation_id))
 
 
