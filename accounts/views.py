@@ -130,6 +130,9 @@ async def callback(request):
     try:
         done = await complete_login(request)
     except LoginFailed as exc:
+        if exc.status >= 500:
+            # The provider failed: operators need the reason, the user sees the code.
+            logger.warning("login callback failed (%s): %s", exc.code, exc.reason)
         return _login_error(request, exc.code, exc.reason, exc.status)
     except DatabaseError as exc:
         logger.error("database unavailable during a login callback: %s", exc)

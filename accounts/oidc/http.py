@@ -17,6 +17,10 @@ from .. import app_settings
 from .errors import ProviderUnavailable
 
 _LOOP_ATTRIBUTE = "_authsite_oidc_transport"
+# An idle pooled connection is dropped before common servers close theirs (uvicorn after
+# 5 s, many proxies later): reusing one the provider is closing at that very moment
+# fails the request with a ReadError, which a login storm showed once in 1,000 logins.
+_LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)
 
 
 @functools.cache
@@ -28,7 +32,7 @@ def _transport() -> httpx2.AsyncHTTPTransport:
     loop = asyncio.get_running_loop()
     transport = getattr(loop, _LOOP_ATTRIBUTE, None)
     if transport is None:
-        transport = httpx2.AsyncHTTPTransport(verify=_tls_context(), retries=1)
+        transport = httpx2.AsyncHTTPTransport(verify=_tls_context(), retries=1, limits=_LIMITS)
         setattr(loop, _LOOP_ATTRIBUTE, transport)
     return transport
 

@@ -22,14 +22,24 @@ async def test_jwks_failure(async_client, idp, mode):
     assert not await User.objects.aexists()
 
 
-@pytest.mark.parametrize("mode", ["500", "timeout", "garbage"])
-async def test_token_endpoint_failure(async_client, idp, mode):
+@pytest.mark.parametrize(
+    ("mode", "logged"),
+    [
+        ("500", "the token endpoint failed (HTTPStatusError)"),
+        ("timeout", "ReadTimeout"),
+        ("garbage", "the token endpoint answered nonsense"),
+    ],
+)
+async def test_token_endpoint_failure(async_client, idp, mode, logged, caplog):
     idp.fail("token", mode)
     response = await browser_login(async_client)
     assert response.status_code == 502, response.content
     assert b"idp_unavailable" in response.content
     assert "sessionid" not in response.cookies
     assert not await User.objects.aexists()
+    # Operators see why in one line; the user's page only says the provider failed.
+    assert "login callback failed (idp_unavailable)" in caplog.text
+    assert logged in caplog.text
 
 
 async def test_slow_token_endpoint_within_the_timeout_still_logs_in(async_client, idp, settings):
