@@ -47,10 +47,8 @@ class CompiledQuery:
         selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
         self.column_types = [column.output_field.db_type(connection) for column in selected]
         self._connection = connection
-        self._converters = [
-            (position, converters, expression)
-            for position, (converters, expression) in compiler.get_converters(selected).items()
-        ]
+        self._compiler = compiler
+        self._converters = compiler.get_converters(selected)
         self._template = list(params)
         self._slots = slots
         self.sql = sql
@@ -71,20 +69,10 @@ class CompiledQuery:
 
     def rows(self, raw_rows) -> list[tuple]:
         """The rows as the ORM's ``values_list`` would give them: each column through
-        the converters the compiler chose for it (JSON parsed, and so on)."""
+        the converters the compiler chose for it at compile time (JSON parsed, and so on)."""
         if not self._converters:
             return [tuple(row) for row in raw_rows]
-        connection = self._connection
-        converted = []
-        for raw in raw_rows:
-            row = list(raw)
-            for position, converters, expression in self._converters:
-                value = row[position]
-                for convert in converters:
-                    value = convert(value, expression, connection)
-                row[position] = value
-            converted.append(tuple(row))
-        return converted
+        return [tuple(row) for row in self._compiler.apply_converters(raw_rows, self._converters)]
 
 
 class CompiledBatch:

@@ -38,7 +38,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from django.db import DatabaseError, connections
 from django.http import HttpResponse
-from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import http_date
@@ -61,7 +60,7 @@ from .api import ApiError
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
 from .compiled import CompiledBatch, CompiledQuery
 from .models import TokenFamily, User
-from .requestkit import is_trusted_proxy
+from .requestkit import is_allowed_host, is_trusted_proxy
 from .tokens import TokenError, averify_access_token, unverified_claims
 from .views import me_body
 
@@ -259,14 +258,7 @@ def _allowed_host(headers, trusted_peer) -> bool:
     """Django's ``get_host`` check, for a request that does not use a forwarded host."""
     if settings.USE_X_FORWARDED_HOST and trusted_peer and b"x-forwarded-host" in headers:
         return False
-    host = headers.get(b"host")
-    if not host:
-        return False
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+    return is_allowed_host(headers.get(b"host", ""))
 
 
 def _is_secure(scope, headers, trusted_peer) -> bool:

@@ -17,6 +17,16 @@ def _trusted_networks(entries: tuple[str, ...]) -> tuple:
     )
 
 
+def is_allowed_host(host: str) -> bool:
+    """Django's check of a Host value (``request.get_host``): its domain is in
+    ALLOWED_HOSTS, which under DEBUG defaults to the local names when empty."""
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
 def is_trusted_proxy(address: str | None) -> bool:
     if not address or not settings.TRUSTED_PROXIES:
         return False

@@ -38,7 +38,6 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
-from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
@@ -54,6 +53,7 @@ from .models import (
     Role,
     TokenFamily,
 )
+from .requestkit import is_allowed_host
 from .upsert import RequestMeta
 
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
@@ -137,11 +137,7 @@ def is_own_issuer(value) -> bool:
         return False
     if parts.username is not None or parts.password is not None:
         return False
-    domain, _ = split_domain_port(parts.netloc)
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed)
+    return is_allowed_host(parts.netloc)
 
 
 def audience_for(issuer: str) -> str:
