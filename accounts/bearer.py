@@ -5,15 +5,19 @@ checks everything, ``iss`` included. A token from an issuer we do not verify is 
 """
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS
 from django.db.models import FETCH_RAISE
-
-from organisations.models import Organisation
 
 from . import oidc
 from .api import ApiError, Principal
 from .models import ExternalIdentity, TokenFamily, User
-from .tokens import TokenError, account_is_active, averify_access_token, is_own_issuer
+from .tokens import (
+    TokenError,
+    account_is_active,
+    averify_access_token,
+    is_own_issuer,
+    user_columns,
+    user_from_row,
+)
 from .tokens import unverified_claims as peek_claims
 from .upsert import LoginRefused, RequestMeta, aupsert_identity
 
@@ -44,20 +48,13 @@ async def authenticate_bearer(token: str) -> Principal:
     raise _refused("invalid_token", "The token was not issued by a trusted issuer.")
 
 
-# The user and the organisation as whole rows: every concrete field, so nothing is
-# deferred and nothing is fetched later.
-_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
-_ORGANISATION_FIELDS = [field.attname for field in Organisation._meta.concrete_fields]
-
-
 def app_token_family_query(family_id):
     """The live family of an app access token, as one row: its user's fields, then the
     user's organisation's (NULLs without one). The one definition of the query every
     Bearer request with an app token makes; ``accounts.fastlane`` runs the SQL Django
     compiles from it."""
     return TokenFamily.objects.filter(pk=family_id, revoked_at__isnull=True).values_list(
-        *(f"user__{name}" for name in _USER_FIELDS),
-        *(f"user__organisation__{name}" for name in _ORGANISATION_FIELDS),
+        *user_columns("user__")
     )
 
 
@@ -67,12 +64,7 @@ def app_token_user(claims: dict, row) -> User:
     another user, ``user_inactive`` for a deactivated user or organisation."""
     if row is None:
         raise _refused("invalid_token", "The token has been revoked.")
-    split = len(_USER_FIELDS)
-    user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row[:split], fetch_mode=FETCH_RAISE)
-    if user.organisation_id is not None:
-        user.organisation = Organisation.from_db(
-            DEFAULT_DB_ALIAS, _ORGANISATION_FIELDS, row[split:], fetch_mode=FETCH_RAISE
-        )
+    user = user_from_row(row)
     if str(user.pk) != claims["sub"]:
         raise _refused("invalid_token", "The token has been revoked.")
     if not account_is_active(user):

@@ -13,6 +13,8 @@ queryset stays the one definition of the query; the SQL and the rows are Django'
 import uuid
 from itertools import count
 
+from django.db.models import sql
+
 _sentinels = count(-918_273_645_500, -1)
 
 
@@ -128,3 +130,25 @@ class CompiledBatch:
         for raw in raw_rows:
             raw_by_query[raw[0]].append(raw[self._slices[raw[0]]])
         return [query.rows(raw) for query, raw in zip(self.queries, raw_by_query, strict=True)]
+
+
+def insert_statement(obj, connection) -> tuple[str, tuple]:
+    """(SQL, parameters) of the INSERT that ``obj.save()`` would run for a new row of a
+    model with an automatic primary key, returning that key: Django's compiler builds
+    it, with each field's ``pre_save`` (``auto_now_add`` sets the instance's value)."""
+    meta = obj._meta
+    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    query = sql.InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [meta.pk]
+    [(statement, params)] = compiler.as_sql()
+    return statement, tuple(params)
+
+
+def update_statement(queryset, connection, **values) -> tuple[str, tuple]:
+    """(SQL, parameters) of ``queryset.update(**values)``, compiled by Django."""
+    query = queryset.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    statement, params = query.get_compiler(connection=connection).as_sql()
+    return statement, tuple(params)

@@ -24,16 +24,19 @@ revocation takes effect at the next request, as there. On SQLite the lane is off
 """
 
 import asyncio
+import io
 import json
 import logging
 import time
 from functools import lru_cache
+from typing import NamedTuple
 
 import psycopg
 from asgiref.sync import sync_to_async
 from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from django.db import DatabaseError, connections
@@ -56,12 +59,28 @@ from organisations.access import (
 )
 from organisations.models import Organisation
 
-from .api import ApiError
+from . import keys
+from .api import ApiError, read_json
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
-from .compiled import CompiledBatch, CompiledQuery
-from .models import TokenFamily, User
-from .requestkit import is_allowed_host, is_trusted_proxy
-from .tokens import TokenError, averify_access_token, unverified_claims
+from .compiled import CompiledBatch, CompiledQuery, insert_statement, update_statement
+from .flows.refresh import count_refresh
+from .middleware import TrustedProxyMiddleware
+from .models import RefreshToken, TokenFamily, User
+from .ratelimit import RateLimited
+from .requestkit import base_url, is_allowed_host, is_trusted_proxy, request_meta
+from .tokens import (
+    TokenError,
+    averify_access_token,
+    grant_for,
+    hash_token,
+    judge_presented,
+    new_refresh_token,
+    pair,
+    presented_token_query,
+    refreshed_event,
+    unspent_query,
+    unverified_claims,
+)
 from .views import me_body
 
 logger = logging.getLogger(__name__)
@@ -79,6 +98,21 @@ FEATURES = CompiledQuery(
 )
 ME = CompiledBatch(PRINCIPAL, APPLICATIONS, FEATURES)
 
+REFRESH_PATH = "/api/v1/auth/refresh"
+# A refresh body is about 70 bytes; a longer one goes to Django, which reads any size.
+REFRESH_BODY_LIMIT = 4096
+PRESENTED = CompiledQuery(
+    presented_token_query, token_hash=RefreshToken._meta.get_field("token_hash")
+)
+# Django's rate-limit counting runs in a thread of its own: the cache client is sync.
+_count_refresh = sync_to_async(count_refresh, thread_sensitive=False)
+
+
+class _Database(NamedTuple):
+    pool: AsyncConnectionPool
+    # Django's connection for the default database, only to compile SQL with.
+    connection: object
+
 
 class FastLane:
     """ASGI middleware: answers what it can (see the module), hands the rest to ``app``.
@@ -92,20 +126,22 @@ class FastLane:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
-        if (
-            scope["type"] == "http"
-            and scope["path"] == ME_PATH
-            and scope["method"] == "GET"
-            and not scope.get("root_path")
-            and _on_postgresql()
-        ):
-            answer = await self._me(scope)
-            if answer is not None:
-                headers, body = answer
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+        answer = None
+        if scope["type"] == "http" and not scope.get("root_path") and _on_postgresql():
+            route = (scope["method"], scope["path"])
+            if route == ("GET", ME_PATH):
+                answer = await self._me(scope)
+            elif route == ("POST", REFRESH_PATH):
+                messages, body = await _read_body(receive)
+                if body is not None:
+                    answer = await self._refresh(scope, body)
+                if answer is None:
+                    receive = _replaying(messages, receive)
+        if answer is None:
+            return await self.app(scope, receive, send)
+        headers, body = answer
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive, send):
         while True:
@@ -122,7 +158,7 @@ class FastLane:
         opening, self._opening = self._opening, None
         ours = opening is not None and self._loop is asyncio.get_running_loop()
         if ours and opening.done() and not opening.cancelled() and opening.exception() is None:
-            await opening.result().close()
+            await opening.result().pool.close()
         self._loop = None
 
     async def _me(self, scope):
@@ -137,24 +173,53 @@ class FastLane:
         except TokenError:
             return None
         try:
-            pool = await self._pool_for_this_loop()
-            async with pool.connection(timeout=POOL_WAIT) as conn:
+            database = await self._database()
+            async with database.pool.connection(timeout=POOL_WAIT) as conn:
                 user, applications, features = await _read_me(conn, claims)
         except (ApiError, ValidationError):
             return None
         except (psycopg.Error, PoolTimeout, DatabaseError) as exc:
             logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
             return None
-        body = json.dumps(me_body(user, applications, features), cls=DjangoJSONEncoder).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"expires", http_date(time.time()).encode()),
-            *_hook_headers(ME_PATH, request.secure, request.origin),
-        ]
-        return headers, body
+        return _json_answer(
+            me_body(user, applications, features), ME_PATH, request.secure, request.origin
+        )
 
-    async def _pool_for_this_loop(self) -> AsyncConnectionPool:
+    async def _refresh(self, scope, body: bytes):
+        """(headers, body) of the 200 answer to a refresh token presented in the body, or
+        None to let Django answer."""
+        request = _django_request(scope, body)
+        if request is None:
+            return None
+        try:
+            presented = read_json(request).get("refresh_token")
+        except (ApiError, RequestDataTooBig):
+            return None
+        if not isinstance(presented, str) or not presented:
+            return None  # a cookie's token needs the CSRF check; a bad one Django's 400
+        meta = request_meta(request)
+        try:
+            signer = await keys.asigner()
+            database = await self._database()
+            async with database.pool.connection(timeout=POOL_WAIT) as conn:
+                grant = await _rotate(conn, database.connection, presented, meta)
+        except keys.SigningKeyUnavailable:
+            return None
+        except (psycopg.Error, PoolTimeout, DatabaseError) as exc:
+            # Nothing was spent, or, if the commit's answer was lost, Django's rotation
+            # finds the token spent a moment ago and answers with a sibling pair.
+            logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
+            return None
+        if grant is None:
+            return None
+        return _json_answer(
+            pair(grant, issuer=base_url(request), signer=signer),
+            REFRESH_PATH,
+            request.is_secure(),
+            request.headers.get("Origin"),
+        )
+
+    async def _database(self) -> _Database:
         """The pool, opened once per event loop (a server has one; tests have several)
         by one task that every concurrent first request awaits."""
         loop = asyncio.get_running_loop()
@@ -172,19 +237,21 @@ def _on_postgresql() -> bool:
     return connections["default"].vendor == "postgresql"
 
 
-async def _open_pool() -> AsyncConnectionPool:
-    kwargs, sizes = await sync_to_async(_prepare)()
+async def _open_pool() -> _Database:
+    kwargs, sizes, connection = await sync_to_async(_prepare)()
     pool = AsyncConnectionPool(kwargs=kwargs, open=False, **sizes)
     await pool.open()
-    return pool
+    return _Database(pool=pool, connection=connection)
 
 
-def _prepare() -> tuple[dict, dict]:
+def _prepare() -> tuple[dict, dict, object]:
     """Compile the queries and derive the pool's connection settings from Django's:
     once per process (a thread hop: compiling may read the server's version)."""
     connection = connections["default"]
     if ME.sql is None:
         ME.compile(connection)
+    if PRESENTED.sql is None:
+        PRESENTED.compile(connection)
     kwargs = connection.get_connection_params()
     # The statement is prepared once per connection and bound on the server: parsing
     # and planning it on every request costs PostgreSQL more CPU than running it.
@@ -196,7 +263,7 @@ def _prepare() -> tuple[dict, dict]:
     kwargs["application_name"] = f"{kwargs.get('application_name') or 'authsite'} fast lane"
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
     sizes = {"min_size": 1, "max_size": pool.get("max_size", 4)}
-    return kwargs, sizes
+    return kwargs, sizes, connection
 
 
 async def _read_me(conn, claims):
@@ -223,6 +290,109 @@ async def _read_me(conn, claims):
 async def _run(conn, batch: CompiledBatch, *values):
     cursor = await conn.execute(batch.sql, batch.params(*values))
     return batch.rows(await cursor.fetchall())
+
+
+class _Declined(Exception):
+    """Rolls the lane's rotation back: Django answers instead."""
+
+
+async def _rotate(conn, connection, presented: str, meta):
+    """``tokens.rotate_refresh_token`` for a token that wins its rotation, on the
+    event loop: the same read (``presented_token_query``) and rules
+    (``judge_presented``), the same conditional update (``unspent_query``), rate limits
+    (``count_refresh``), successor and audit event, in one transaction. Anything else (a refusal, the limit, a token already spent, which may
+    earn a sibling or revoke the family) rolls back and gives None, and Django's
+    rotation, which writes those outcomes, answers."""
+    now = timezone.now()
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                PRESENTED.sql, PRESENTED.params(token_hash=hash_token(presented))
+            )
+            rows = PRESENTED.rows(await cursor.fetchall())
+            token = judge_presented(rows[0] if rows else None, now)
+            if isinstance(token, TokenError):
+                raise _Declined
+            spend = update_statement(unspent_query(token.token_id), connection, used_at=now)
+            if (await conn.execute(*spend)).rowcount != 1:
+                raise _Declined
+            # Counted once the lane knows it answers, so that what it passes on is
+            # counted once, by Django; a limited request rolls back its spending.
+            await _count_refresh(meta.ip, token.user.pk)
+            successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
+            successor.pk = await _insert(conn, connection, successor)
+            await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
+            user = token.user
+            cursor = await conn.execute(
+                APPLICATIONS.sql,
+                APPLICATIONS.params(user_id=user.pk, organisation_id=user.organisation_id),
+            )
+            applications = APPLICATIONS.rows(await cursor.fetchall())
+    except (_Declined, RateLimited):
+        return None
+    return grant_for(user, token.family_id, plaintext, applications_from_rows(applications))
+
+
+async def _insert(conn, connection, obj) -> int:
+    cursor = await conn.execute(*insert_statement(obj, connection))
+    (pk,) = await cursor.fetchone()
+    return pk
+
+
+async def _read_body(receive) -> tuple[list, bytes | None]:
+    """(the messages read, the body), the body None when it is longer than
+    REFRESH_BODY_LIMIT or the client left."""
+    messages, body = [], b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        body += message.get("body", b"")
+        if len(body) > REFRESH_BODY_LIMIT:
+            return messages, None
+        if not message.get("more_body"):
+            return messages, body
+
+
+def _replaying(messages: list, receive):
+    """A ``receive`` that gives the messages already read, then the client's next."""
+    pending = list(messages)
+
+    async def replay():
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+_trusted_proxy = TrustedProxyMiddleware(lambda request: None)
+
+
+def _django_request(scope, body: bytes):
+    """Django's own request for the scope, as its middleware leaves it before the view
+    (forwarded headers stripped unless from a trusted proxy), or None when Django would
+    answer something else: a Host it refuses, a redirect to HTTPS."""
+    request = ASGIRequest(scope, io.BytesIO(body))
+    _trusted_proxy.before(request)
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return None
+    if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+        return None
+    return request
+
+
+def _json_answer(document: dict, path: str, secure: bool, origin) -> tuple[list, bytes]:
+    """(headers, body) of a 200 JSON answer, as Django and its middleware give it."""
+    body = json.dumps(document, cls=DjangoJSONEncoder).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"expires", http_date(time.time()).encode()),
+        *_hook_headers(path, secure, origin),
+    ]
+    return headers, body
 
 
 class _Request:

@@ -37,12 +37,14 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import FETCH_RAISE
 from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 
 from organisations.access import applications_for
+from organisations.models import Organisation
 
 from . import keys
 from .models import (
@@ -52,6 +54,7 @@ from .models import (
     RefreshToken,
     Role,
     TokenFamily,
+    User,
 )
 from .requestkit import is_allowed_host
 from .upsert import RequestMeta
@@ -84,9 +87,14 @@ class Grant:
     apps: list[str]
 
 
-def _grant(user, family_id, refresh_token: str) -> Grant:
-    apps = [application["code"] for application in applications_for(user)]
+def grant_for(user, family_id, refresh_token: str, applications: list[dict]) -> Grant:
+    """A grant; ``applications`` are the user's, as organisations.access shapes them."""
+    apps = [application["code"] for application in applications]
     return Grant(user=user, family_id=family_id, refresh_token=refresh_token, apps=apps)
+
+
+def _grant(user, family_id, refresh_token: str) -> Grant:
+    return grant_for(user, family_id, refresh_token, applications_for(user))
 
 
 def hash_token(value: str) -> str:
@@ -104,8 +112,35 @@ def account_is_active(user) -> bool:
     return user.organisation.is_active
 
 
-def _audit(event_type, user, meta: RequestMeta, **details) -> None:
-    AuditEvent.objects.create(
+# The user and the organisation as whole rows: every concrete field, so nothing is
+# deferred and nothing is fetched later.
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+_ORGANISATION_FIELDS = [field.attname for field in Organisation._meta.concrete_fields]
+
+
+def user_columns(path: str) -> list[str]:
+    """The ``values_list`` names of a whole user and their organisation, reached from a
+    query's model through ``path`` (``"user__"``, say); ``user_from_row`` reads them."""
+    return [
+        *(f"{path}{name}" for name in _USER_FIELDS),
+        *(f"{path}organisation__{name}" for name in _ORGANISATION_FIELDS),
+    ]
+
+
+def user_from_row(row) -> User:
+    """The user, with their organisation loaded, from the ``user_columns`` of a row."""
+    split = len(_USER_FIELDS)
+    user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row[:split], fetch_mode=FETCH_RAISE)
+    if user.organisation_id is not None:
+        user.organisation = Organisation.from_db(
+            DEFAULT_DB_ALIAS, _ORGANISATION_FIELDS, row[split:], fetch_mode=FETCH_RAISE
+        )
+    return user
+
+
+def audit_event(event_type, user, meta: RequestMeta, **details) -> AuditEvent:
+    """An audit event, not yet saved."""
+    return AuditEvent(
         type=event_type,
         user=user,
         organisation_id=user.organisation_id if user else None,
@@ -113,6 +148,10 @@ def _audit(event_type, user, meta: RequestMeta, **details) -> None:
         user_agent=meta.user_agent,
         details=details,
     )
+
+
+def _audit(event_type, user, meta: RequestMeta, **details) -> None:
+    audit_event(event_type, user, meta, **details).save()
 
 
 # --- issuer and audience --------------------------------------------------------------
@@ -282,14 +321,21 @@ async def _verify_access_token(token: str) -> tuple[dict, str]:
 # --- refresh tokens -------------------------------------------------------------------
 
 
-def _new_refresh_token(family_id, now, parent=None) -> tuple[RefreshToken, str]:
+def new_refresh_token(family_id, now, parent_id=None) -> tuple[RefreshToken, str]:
+    """A refresh token of the family, not yet saved, and its plaintext."""
     plaintext = secrets.token_urlsafe(32)
-    token = RefreshToken.objects.create(
+    token = RefreshToken(
         family_id=family_id,
         token_hash=hash_token(plaintext),
-        parent=parent,
+        parent_id=parent_id,
         expires_at=now + timedelta(seconds=settings.REFRESH_TOKEN_TTL),
     )
+    return token, plaintext
+
+
+def _new_refresh_token(family_id, now, parent_id=None) -> tuple[RefreshToken, str]:
+    token, plaintext = new_refresh_token(family_id, now, parent_id)
+    token.save(force_insert=True)
     return token, plaintext
 
 
@@ -317,9 +363,9 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = _NO_META) -> Gra
     """Spend a refresh token and hand back its successor, or raise TokenError.
 
     One transaction; the race between concurrent presentations is settled by one
-    conditional ``UPDATE … SET used_at WHERE used_at IS NULL AND revoked_at IS NULL``:
-    exactly one caller wins and its new token is the presented token's child.
-    A caller that finds the token already spent:
+    conditional ``UPDATE … SET used_at WHERE used_at IS NULL AND revoked_at IS NULL``
+    (``unspent_query``): exactly one caller wins and its new token is the presented
+    token's child. A caller that finds the token already spent:
     - within REFRESH_REUSE_GRACE of its use (a concurrent retry: two tabs, a lost
       response), gets a sibling in the same family (a new token without a parent: the
       child slot belongs to the winner), so every racer ends with a valid pair and no
@@ -328,8 +374,8 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = _NO_META) -> Gra
       TOKEN_REUSED and is refused with ``token_reused``: a thief and the legitimate
       holder both lose, and the holder logs in again.
     Unknown or revoked → ``invalid_token``; expired → ``token_expired``; deactivated
-    user or organisation → ``user_inactive``. Successes write TOKEN_REFRESHED in the
-    same transaction."""
+    user or organisation → ``user_inactive`` (``judge_presented``). Successes write
+    TOKEN_REFRESHED in the same transaction (``refreshed_event``)."""
     now = timezone.now()
     with transaction.atomic():
         outcome = _rotate(hash_token(presented), now, meta)
@@ -338,46 +384,98 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = _NO_META) -> Gra
     return outcome
 
 
-def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
-    token = (
-        RefreshToken.objects.select_related("family__user__organisation")
-        .filter(token_hash=token_hash)
-        .first()
+def presented_token_query(token_hash: str):
+    """A presented refresh token as one row: its id, revocation and expiry, its
+    family's id and revocation, then its user and their organisation (``user_columns``).
+    The one definition of the read every rotation starts with; ``accounts.fastlane``
+    runs the SQL Django compiles from it."""
+    return RefreshToken.objects.filter(token_hash=token_hash).values_list(
+        "pk",
+        "revoked_at",
+        "expires_at",
+        "family_id",
+        "family__revoked_at",
+        *user_columns("family__user__"),
     )
-    if token is None or token.revoked_at is not None or token.family.revoked_at is not None:
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A presented refresh token that may be spent."""
+
+    token_id: int
+    family_id: uuid.UUID
+    user: User
+
+
+def judge_presented(row, now) -> Presented | TokenError:
+    """The rules a token must pass before it is spent, on its ``presented_token_query``
+    row (or None): unknown or revoked (itself or its family) → ``invalid_token``;
+    expired → ``token_expired``; deactivated user or organisation → ``user_inactive``."""
+    if row is None:
         return _invalid("The refresh token is not valid.")
-    if token.expires_at <= now:
+    token_id, revoked_at, expires_at, family_id, family_revoked_at = row[:5]
+    if revoked_at is not None or family_revoked_at is not None:
+        return _invalid("The refresh token is not valid.")
+    if expires_at <= now:
         return TokenError("token_expired", "The refresh token has expired; log in again.")
-    family, user = token.family, token.family.user
+    user = user_from_row(row[5:])
     if not account_is_active(user):
         return TokenError("user_inactive", "This account or its organisation is deactivated.")
-    won = RefreshToken.objects.filter(
-        pk=token.pk, used_at__isnull=True, revoked_at__isnull=True
-    ).update(used_at=now)
+    return Presented(token_id=token_id, family_id=family_id, user=user)
+
+
+def unspent_query(token_id):
+    """The token, while it is neither spent nor revoked: spending it is ``.update(used_at=
+    now)`` on this, and the one caller that updates a row has won the rotation."""
+    return RefreshToken.objects.filter(pk=token_id, used_at__isnull=True, revoked_at__isnull=True)
+
+
+def refreshed_event(presented: Presented, successor_id, meta: RequestMeta, *, grace: bool):
+    """The TOKEN_REFRESHED audit event of a rotation, not yet saved."""
+    return audit_event(
+        AuditType.TOKEN_REFRESHED,
+        presented.user,
+        meta,
+        family=str(presented.family_id),
+        token=successor_id,
+        presented=presented.token_id,
+        grace=grace,
+    )
+
+
+def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
+    presented = judge_presented(presented_token_query(token_hash).first(), now)
+    if isinstance(presented, TokenError):
+        return presented
+    family_id, user = presented.family_id, presented.user
+    won = unspent_query(presented.token_id).update(used_at=now)
     if won:
-        successor, plaintext = _new_refresh_token(family.pk, now, parent=token)
+        successor, plaintext = _new_refresh_token(family_id, now, parent_id=presented.token_id)
     else:
-        used_at = RefreshToken.objects.values_list("used_at", flat=True).get(pk=token.pk)
+        used_at = (
+            RefreshToken.objects.values_list("used_at", flat=True)
+            .filter(pk=presented.token_id)
+            .first()
+        )
         if used_at is None:
             return _invalid("The refresh token is not valid.")
         if now - used_at > timedelta(seconds=settings.REFRESH_REUSE_GRACE):
-            _revoke_families(TokenFamily.objects.filter(pk=family.pk), "reuse", now)
-            _audit(AuditType.TOKEN_REUSED, user, meta, family=str(family.pk), token=token.pk)
+            _revoke_families(TokenFamily.objects.filter(pk=family_id), "reuse", now)
+            _audit(
+                AuditType.TOKEN_REUSED,
+                user,
+                meta,
+                family=str(family_id),
+                token=presented.token_id,
+            )
             return TokenError(
                 "token_reused",
                 "This refresh token was already used; its sessions are ended. Log in again.",
             )
-        successor, plaintext = _new_refresh_token(family.pk, now)
-    _audit(
-        AuditType.TOKEN_REFRESHED,
-        user,
-        meta,
-        family=str(family.pk),
-        token=successor.pk,
-        presented=token.pk,
-        grace=not won,
-    )
-    return _grant(user, family.pk, plaintext)
+        successor, plaintext = _new_refresh_token(family_id, now)
+    refreshed_event(presented, successor.pk, meta, grace=not won).save()
+    return _grant(user, family_id, plaintext)
 
 
 def _revoke_families(queryset, reason: str, now) -> int:

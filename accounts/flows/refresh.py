@@ -10,13 +10,18 @@ from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
 
 
+def count_refresh(ip: str | None, owner_id) -> None:
+    """Count a refresh against RATE_LIMIT_TOKEN per client IP and, when the token is
+    known, per its owner; raises ratelimit.RateLimited past either. Counted before the
+    token is spent, so a limited request loses nothing."""
+    ratelimit.hit("token-ip", ip, settings.RATE_LIMIT_TOKEN)
+    if owner_id is not None:
+        ratelimit.hit("token-user", str(owner_id), settings.RATE_LIMIT_TOKEN)
+
+
 def _rotate_within_limits(presented: str, meta: RequestMeta) -> tokens.Grant:
-    """RATE_LIMIT_TOKEN per client IP and per token owner, counted before the token is
-    spent (a limited request loses nothing), then the rotation: one thread hop."""
-    ratelimit.hit("token-ip", meta.ip, settings.RATE_LIMIT_TOKEN)
-    owner = tokens.refresh_token_owner(presented)
-    if owner is not None:
-        ratelimit.hit("token-user", str(owner), settings.RATE_LIMIT_TOKEN)
+    """The limits, then the rotation: one thread hop."""
+    count_refresh(meta.ip, tokens.refresh_token_owner(presented))
     return tokens.rotate_refresh_token(presented, meta=meta)
 
 
