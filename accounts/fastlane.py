@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import psycopg
+import redis
 from asgiref.sync import sync_to_async
 from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
@@ -59,14 +60,13 @@ from organisations.access import (
 )
 from organisations.models import Organisation
 
-from . import keys
+from . import keys, ratelimit
 from .api import ApiError, read_json
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
 from .compiled import CompiledBatch, CompiledQuery, insert_statement, update_statement
-from .flows.refresh import count_refresh
+from .flows.refresh import acount_token_request
 from .middleware import TrustedProxyMiddleware
 from .models import RefreshToken, TokenFamily, User
-from .ratelimit import RateLimited
 from .requestkit import base_url, is_allowed_host, is_trusted_proxy, request_meta
 from .tokens import (
     TokenError,
@@ -104,8 +104,6 @@ REFRESH_BODY_LIMIT = 4096
 PRESENTED = CompiledQuery(
     presented_token_query, token_hash=RefreshToken._meta.get_field("token_hash")
 )
-# Django's rate-limit counting runs in a thread of its own: the cache client is sync.
-_count_refresh = sync_to_async(count_refresh, thread_sensitive=False)
 
 
 class _Database(NamedTuple):
@@ -154,12 +152,14 @@ class FastLane:
                 return
 
     async def close(self) -> None:
-        """Close the pool of the running loop, if any (the next request opens a new one)."""
+        """Close the pool and the rate limits' Redis client of the running loop, if any
+        (the next request opens new ones)."""
         opening, self._opening = self._opening, None
         ours = opening is not None and self._loop is asyncio.get_running_loop()
         if ours and opening.done() and not opening.cancelled() and opening.exception() is None:
             await opening.result().pool.close()
         self._loop = None
+        await ratelimit.aclose()
 
     async def _me(self, scope):
         """(headers, body) of the 200 answer, or None to let Django answer."""
@@ -209,6 +209,9 @@ class FastLane:
             # Nothing was spent, or, if the commit's answer was lost, Django's rotation
             # finds the token spent a moment ago and answers with a sibling pair.
             logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
+            return None
+        except redis.RedisError as exc:  # the rate limits' cache; rolled back
+            logger.warning("fast lane: cache unavailable, answering through Django: %s", exc)
             return None
         if grant is None:
             return None
@@ -300,9 +303,10 @@ async def _rotate(conn, connection, presented: str, meta):
     """``tokens.rotate_refresh_token`` for a token that wins its rotation, on the
     event loop: the same read (``presented_token_query``) and rules
     (``judge_presented``), the same conditional update (``unspent_query``), rate limits
-    (``count_refresh``), successor and audit event, in one transaction. Anything else (a refusal, the limit, a token already spent, which may
-    earn a sibling or revoke the family) rolls back and gives None, and Django's
-    rotation, which writes those outcomes, answers."""
+    (``acount_token_request``), successor and audit event, in one transaction.
+    Anything else (a refusal, the limit, a token already spent, which may earn a
+    sibling or revoke the family) rolls back and gives None, and Django's rotation,
+    which writes those outcomes, answers."""
     now = timezone.now()
     try:
         async with conn.transaction():
@@ -318,7 +322,7 @@ async def _rotate(conn, connection, presented: str, meta):
                 raise _Declined
             # Counted once the lane knows it answers, so that what it passes on is
             # counted once, by Django; a limited request rolls back its spending.
-            await _count_refresh(meta.ip, token.user.pk)
+            await acount_token_request(meta.ip, token.user.pk)
             successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
             successor.pk = await _insert(conn, connection, successor)
             await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
@@ -328,7 +332,7 @@ async def _rotate(conn, connection, presented: str, meta):
                 APPLICATIONS.params(user_id=user.pk, organisation_id=user.organisation_id),
             )
             applications = APPLICATIONS.rows(await cursor.fetchall())
-    except (_Declined, RateLimited):
+    except (_Declined, ratelimit.RateLimited):
         return None
     return grant_for(user, token.family_id, plaintext, applications_from_rows(applications))
 

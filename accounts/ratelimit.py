@@ -6,15 +6,25 @@ others `incr` it (atomic in Redis, the database cache and local memory). A rate 
 "<count>/<unit>" with unit s, m, h or d (e.g. "30/m"). No maintained library fits here:
 django-ratelimit is sync only, and `limits` keeps its own storage instead of the
 project's cache.
+
+With a Redis cache, ``ahit`` counts on the event loop: one script increments the
+cache's own key and starts its expiry on the window's first hit, atomically, in one
+round trip, with redis-py's asyncio client (one per event loop, on the cache's first
+LOCATION). The counter is the integer Django's Redis backends store, so the sync ``hit``
+and ``ahit`` count together. Other caches are counted through ``hit`` in a thread.
 """
 
+import asyncio
 import hashlib
 import math
 import re
 import time
+import weakref
 from dataclasses import dataclass
 
+import redis.asyncio
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.cache import cache
 
 from .api import ApiError
@@ -49,17 +59,27 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
+def _window(scope: str, subject: str, rate_text: str) -> tuple[Rate, str, int, float]:
+    """(rate, cache key, window number, now) of one hit."""
+    rate = parse_rate(rate_text)
+    now = time.time()
+    window = int(now // rate.period)
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return rate, f"ratelimit:{scope}:{digest}:{window}", window, now
+
+
+def _judge(count: int, rate: Rate, window: int, now: float) -> None:
+    if count > rate.limit:
+        raise RateLimited(max(1, math.ceil((window + 1) * rate.period - now)))
+
+
 def hit(scope: str, subject: str | None, rate_text: str) -> None:
     """Count one request of ``subject`` (an IP, a user id) in ``scope``; raise
     RateLimited (429 with Retry-After) once the window's limit is passed. Sync: call it
     inside a unit of work that already runs in a thread, or through ``ahit``."""
     if not subject:
         return
-    rate = parse_rate(rate_text)
-    now = time.time()
-    window = int(now // rate.period)
-    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
-    key = f"ratelimit:{scope}:{digest}:{window}"
+    rate, key, window, now = _window(scope, subject, rate_text)
     if cache.add(key, 1, rate.period + 1):
         count = 1
     else:
@@ -68,9 +88,51 @@ def hit(scope: str, subject: str | None, rate_text: str) -> None:
         except ValueError:  # expired between add and incr: a new window began
             cache.add(key, 1, rate.period + 1)
             count = 1
-    if count > rate.limit:
-        raise RateLimited(max(1, math.ceil((window + 1) * rate.period - now)))
+    _judge(count, rate, window, now)
 
 
-# One thread hop for the add-or-increment, instead of one per cache call.
-ahit = sync_to_async(hit)
+_hit_in_thread = sync_to_async(hit, thread_sensitive=False)
+_COUNT = (
+    "local count = redis.call('INCR', KEYS[1]) "
+    "if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return count"
+)
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def ahit(scope: str, subject: str | None, rate_text: str) -> None:
+    """``hit`` for async code: on the event loop with a Redis cache, else one thread hop.
+    Raises redis.RedisError when Redis cannot be reached, as ``hit`` raises its cache's."""
+    if not subject:
+        return
+    client = _redis_client()
+    if client is None:
+        return await _hit_in_thread(scope, subject, rate_text)
+    rate, key, window, now = _window(scope, subject, rate_text)
+    count = await client.eval(_COUNT, 1, cache.make_key(key), rate.period + 1)
+    _judge(count, rate, window, now)
+
+
+def _redis_client():
+    """The asyncio Redis client of the running loop, or None when the cache is not Redis."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if "redis" not in backend.lower():
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        location = settings.CACHES["default"]["LOCATION"]
+        if not isinstance(location, str):
+            location = location[0]
+        client = redis.asyncio.Redis.from_url(
+            location.split(",")[0], socket_timeout=5, socket_connect_timeout=5
+        )
+        _clients[loop] = client
+    return client
+
+
+async def aclose() -> None:
+    """Close the running loop's Redis client, if it has one (a server's shutdown)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()

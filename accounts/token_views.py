@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import keys, ratelimit
+from . import keys
 from .api import ApiError, endpoint, enforce_csrf, error_response, not_authenticated, read_json
 from .flows import refresh as refresh_flow
 from .flows import token as token_flow
@@ -63,18 +63,11 @@ def _presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[st
     raise missing
 
 
-async def _limit(request, user_id=None):
-    """RATE_LIMIT_TOKEN per client IP and, once known, per user (counted before any
-    token is spent, so a limited request loses nothing). The refresh flow counts its own
-    inside its unit of work."""
-    await ratelimit.ahit("token-ip", client_ip(request), settings.RATE_LIMIT_TOKEN)
-    if user_id is not None:
-        await ratelimit.ahit("token-user", str(user_id), settings.RATE_LIMIT_TOKEN)
-
-
 @endpoint(["POST"], auth="optional")
 async def token(request, principal):
-    await _limit(request, principal.user.pk if principal else None)
+    await refresh_flow.acount_token_request(
+        client_ip(request), principal.user.pk if principal else None
+    )
     body = read_json(request)
     issuer, meta = base_url(request), request_meta(request)
     if "login_code" in body:

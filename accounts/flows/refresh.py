@@ -10,18 +10,30 @@ from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
 
 
-def count_refresh(ip: str | None, owner_id) -> None:
-    """Count a refresh against RATE_LIMIT_TOKEN per client IP and, when the token is
-    known, per its owner; raises ratelimit.RateLimited past either. Counted before the
-    token is spent, so a limited request loses nothing."""
-    ratelimit.hit("token-ip", ip, settings.RATE_LIMIT_TOKEN)
-    if owner_id is not None:
-        ratelimit.hit("token-user", str(owner_id), settings.RATE_LIMIT_TOKEN)
+def _token_limits(ip: str | None, user_id):
+    yield "token-ip", ip, settings.RATE_LIMIT_TOKEN
+    if user_id is not None:
+        yield "token-user", str(user_id), settings.RATE_LIMIT_TOKEN
+
+
+def count_token_request(ip: str | None, user_id) -> None:
+    """Count a request to the token endpoints against RATE_LIMIT_TOKEN per client IP
+    and, once known, per user (for a refresh, the token's owner); raises
+    ratelimit.RateLimited past either. Counted before any token is spent, so a limited
+    request loses nothing."""
+    for limit in _token_limits(ip, user_id):
+        ratelimit.hit(*limit)
+
+
+async def acount_token_request(ip: str | None, user_id) -> None:
+    """``count_token_request`` for async code (ratelimit.ahit)."""
+    for limit in _token_limits(ip, user_id):
+        await ratelimit.ahit(*limit)
 
 
 def _rotate_within_limits(presented: str, meta: RequestMeta) -> tokens.Grant:
     """The limits, then the rotation: one thread hop."""
-    count_refresh(meta.ip, tokens.refresh_token_owner(presented))
+    count_token_request(meta.ip, tokens.refresh_token_owner(presented))
     return tokens.rotate_refresh_token(presented, meta=meta)
 
 
