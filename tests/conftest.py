@@ -1,7 +1,14 @@
 import os
+import shutil
+import subprocess
+import time
+import uuid
 
 import pytest
+import redis
 from django.db import connection
+
+from tests.e2e.servers import free_port
 
 pytest_plugins = ["tests.idp"]
 
@@ -71,3 +78,60 @@ def browser():
     from django.test import AsyncClient
 
     return AsyncClient(enforce_csrf_checks=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """Redis on 127.0.0.1:6379 when it runs, else a throwaway redis-server."""
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("These tests need Redis: none runs and redis-server is missing.")
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(host="127.0.0.1", port=port).ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+        process.terminate()
+        process.wait()
+        return
+    # One database number per run, emptied first, so that runs do not share counters.
+    index = 1 + os.getpid() % 15
+    redis.Redis(host="127.0.0.1", port=6379, db=index).flushdb()
+    yield f"redis://127.0.0.1:6379/{index}"
+
+
+@pytest.fixture
+async def redis_cache(settings, redis_url):
+    """The default cache on Redis, as production runs it, with a prefix of its own."""
+    from accounts import ratelimit
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": f"ratelimit-test-{uuid.uuid4().hex}",
+        }
+    }
+    yield
+    await ratelimit.aclose()

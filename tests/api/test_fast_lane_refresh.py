@@ -262,7 +262,17 @@ async def test_tokens_django_refuses_or_treats_specially_are_passed_on_untouched
 
 
 async def test_a_rate_limited_refresh_is_passed_on_and_spends_nothing(lane, full_stack, settings):
-    settings.RATE_LIMIT_TOKEN = "2/m"
+    await _a_limited_refresh_is_passed_on(lane, full_stack, settings)
+
+
+async def test_with_redis_a_rate_limited_refresh_is_passed_on_and_spends_nothing(
+    lane, full_stack, settings, redis_cache
+):
+    await _a_limited_refresh_is_passed_on(lane, full_stack, settings)
+
+
+async def _a_limited_refresh_is_passed_on(lane, full_stack, settings):
+    settings.RATE_LIMIT_TOKEN = "2/h"
     user = await _member()
     first, second, third = [await _refresh_token(user) for _ in range(3)]
     assert (await _post(lane, token=first)).status_code == 200

@@ -4,8 +4,6 @@ process does, the other sees at the next request."""
 import base64
 import json
 import os
-import shutil
-import subprocess
 import time
 from urllib.parse import urlencode
 
@@ -14,51 +12,10 @@ import pytest
 import redis
 
 from tests.e2e.conftest import auth0_env
-from tests.e2e.servers import E2EDatabase, Server, free_port
+from tests.e2e.servers import E2EDatabase, Server
 
 pytestmark = pytest.mark.postgres
 FRONTEND = "http://localhost:5173"
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    """Redis on 127.0.0.1:6379 when it runs, else a throwaway redis-server."""
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("The two-server tests need Redis: none runs and redis-server is missing.")
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(host="127.0.0.1", port=port).ping()
-                break
-            except redis.RedisError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-        process.terminate()
-        process.wait()
-        return
-    # One database number per run, emptied first, so that runs do not share counters.
-    index = 1 + os.getpid() % 15
-    redis.Redis(host="127.0.0.1", port=6379, db=index).flushdb()
-    yield f"redis://127.0.0.1:6379/{index}"
 
 
 def two_servers(database, redis_url, idp_server, **env):

@@ -3,6 +3,7 @@ Retry-After and the JSON error shape; forwarded headers believed only from trust
 proxies. Hourly rates keep the tests clear of a window boundary falling mid-test."""
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from accounts.ratelimit import Rate, parse_rate
 
@@ -114,3 +115,36 @@ async def test_refresh_ignores_a_stale_bearer_header(async_client):
         headers={"Authorization": "Bearer expired.or.garbage"},
     )
     assert response.status_code == 200
+
+
+# --- with a Redis cache, async code counts on the event loop --------------------------
+
+
+async def test_with_redis_async_and_sync_hits_count_together_and_expire(redis_cache):
+    from django.core.cache import cache
+
+    from accounts.ratelimit import RateLimited, ahit, hit
+
+    await ahit("test", "subject", "3/h")
+    await sync_to_async(hit)("test", "subject", "3/h")
+    await ahit("test", "subject", "3/h")
+    with pytest.raises(RateLimited) as limited:
+        await ahit("test", "subject", "3/h")
+    assert 1 <= limited.value.retry_after <= 3600
+    with pytest.raises(RateLimited):
+        await sync_to_async(hit)("test", "subject", "3/h")
+    await ahit("test", "another subject", "3/h")  # its own budget
+
+    # Each counter expires with its window (just past it), so no counter lives forever.
+    counters = await sync_to_async(cache.keys)("ratelimit:test:*")
+    assert len(counters) == 2
+    for key in counters:
+        assert 3000 < await sync_to_async(cache.ttl)(key) <= 3601
+
+
+async def test_with_redis_the_login_limit_still_answers_429(
+    redis_cache, async_client, settings, idp
+):
+    settings.RATE_LIMIT_LOGIN = "2/h"
+    statuses = [(await async_client.get("/auth/login")).status_code for _ in range(3)]
+    assert statuses == [302, 302, 429]
