@@ -1,26 +1,39 @@
-"""The fast lane: ``GET /api/v1/auth/me`` with an app access token, answered on the
-event loop.
+"""The fast lane: ``GET /api/v1/auth/me`` with an app access token and ``POST
+/api/v1/auth/refresh`` that wins its rotation, answered on the event loop.
 
-Under ASGI, Django's request machinery and the ORM cost several times what this read
-itself does (docs/benchmarks.md has the profile and the numbers). The lane sits in
-front of Django (authsite/asgi.py) and answers such a request without a thread hop:
+Under ASGI, Django's request machinery and the ORM cost several times what these
+requests themselves do (docs/benchmarks.md has the profiles and the numbers). The lane
+sits in front of Django (authsite/asgi.py) and answers them without a thread hop.
+
+For ``/me``:
 
 - the token is verified by ``tokens.averify_access_token``, as accounts.bearer does;
 - the family, the user and the organisation are read with the query accounts.bearer
   defines (``app_token_family_query``) and judged by the same ``app_token_user``;
 - the applications and features are read with the queries organisations.access
-  defines and shaped by its functions; the body is the view's own ``me_body``;
-- the queries are the SQL Django compiled from those querysets (accounts.compiled),
-  run through an async psycopg pool on Django's connection settings;
-- the response headers are written by the same middleware hooks Django runs on this
-  answer (CORS, security, clickjacking, CSP) and ``add_never_cache_headers``.
+  defines and shaped by its functions; the body is the view's own ``me_body``.
 
-The lane only ever answers 200. Every other request goes to Django unchanged and is
-answered the ordinary way: another method or path, no Bearer token or an identity
-provider's, a Host Django would refuse or a forwarded one, a token that does not verify,
-a revoked family, a deactivated account, a database that fails or has no connection free
-within POOL_WAIT. Refusals, their bodies and their logs are therefore Django's, and a
-revocation takes effect at the next request, as there. On SQLite the lane is off.
+For a refresh (``_rotate``), the body is read whole (up to REFRESH_BODY_LIMIT) and
+handed to Django's own request object, so the view's ``presented_refresh_token`` reads
+the token (the body's, else the cookie's after the CSRF check); then the rotation's read,
+rules, conditional update, successor and audit event of accounts.tokens run in one
+transaction, with the token endpoints' rate limits (``acount_token_request``).
+
+For both, the queries are the SQL Django compiles from those querysets and models
+(accounts.compiled), run through an async psycopg pool on Django's connection settings,
+and the response headers are written by the same middleware hooks Django runs on these
+answers (CORS, security, clickjacking, CSP, the cookie policy) and
+``add_never_cache_headers``.
+
+The lane only ever answers 200. Every other request goes to Django unchanged (a refresh
+with the body already read, replayed) and is answered the ordinary way: another method
+or path, no Bearer token or an identity provider's, a Host Django would refuse or a
+forwarded one, a token that does not verify, a revoked family, a deactivated account, a
+refresh token that is refused or already spent, a rate limit, a failed CSRF check, a
+database or cache that fails or has no connection free within POOL_WAIT. A refresh the
+lane declines has written nothing: its transaction is rolled back. Refusals, their
+bodies and their logs are therefore Django's, and a revocation takes effect at the next
+request, as there. On SQLite the lane is off.
 """
 
 import asyncio
@@ -49,6 +62,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from authsite.middleware import (
     ContentSecurityPolicyMiddleware,
+    CsrfViewMiddleware,
     SecurityMiddleware,
     XFrameOptionsMiddleware,
 )
@@ -65,9 +79,10 @@ from .api import ApiError, read_json
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
 from .compiled import CompiledBatch, CompiledQuery, insert_statement, update_statement
 from .flows.refresh import acount_token_request
-from .middleware import TrustedProxyMiddleware
+from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, TokenFamily, User
 from .requestkit import base_url, is_allowed_host, is_trusted_proxy, request_meta
+from .token_views import presented_refresh_token, set_refresh_cookie
 from .tokens import (
     TokenError,
     averify_access_token,
@@ -192,11 +207,11 @@ class FastLane:
         if request is None:
             return None
         try:
-            presented = read_json(request).get("refresh_token")
+            # The view's own reading: the body's token, else the cookie's after the
+            # CSRF check; its refusals (400, 401, 403, 413) are Django's to answer.
+            presented, from_cookie = presented_refresh_token(request, read_json(request), _NONE)
         except (ApiError, RequestDataTooBig):
             return None
-        if not isinstance(presented, str) or not presented:
-            return None  # a cookie's token needs the CSRF check; a bad one Django's 400
         meta = request_meta(request)
         try:
             signer = await keys.asigner()
@@ -215,12 +230,13 @@ class FastLane:
             return None
         if grant is None:
             return None
-        return _json_answer(
-            pair(grant, issuer=base_url(request), signer=signer),
-            REFRESH_PATH,
-            request.is_secure(),
-            request.headers.get("Origin"),
+        answer = pair(grant, issuer=base_url(request), signer=signer)
+        headers, content = _json_answer(
+            answer, REFRESH_PATH, request.is_secure(), request.headers.get("Origin")
         )
+        if from_cookie:
+            headers.extend(_refresh_cookie_headers(request, answer["refresh_token"]))
+        return headers, content
 
     async def _database(self) -> _Database:
         """The pool, opened once per event loop (a server has one; tests have several)
@@ -369,13 +385,22 @@ def _replaying(messages: list, receive):
     return replay
 
 
-_trusted_proxy = TrustedProxyMiddleware(lambda request: None)
+def _no_view(request):
+    raise AssertionError("only the middleware's hooks are called")
+
+
+# Django's middleware, for their hooks only.
+_trusted_proxy = TrustedProxyMiddleware(_no_view)
+_csrf = CsrfViewMiddleware(_no_view)
+_cookie_policy = CookiePolicyMiddleware(_no_view)
+_NONE = ApiError(401, "invalid_token", "No refresh token was presented.")
 
 
 def _django_request(scope, body: bytes):
     """Django's own request for the scope, as its middleware leaves it before the view
-    (forwarded headers stripped unless from a trusted proxy), or None when Django would
-    answer something else: a Host it refuses, a redirect to HTTPS."""
+    (forwarded headers stripped unless from a trusted proxy, the CSRF cookie read), or
+    None when Django would answer otherwise: a Host it refuses, a redirect to HTTPS, a
+    new CSRF cookie for a malformed one."""
     request = ASGIRequest(scope, io.BytesIO(body))
     _trusted_proxy.before(request)
     try:
@@ -384,7 +409,22 @@ def _django_request(scope, body: bytes):
         return None
     if settings.SECURE_SSL_REDIRECT and not request.is_secure():
         return None
+    _csrf.process_request(request)
+    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+        return None
     return request
+
+
+def _refresh_cookie_headers(request, refresh_token: str) -> list:
+    """The Set-Cookie header of the view's refresh cookie, after the cookie policy, as
+    Django's ASGI handler writes it."""
+    response = HttpResponse()
+    set_refresh_cookie(response, refresh_token)
+    response = _cookie_policy.after(request, response)
+    return [
+        (b"set-cookie", morsel.OutputString().encode("ascii"))
+        for morsel in response.cookies.values()
+    ]
 
 
 def _json_answer(document: dict, path: str, secure: bool, origin) -> tuple[list, bytes]:
@@ -484,10 +524,6 @@ def _hook_headers(path, secure, origin) -> tuple:
         for name, value in response.items()
         if name.lower() not in skip
     )
-
-
-def _no_view(request):
-    raise AssertionError("only the response hooks are called")
 
 
 def _forget_headers(**kwargs):

@@ -121,12 +121,21 @@ def _redis_client():
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        location = settings.CACHES["default"]["LOCATION"]
+        cache_settings = settings.CACHES["default"]
+        location = cache_settings["LOCATION"]
         if not isinstance(location, str):
             location = location[0]
-        client = redis.asyncio.Redis.from_url(
-            location.split(",")[0], socket_timeout=5, socket_connect_timeout=5
+        # Bounded like the sync cache's pool (authsite/settings.py): past its size a
+        # hit waits for a connection instead of failing, as in a storm of logins.
+        sizes = cache_settings.get("OPTIONS", {}).get("CONNECTION_POOL_KWARGS", {})
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            location.split(",")[0],
+            max_connections=sizes.get("max_connections", 50),
+            timeout=sizes.get("timeout", 5),
+            socket_timeout=5,
+            socket_connect_timeout=5,
         )
+        client = redis.asyncio.Redis.from_pool(pool)
         _clients[loop] = client
     return client
 

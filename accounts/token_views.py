@@ -46,7 +46,7 @@ def delete_refresh_cookie(response) -> None:
     )
 
 
-def _presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[str, bool]:
+def presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[str, bool]:
     """(token, came from the cookie). The body wins over the cookie; ``missing`` is
     raised when neither carries one."""
     if "refresh_token" in body:
@@ -90,7 +90,7 @@ async def token(request, principal):
 async def refresh(request, principal):
     # No token at all is a refresh that cannot authenticate: one of /refresh's 401s.
     missing = ApiError(401, "invalid_token", "No refresh token was presented.")
-    presented, from_cookie = _presented_refresh_token(request, read_json(request), missing)
+    presented, from_cookie = presented_refresh_token(request, read_json(request), missing)
     try:
         pair = await refresh_flow.refresh(
             presented, issuer=base_url(request), meta=request_meta(request)
@@ -112,7 +112,7 @@ async def refresh(request, principal):
 @endpoint(["POST"], auth="none", csrf="never")
 async def revoke(request, principal):
     missing = ApiError(400, "invalid_request", "refresh_token is required.")
-    presented, from_cookie = _presented_refresh_token(request, read_json(request), missing)
+    presented, from_cookie = presented_refresh_token(request, read_json(request), missing)
     await refresh_flow.revoke(presented, meta=request_meta(request))
     response = JsonResponse({})
     if from_cookie or request.COOKIES.get(settings.REFRESH_COOKIE_NAME) == presented:

@@ -1,11 +1,12 @@
-"""The fast lane's refresh (accounts/fastlane.py): POST /api/v1/auth/refresh with the
-refresh token in the body, rotated on the event loop in front of Django.
+"""The fast lane's refresh (accounts/fastlane.py): POST /api/v1/auth/refresh, the token
+in the body or in the web app's cookie, rotated on the event loop in front of Django.
 
 Where the lane answers, a client cannot tell it from Django: the same status, headers
-and body shape, the same rows written (a child of the presented token, the
-TOKEN_REFRESHED event) and a pair that works. Where Django would answer anything else
-(every refusal, the rate limit, a token already spent, a cookie's token), the lane
-writes nothing and passes the request on with its body intact. Each test drives the lane
+(the new cookie's attributes included) and body shape, the same rows written (a child of
+the presented token, the TOKEN_REFRESHED event) and a pair that works. Where Django
+would answer anything else (every refusal, the rate limit, a token already spent, a
+failed CSRF check), the lane writes nothing and passes the request on with its body
+intact. Each test drives the lane
 in front of a stand-in that echoes the body it received with status 599; the reference
 answers come from Django's own ASGI application."""
 
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PASSED_ON = 599
 PATH = "/api/v1/auth/refresh"
+FRONTEND = "http://localhost:5173"
 PEER = ("127.0.0.1", 50000)
 
 
@@ -202,6 +204,86 @@ async def test_the_pair_from_the_lane_works_everywhere(lane, full_stack):
     ).status_code == 200
 
 
+async def _csrf() -> tuple[str, str]:
+    """(the CSRF cookie, the token for the header), as the web app gets them."""
+    transport = httpx2.ASGITransport(app=django_application, client=PEER)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        answer = await http.get("/api/v1/auth/csrf")
+    return answer.cookies["csrftoken"], answer.json()["csrf_token"]
+
+
+def _cookie_headers(refresh_token, csrf_cookie, csrf_token, **extra) -> dict:
+    return {
+        "Cookie": f"csrftoken={csrf_cookie}; refresh_token={refresh_token}",
+        "X-CSRFToken": csrf_token,
+        "Origin": FRONTEND,
+        **extra,
+    }
+
+
+def _set_cookie(response) -> tuple[str, list[str]]:
+    """(the cookie's name=value, its attributes in order)."""
+    [header] = response.headers.get_list("set-cookie")
+    value, *attributes = [part.strip() for part in header.split(";")]
+    return value, attributes
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/140.0 Safari/537.36",
+        # On Chromium's list of clients that mishandle SameSite=None: left out for them.
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 12_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/12.1.2 Mobile/15E148 Safari/604.1",
+    ],
+)
+async def test_the_web_app_s_cookie_refresh_is_answered_as_django_does(lane, user_agent):
+    user = await _member()
+    by_lane, by_django = await _refresh_token(user), await _refresh_token(user)
+    csrf_cookie, csrf_token = await _csrf()
+
+    lane_answer = await _post(
+        lane,
+        b"",
+        headers=_cookie_headers(by_lane, csrf_cookie, csrf_token, **{"User-Agent": user_agent}),
+    )
+    django_answer = await _post(
+        django_application,
+        b"",
+        headers=_cookie_headers(by_django, csrf_cookie, csrf_token, **{"User-Agent": user_agent}),
+    )
+
+    assert lane_answer.status_code == django_answer.status_code == 200
+    lane_cookie, django_cookie = _set_cookie(lane_answer), _set_cookie(django_answer)
+    assert lane_cookie[0] == f"refresh_token={lane_answer.json()['refresh_token']}"
+    assert lane_cookie[1] == django_cookie[1]  # path, expiry, HttpOnly, SameSite, ...
+    headers = [_headers(answer) for answer in (lane_answer, django_answer)]
+    for answer_headers in headers:
+        answer_headers.pop("set-cookie")
+    assert headers[0] == headers[1]
+    assert len(await _children(by_lane)) == 1
+
+
+async def test_a_cookie_refresh_that_fails_the_csrf_check_is_passed_on_unspent(lane):
+    token = await _refresh_token(await _member())
+    csrf_cookie, csrf_token = await _csrf()
+    for headers in (
+        _cookie_headers(token, csrf_cookie, "wrong" * 8),
+        _cookie_headers(token, csrf_cookie, csrf_token, Origin="https://evil.example"),
+        {"Cookie": f"refresh_token={token}", "Origin": FRONTEND},  # no CSRF cookie
+    ):
+        await _passed_on_intact(lane, b"", headers=headers)
+    assert (await _token_row(token)).used_at is None
+
+
+async def test_a_malformed_csrf_cookie_is_left_to_django_which_replaces_it(lane):
+    token = await _refresh_token(await _member())
+    body = json.dumps({"refresh_token": token}).encode()
+    await _passed_on_intact(lane, body, headers={"Cookie": "csrftoken=not-a-secret"})
+    answer = await _post(django_application, body, headers={"Cookie": "csrftoken=not-a-secret"})
+    assert answer.status_code == 200 and "csrftoken" in answer.cookies
+
+
 # --- where Django would answer otherwise, the lane writes nothing ---------------------
 
 
@@ -296,9 +378,9 @@ async def test_requests_the_lane_does_not_serve_reach_django_with_their_body(lan
     user = await _member()
     token = await _refresh_token(user)
     before = await _row_counts()
-    # The cookie's token: spending it needs Django's CSRF check.
-    await _passed_on_intact(lane, b"", headers={"Cookie": f"refresh_token={token}"})
-    await _passed_on_intact(lane, b"{}", headers={"Cookie": f"refresh_token={token}"})
+    # No token at all: Django's 401.
+    await _passed_on_intact(lane, b"")
+    await _passed_on_intact(lane, b"{}")
     # Bodies Django answers with a 400, or reads at any length.
     for body in (
         b"{not json",
