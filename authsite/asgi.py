@@ -22,3 +22,7 @@ django_application = get_asgi_application()
 from accounts.fastlane import FastLane  # noqa: E402
 
 application = FastLane(ASGIStaticFilesHandler(django_application))
+
+from authsite.process import freeze_loaded_objects  # noqa: E402
+
+freeze_loaded_objects()
