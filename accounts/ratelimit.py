@@ -10,7 +10,9 @@ project's cache.
 With a Redis cache, ``ahit`` counts on the event loop: one script increments the
 cache's own key and starts its expiry on the window's first hit, atomically, in one
 round trip, with redis-py's asyncio client (one per event loop, on the cache's first
-LOCATION). The counter is the integer Django's Redis backends store, so the sync ``hit``
+LOCATION, kept on the loop itself as accounts/oidc/http.py keeps its transport: one for
+an ASGI process; under WSGI, where each request runs a loop of its own, it goes away with
+that loop). The counter is the integer Django's Redis backends store, so the sync ``hit``
 and ``ahit`` count together. Other caches are counted through ``hit`` in a thread.
 """
 
@@ -19,7 +21,6 @@ import hashlib
 import math
 import re
 import time
-import weakref
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -97,7 +98,7 @@ _COUNT = (
     "if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
     "return count"
 )
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOOP_ATTRIBUTE = "_authsite_ratelimit_redis"
 
 
 async def ahit(scope: str, subject: str | None, rate_text: str) -> None:
@@ -119,7 +120,7 @@ def _redis_client():
     if "redis" not in backend.lower():
         return None
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    client = getattr(loop, _LOOP_ATTRIBUTE, None)
     if client is None:
         cache_settings = settings.CACHES["default"]
         location = cache_settings["LOCATION"]
@@ -136,12 +137,14 @@ def _redis_client():
             socket_connect_timeout=5,
         )
         client = redis.asyncio.Redis.from_pool(pool)
-        _clients[loop] = client
+        setattr(loop, _LOOP_ATTRIBUTE, client)
     return client
 
 
 async def aclose() -> None:
     """Close the running loop's Redis client, if it has one (a server's shutdown)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
+    loop = asyncio.get_running_loop()
+    client = getattr(loop, _LOOP_ATTRIBUTE, None)
     if client is not None:
+        delattr(loop, _LOOP_ATTRIBUTE)
         await client.aclose()

@@ -158,3 +158,23 @@ async def test_with_redis_a_storm_of_concurrent_hits_waits_for_connections(redis
     from accounts.ratelimit import ahit
 
     await asyncio.gather(*(ahit("storm", f"client {n}", "5/h") for n in range(300)))
+
+
+def test_with_redis_clients_die_with_their_loops(redis_cache):
+    """WSGI runs each async call in a loop of its own: its Redis client must go with it."""
+    import asyncio
+    import gc
+    import weakref
+
+    from accounts import ratelimit
+
+    clients = weakref.WeakSet()
+
+    async def one_request():
+        await ratelimit.ahit("loops", "subject", "100/h")
+        clients.add(ratelimit._redis_client())
+
+    for _ in range(20):
+        asyncio.run(one_request())
+    gc.collect()
+    assert len(clients) <= 1
