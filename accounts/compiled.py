@@ -11,6 +11,7 @@ queryset stays the one definition of the query; the SQL and the rows are Django'
 """
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from django.db.models import sql
@@ -20,9 +21,15 @@ _sentinels = count(-918_273_645_500, -1)
 
 def _sentinel(field):
     number = next(_sentinels)
-    if field.get_internal_type() == "UUIDField":
+    kind = field.get_internal_type()
+    if kind == "UUIDField":
         return uuid.UUID(int=2**127 + abs(number))
+    if kind == "DateTimeField":
+        return _SENTINEL_EPOCH + timedelta(microseconds=abs(number))
     return number
+
+
+_SENTINEL_EPOCH = datetime(1901, 1, 1, tzinfo=UTC)
 
 
 class CompiledQuery:
@@ -38,7 +45,7 @@ class CompiledQuery:
 
     def compile(self, connection) -> None:
         sentinels = {name: _sentinel(field) for name, field in self.fields.items()}
-        compiler = self.build(**sentinels).query.get_compiler(connection=connection)
+        compiler = self._compiler_for(sentinels, connection)
         sql, params = compiler.as_sql()
         slots = {}
         for name, field in self.fields.items():
@@ -46,14 +53,20 @@ class CompiledQuery:
             slots[name] = [i for i, param in enumerate(params) if param == prepared]
             if not slots[name]:
                 raise ValueError(f"{name} does not reach the compiled SQL of {self.build}")
-        selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
-        self.column_types = [column.output_field.db_type(connection) for column in selected]
         self._connection = connection
         self._compiler = compiler
-        self._converters = compiler.get_converters(selected)
         self._template = list(params)
         self._slots = slots
+        self._prepare_rows(compiler, connection)
         self.sql = sql
+
+    def _compiler_for(self, sentinels, connection):
+        return self.build(**sentinels).query.get_compiler(connection=connection)
+
+    def _prepare_rows(self, compiler, connection) -> None:
+        selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
+        self.column_types = [column.output_field.db_type(connection) for column in selected]
+        self._converters = compiler.get_converters(selected)
 
     def params(self, **values) -> list:
         """The parameters for one call. None binds NULL, and ``= NULL`` matches no row
@@ -75,6 +88,26 @@ class CompiledQuery:
         if not self._converters:
             return [tuple(row) for row in raw_rows]
         return [tuple(row) for row in self._compiler.apply_converters(raw_rows, self._converters)]
+
+
+class CompiledUpdate(CompiledQuery):
+    """``build(**selecting).update(**written)`` compiled once: ``updated`` names the
+    values that are written, the other ``fields`` those ``build`` selects the rows with.
+    Run its ``sql`` with ``params(...)`` of all of them; the row count says how many rows
+    it updated."""
+
+    def __init__(self, build, updated: tuple[str, ...], **fields):
+        super().__init__(build, **fields)
+        self.updated = updated
+
+    def _compiler_for(self, sentinels, connection):
+        selecting = {name: value for name, value in sentinels.items() if name not in self.updated}
+        query = self.build(**selecting).query.chain(sql.UpdateQuery)
+        query.add_update_values({name: sentinels[name] for name in self.updated})
+        return query.get_compiler(connection=connection)
+
+    def _prepare_rows(self, compiler, connection) -> None:
+        self.column_types, self._converters = [], []
 
 
 class CompiledBatch:
@@ -134,21 +167,24 @@ class CompiledBatch:
 
 def insert_statement(obj, connection) -> tuple[str, tuple]:
     """(SQL, parameters) of the INSERT that ``obj.save()`` would run for a new row of a
-    model with an automatic primary key, returning that key: Django's compiler builds
-    it, with each field's ``pre_save`` (``auto_now_add`` sets the instance's value)."""
-    meta = obj._meta
-    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
-    query = sql.InsertQuery(type(obj))
+    model with an automatic primary key, returning that key. Django's compiler prepares
+    the values, with each field's ``pre_save`` (``auto_now_add`` sets the instance's
+    value); the SQL, which depends only on the model, is compiled once per model."""
+    model = type(obj)
+    fields = [f for f in model._meta.local_concrete_fields if not f.generated]
+    fields = [f for f in fields if f is not model._meta.auto_field]
+    query = sql.InsertQuery(model)
     query.insert_values(fields, [obj])
     compiler = query.get_compiler(connection=connection)
-    compiler.returning_fields = [meta.pk]
-    [(statement, params)] = compiler.as_sql()
+    statement = _insert_sql.get((model, connection.alias))
+    if statement is None:
+        compiler.returning_fields = [model._meta.pk]
+        [(statement, params)] = compiler.as_sql()
+        _insert_sql[model, connection.alias] = statement
+        return statement, tuple(params)
+    values = [compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields]
+    _, [params] = compiler.assemble_as_sql(fields, [values])
     return statement, tuple(params)
 
 
-def update_statement(queryset, connection, **values) -> tuple[str, tuple]:
-    """(SQL, parameters) of ``queryset.update(**values)``, compiled by Django."""
-    query = queryset.query.chain(sql.UpdateQuery)
-    query.add_update_values(values)
-    statement, params = query.get_compiler(connection=connection).as_sql()
-    return statement, tuple(params)
+_insert_sql: dict = {}

@@ -77,7 +77,7 @@ from organisations.models import Organisation
 from . import keys, ratelimit
 from .api import ApiError, read_json
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
-from .compiled import CompiledBatch, CompiledQuery, insert_statement, update_statement
+from .compiled import CompiledBatch, CompiledQuery, CompiledUpdate, insert_statement
 from .flows.refresh import acount_token_request
 from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, TokenFamily, User
@@ -118,6 +118,12 @@ REFRESH_PATH = "/api/v1/auth/refresh"
 REFRESH_BODY_LIMIT = 4096
 PRESENTED = CompiledQuery(
     presented_token_query, token_hash=RefreshToken._meta.get_field("token_hash")
+)
+SPEND = CompiledUpdate(
+    unspent_query,
+    ("used_at",),
+    token_id=RefreshToken._meta.pk,
+    used_at=RefreshToken._meta.get_field("used_at"),
 )
 
 
@@ -269,8 +275,9 @@ def _prepare() -> tuple[dict, dict, object]:
     connection = connections["default"]
     if ME.sql is None:
         ME.compile(connection)
-    if PRESENTED.sql is None:
-        PRESENTED.compile(connection)
+    for query in (PRESENTED, SPEND):
+        if query.sql is None:
+            query.compile(connection)
     kwargs = connection.get_connection_params()
     # The statement is prepared once per connection and bound on the server: parsing
     # and planning it on every request costs PostgreSQL more CPU than running it.
@@ -333,8 +340,8 @@ async def _rotate(conn, connection, presented: str, meta):
             token = judge_presented(rows[0] if rows else None, now)
             if isinstance(token, TokenError):
                 raise _Declined
-            spend = update_statement(unspent_query(token.token_id), connection, used_at=now)
-            if (await conn.execute(*spend)).rowcount != 1:
+            spend = SPEND.params(token_id=token.token_id, used_at=now)
+            if (await conn.execute(SPEND.sql, spend)).rowcount != 1:
                 raise _Declined
             # Counted once the lane knows it answers, so that what it passes on is
             # counted once, by Django; a limited request rolls back its spending.

@@ -1,6 +1,7 @@
 """accounts/compiled.py: a queryset compiled once gives, for any values, the rows the
-ORM gives (the fast lane relies on it). Run through Django's own cursor: the single
-queries on both engines, the batch (PostgreSQL's SQL) on PostgreSQL."""
+ORM gives, an update updates what the ORM's would, and an insert writes the row
+``save()`` writes (the fast lane relies on it). Run through Django's own cursor: the
+single statements on both engines, the batch (PostgreSQL's SQL) on PostgreSQL."""
 
 from datetime import timedelta
 
@@ -8,9 +9,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts import tokens
 from accounts.bearer import app_token_family_query
-from accounts.compiled import CompiledBatch, CompiledQuery
-from accounts.models import Role, TokenFamily, User
+from accounts.compiled import CompiledBatch, CompiledQuery, CompiledUpdate, insert_statement
+from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
 from organisations.access import applications_query, features_query, setup_organisation_access
 from organisations.models import (
     FeatureFlag,
@@ -94,3 +96,56 @@ def test_a_value_that_does_not_reach_the_sql_is_refused_at_compile_time():
     )
     with pytest.raises(ValueError, match="user_id does not reach the compiled SQL"):
         compiled.compile(connection)
+
+
+def test_a_compiled_update_updates_what_the_orm_would(members):
+    family = TokenFamily.objects.create(user=members[0])
+    now = timezone.now()
+    first = tokens._new_refresh_token(family.pk, now)[0]
+    second = tokens._new_refresh_token(family.pk, now)[0]
+    spend = CompiledUpdate(
+        tokens.unspent_query,
+        ("used_at",),
+        token_id=RefreshToken._meta.pk,
+        used_at=RefreshToken._meta.get_field("used_at"),
+    )
+    spend.compile(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(spend.sql, spend.params(token_id=first.pk, used_at=now))
+        assert cursor.rowcount == 1
+        cursor.execute(spend.sql, spend.params(token_id=first.pk, used_at=now))
+        assert cursor.rowcount == 0  # spent already: the condition holds
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.used_at == now and second.used_at is None
+
+
+def test_an_insert_writes_the_row_save_writes(members):
+    family = TokenFamily.objects.create(user=members[0])
+    details = {"family": str(family.pk), "nested": {"π": [1, 2]}}
+
+    def event():
+        return AuditEvent(
+            type=AuditType.TOKEN_REFRESHED,
+            user=members[0],
+            organisation_id=members[0].organisation_id,
+            ip="203.0.113.9",
+            user_agent="Browser/1.0",
+            details=details,
+        )
+
+    saved = event()
+    saved.save()
+    first_sql = None
+    for _ in range(2):  # compiled on the first call, reused after
+        inserted = event()
+        sql, params = insert_statement(inserted, connection)
+        first_sql = first_sql or sql
+        assert sql == first_sql
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            (pk,) = cursor.fetchone()
+        row = AuditEvent.objects.get(pk=pk)
+        for field in ("type", "user_id", "organisation_id", "ip", "user_agent", "details"):
+            assert getattr(row, field) == getattr(saved, field), field
+        assert row.created_at == inserted.created_at  # auto_now_add, as save() sets it
