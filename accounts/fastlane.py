@@ -207,15 +207,15 @@ class FastLane:
         )
 
     async def _refresh(self, scope, body: bytes):
-        """(headers, body) of the 200 answer to a refresh token presented in the body, or
-        None to let Django answer."""
+        """(headers, body) of the 200 answer to a refresh that wins its rotation, the
+        token in the body or the web app's cookie, or None to let Django answer."""
         request = _django_request(scope, body)
         if request is None:
             return None
         try:
             # The view's own reading: the body's token, else the cookie's after the
             # CSRF check; its refusals (400, 401, 403, 413) are Django's to answer.
-            presented, from_cookie = presented_refresh_token(request, read_json(request), _NONE)
+            presented, from_cookie = presented_refresh_token(request, read_json(request), _NO_TOKEN)
         except (ApiError, RequestDataTooBig):
             return None
         meta = request_meta(request)
@@ -400,7 +400,8 @@ def _no_view(request):
 _trusted_proxy = TrustedProxyMiddleware(_no_view)
 _csrf = CsrfViewMiddleware(_no_view)
 _cookie_policy = CookiePolicyMiddleware(_no_view)
-_NONE = ApiError(401, "invalid_token", "No refresh token was presented.")
+# The view raises its own 401 for a request without a token; the lane only declines.
+_NO_TOKEN = ApiError(401, "invalid_token", "No refresh token was presented.")
 
 
 def _django_request(scope, body: bytes):
