@@ -28,12 +28,12 @@ answers (CORS, security, clickjacking, CSP, the cookie policy) and
 The lane only ever answers 200. Every other request goes to Django unchanged (a refresh
 with the body already read, replayed) and is answered the ordinary way: another method
 or path, no Bearer token or an identity provider's, a Host Django would refuse or a
-forwarded one, a token that does not verify, a revoked family, a deactivated account, a
-refresh token that is refused or already spent, a rate limit, a failed CSRF check, a
-database or cache that fails or has no connection free within POOL_WAIT. A refresh the
-lane declines has written nothing: its transaction is rolled back. Refusals, their
-bodies and their logs are therefore Django's, and a revocation takes effect at the next
-request, as there. On SQLite the lane is off.
+forwarded one, a CSRF cookie Django would renew, a token that does not verify, a revoked
+family, a deactivated account, a refresh token that is refused or already spent, a rate
+limit, a failed CSRF check, a database or cache that fails or has no connection free
+within POOL_WAIT. A refresh the lane declines has written nothing: its transaction is
+rolled back. Refusals, their bodies and their logs are therefore Django's, and a
+revocation takes effect at the next request, as there. On SQLite the lane is off.
 """
 
 import asyncio
@@ -55,6 +55,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from django.db import DatabaseError, connections
 from django.http import HttpResponse
+from django.http.cookie import parse_cookie
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import http_date
@@ -473,7 +474,27 @@ class _Request:
         request.secure = _is_secure(scope, headers, trusted_peer)
         if settings.SECURE_SSL_REDIRECT and not request.secure:
             return None
+        if b"cookie" in headers and _csrf_cookie_renewed(headers[b"cookie"]):
+            return None
         return request
+
+
+class _CookieFacts:
+    """What Django's CSRF middleware reads of a request before the view."""
+
+    def __init__(self, cookie_header: str):
+        self.COOKIES = parse_cookie(cookie_header)
+        self.META = {}
+
+
+def _csrf_cookie_renewed(cookie_header: str) -> bool:
+    """True when Django's answer would carry a new CSRF cookie (a malformed one was
+    sent), which the lane does not write."""
+    if settings.CSRF_USE_SESSIONS:
+        return True  # the secret is in the session, which the lane does not read
+    facts = _CookieFacts(cookie_header)
+    _csrf.process_request(facts)
+    return bool(facts.META.get("CSRF_COOKIE_NEEDS_UPDATE"))
 
 
 def _allowed_host(headers, trusted_peer) -> bool:

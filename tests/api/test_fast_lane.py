@@ -255,6 +255,19 @@ async def test_requests_the_lane_does_not_serve_are_passed_on(lane, request_kwar
     assert response.status_code == PASSED_ON
 
 
+async def test_a_malformed_csrf_cookie_is_left_to_django_which_renews_it(lane):
+    token = await _access_token(await _member_of_acme())
+    malformed = {"Cookie": "csrftoken=not-a-secret"}
+    assert (await _get(lane, token=token, headers=dict(malformed))).status_code == PASSED_ON
+    renewed = await _django(token, malformed)
+    assert renewed.status_code == 200 and "csrftoken" in renewed.cookies
+    # A well-formed one changes nothing in Django's answer: the lane gives the same.
+    good = {"Cookie": f"csrftoken={'a' * 32}; sessionid=whatever"}
+    await _assert_same_answer(
+        await _get(lane, token=token, headers=dict(good)), await _django(token, good)
+    )
+
+
 async def test_the_provider_s_tokens_are_left_to_django(lane, settings):
     """An Auth0 access token is verified against the provider and may create a user:
     Django's path. Its issuer is configured here to be this server's own, the case where
