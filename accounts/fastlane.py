@@ -15,9 +15,10 @@ For ``/me``:
 
 For a refresh (``_rotate``), the body is read whole (up to REFRESH_BODY_LIMIT) and
 handed to Django's own request object, so the view's ``presented_refresh_token`` reads
-the token (the body's, else the cookie's after the CSRF check); then the rotation's read,
-rules, conditional update, successor and audit event of accounts.tokens run in one
-transaction, with the token endpoints' rate limits (``acount_token_request``).
+the token (the body's, else the cookie's after the CSRF check); then the rotation's read
+(with the user's applications, in one statement), rules, conditional update, successor
+and audit event of accounts.tokens run in one transaction, with the token endpoints'
+rate limits (``acount_token_request``).
 
 For both, the queries are the SQL Django compiles from those querysets and models
 (accounts.compiled), run through an async psycopg pool on Django's connection settings,
@@ -92,6 +93,7 @@ from .tokens import (
     judge_presented,
     new_refresh_token,
     pair,
+    presented_token_applications_query,
     presented_token_query,
     refreshed_event,
     unspent_query,
@@ -117,8 +119,10 @@ ME = CompiledBatch(PRINCIPAL, APPLICATIONS, FEATURES)
 REFRESH_PATH = "/api/v1/auth/refresh"
 # A refresh body is about 70 bytes; a longer one goes to Django, which reads any size.
 REFRESH_BODY_LIMIT = 4096
-PRESENTED = CompiledQuery(
-    presented_token_query, token_hash=RefreshToken._meta.get_field("token_hash")
+_TOKEN_HASH = RefreshToken._meta.get_field("token_hash")
+PRESENTED = CompiledBatch(
+    CompiledQuery(presented_token_query, token_hash=_TOKEN_HASH),
+    CompiledQuery(presented_token_applications_query, token_hash=_TOKEN_HASH),
 )
 SPEND = CompiledUpdate(
     unspent_query,
@@ -334,10 +338,8 @@ async def _rotate(conn, connection, presented: str, meta):
     now = timezone.now()
     try:
         async with conn.transaction():
-            cursor = await conn.execute(
-                PRESENTED.sql, PRESENTED.params(token_hash=hash_token(presented))
-            )
-            rows = PRESENTED.rows(await cursor.fetchall())
+            presented_hash = {"token_hash": hash_token(presented)}
+            rows, applications = await _run(conn, PRESENTED, presented_hash, presented_hash)
             token = judge_presented(rows[0] if rows else None, now)
             if isinstance(token, TokenError):
                 raise _Declined
@@ -350,15 +352,10 @@ async def _rotate(conn, connection, presented: str, meta):
             successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
             successor.pk = await _insert(conn, connection, successor)
             await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
-            user = token.user
-            cursor = await conn.execute(
-                APPLICATIONS.sql,
-                APPLICATIONS.params(user_id=user.pk, organisation_id=user.organisation_id),
-            )
-            applications = APPLICATIONS.rows(await cursor.fetchall())
     except (_Declined, ratelimit.RateLimited):
         return None
-    return grant_for(user, token.family_id, plaintext, applications_from_rows(applications))
+    applications = applications_from_rows(applications)
+    return grant_for(token.user, token.family_id, plaintext, applications)
 
 
 async def _insert(conn, connection, obj) -> int:

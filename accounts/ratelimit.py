@@ -7,13 +7,14 @@ others `incr` it (atomic in Redis, the database cache and local memory). A rate 
 django-ratelimit is sync only, and `limits` keeps its own storage instead of the
 project's cache.
 
-With a Redis cache, ``ahit`` counts on the event loop: one script increments the
-cache's own key and starts its expiry on the window's first hit, atomically, in one
-round trip, with redis-py's asyncio client (one per event loop, on the cache's first
-LOCATION, kept on the loop itself as accounts/oidc/http.py keeps its transport: one for
-an ASGI process; under WSGI, where each request runs a loop of its own, it goes away with
-that loop). The counter is the integer Django's Redis backends store, so the sync ``hit``
-and ``ahit`` count together. Other caches are counted through ``hit`` in a thread.
+With a Redis cache, ``ahit`` and ``ahit_each`` count on the event loop: one script
+increments the cache's own keys and starts each one's expiry on its window's first hit,
+atomically, in one round trip, with redis-py's asyncio client (one per event loop, on
+the cache's first LOCATION, kept on the loop itself as accounts/oidc/http.py keeps its
+transport: one for an ASGI process; under WSGI, where each request runs a loop of its
+own, it goes away with that loop). The counter is the integer Django's Redis backends
+store, so the sync ``hit`` and the async ones count together. Other caches are counted
+through ``hit`` in a thread.
 """
 
 import asyncio
@@ -92,26 +93,49 @@ def hit(scope: str, subject: str | None, rate_text: str) -> None:
     _judge(count, rate, window, now)
 
 
-_hit_in_thread = sync_to_async(hit, thread_sensitive=False)
-_COUNT = (
-    "local count = redis.call('INCR', KEYS[1]) "
-    "if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-    "return count"
-)
+def _hit_each(limits) -> None:
+    for limit in limits:
+        hit(*limit)
+
+
+_hits_in_thread = sync_to_async(_hit_each, thread_sensitive=False)
+# Each key in turn: INCR, the window's expiry on its first hit, and a stop at the first
+# count past its limit, as successive ``hit`` calls stop at the first RateLimited.
+_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[2 * i - 1]) end
+  counts[i] = count
+  if count > tonumber(ARGV[2 * i]) then break end
+end
+return counts
+"""
 _LOOP_ATTRIBUTE = "_authsite_ratelimit_redis"
 
 
 async def ahit(scope: str, subject: str | None, rate_text: str) -> None:
-    """``hit`` for async code: on the event loop with a Redis cache, else one thread hop.
-    Raises redis.RedisError when Redis cannot be reached, as ``hit`` raises its cache's."""
-    if not subject:
+    """``hit`` for async code (``ahit_each`` with one limit)."""
+    await ahit_each((scope, subject, rate_text))
+
+
+async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
+    """``hit`` for each ``(scope, subject, rate)`` in turn, for async code: on the event
+    loop in one round trip with a Redis cache, else in one thread hop. Raises
+    RateLimited at the first limit passed, and redis.RedisError when Redis cannot be
+    reached, as ``hit`` raises its cache's."""
+    limits = [limit for limit in limits if limit[1]]
+    if not limits:
         return
     client = _redis_client()
     if client is None:
-        return await _hit_in_thread(scope, subject, rate_text)
-    rate, key, window, now = _window(scope, subject, rate_text)
-    count = await client.eval(_COUNT, 1, cache.make_key(key), rate.period + 1)
-    _judge(count, rate, window, now)
+        return await _hits_in_thread(limits)
+    windows = [_window(*limit) for limit in limits]
+    keys = [cache.make_key(key) for _, key, _, _ in windows]
+    arguments = [value for rate, _, _, _ in windows for value in (rate.period + 1, rate.limit)]
+    counts = await client.eval(_COUNT, len(keys), *keys, *arguments)
+    for count, (rate, _, window, now) in zip(counts, windows, strict=False):
+        _judge(count, rate, window, now)
 
 
 def _redis_client():

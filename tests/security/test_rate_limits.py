@@ -178,3 +178,22 @@ def test_with_redis_clients_die_with_their_loops(redis_cache):
         asyncio.run(one_request())
     gc.collect()
     assert len(clients) <= 1
+
+
+async def test_with_redis_several_limits_count_in_turn_and_stop_at_the_first_passed(
+    redis_cache,
+):
+    """One round trip for several limits counts as successive hits would: a request
+    refused by the first limit is not counted against the next."""
+    from django.core.cache import cache
+
+    from accounts.ratelimit import RateLimited, ahit_each
+
+    limits = (("first", "x", "1/h"), ("second", "y", "5/h"))
+    await ahit_each(*limits)
+    with pytest.raises(RateLimited):
+        await ahit_each(*limits)
+    [second] = await sync_to_async(cache.keys)("ratelimit:second:*")
+    assert await sync_to_async(cache.get)(second) == 1
+    [first] = await sync_to_async(cache.keys)("ratelimit:first:*")
+    assert await sync_to_async(cache.get)(first) == 2
