@@ -179,9 +179,8 @@ def insert_statement(obj, connection) -> tuple[str, tuple]:
     statement = _insert_sql.get((model, connection.alias))
     if statement is None:
         compiler.returning_fields = [model._meta.pk]
-        [(statement, params)] = compiler.as_sql()
+        [(statement, _)] = compiler.as_sql()
         _insert_sql[model, connection.alias] = statement
-        return statement, tuple(params)
     values = [compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields]
     _, [params] = compiler.assemble_as_sql(fields, [values])
     return statement, tuple(params)

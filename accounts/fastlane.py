@@ -404,9 +404,9 @@ _NO_TOKEN = ApiError(401, "invalid_token", "No refresh token was presented.")
 
 def _django_request(scope, body: bytes):
     """Django's own request for the scope, as its middleware leaves it before the view
-    (forwarded headers stripped unless from a trusted proxy, the CSRF cookie read), or
-    None when Django would answer otherwise: a Host it refuses, a redirect to HTTPS, a
-    new CSRF cookie for a malformed one."""
+    (forwarded headers stripped unless from a trusted proxy), or None when Django would
+    answer otherwise: a Host it refuses, a redirect to HTTPS, a new CSRF cookie for a
+    malformed one."""
     request = ASGIRequest(scope, io.BytesIO(body))
     _trusted_proxy.before(request)
     try:
@@ -415,8 +415,8 @@ def _django_request(scope, body: bytes):
         return None
     if settings.SECURE_SSL_REDIRECT and not request.is_secure():
         return None
-    _csrf.process_request(request)
-    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+    cookies = request.META.get("HTTP_COOKIE")
+    if cookies and _csrf_cookie_renewed(cookies):
         return None
     return request
 

@@ -13,7 +13,6 @@ from datetime import timedelta
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.utils import timezone
 
 from accounts import tokens
@@ -28,6 +27,7 @@ from organisations.models import (
     OrganisationToolAccess,
     UserFeatureOverride,
 )
+from tests.api.kit import cut_the_lane_s_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -278,24 +278,12 @@ async def test_the_provider_s_tokens_are_left_to_django(lane, settings):
     assert (await _get(lane, token=token)).status_code == PASSED_ON
 
 
-@sync_to_async
-def _cut_the_lane_s_connections():
-    """What a database restart does to the lane's pooled connections."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name LIKE %s",
-            ["%fast lane"],
-        )
-        return cursor.fetchone()[0]
-
-
 async def test_a_lost_database_connection_passes_the_request_on_then_the_lane_recovers(
     lane, caplog
 ):
     token = await _access_token(await _member_of_acme())
     assert (await _get(lane, token=token)).status_code == 200
-    assert await _cut_the_lane_s_connections() >= 1
+    assert await cut_the_lane_s_connections() >= 1
 
     assert (await _get(lane, token=token)).status_code == PASSED_ON
     assert "fast lane: database unavailable, answering through Django" in caplog.text

@@ -17,7 +17,6 @@ from datetime import timedelta
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.utils import timezone
 
 from accounts import tokens
@@ -26,6 +25,7 @@ from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFami
 from authsite.asgi import django_application
 from organisations.access import setup_organisation_access
 from organisations.models import Organisation
+from tests.api.kit import cut_the_lane_s_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -426,21 +426,10 @@ async def test_concurrent_presentations_through_lane_and_django_rotate_exactly_o
     assert len(refresh_tokens) == 32
 
 
-@sync_to_async
-def _cut_the_lane_s_connections() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name LIKE %s",
-            ["%fast lane"],
-        )
-        return cursor.fetchone()[0]
-
-
 async def test_a_lost_database_connection_passes_the_refresh_on_unspent(lane, caplog):
     user = await _member()
     assert (await _post(lane, token=await _refresh_token(user))).status_code == 200
-    assert await _cut_the_lane_s_connections() >= 1
+    assert await cut_the_lane_s_connections() >= 1
 
     token = await _refresh_token(user)
     assert (await _post(lane, token=token)).status_code == PASSED_ON
