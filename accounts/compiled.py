@@ -10,6 +10,7 @@ runs the SQL, and converts the columns with the compiler's own converters. The
 queryset stays the one definition of the query; the SQL and the rows are Django's.
 """
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -187,3 +188,24 @@ def insert_statement(obj, connection) -> tuple[str, tuple]:
 
 
 _insert_sql: dict = {}
+
+
+_PLACEHOLDER = re.compile(r"%(.?)")
+
+
+def numbered_placeholders(sql: str) -> bytes:
+    """Django's SQL for PostgreSQL with the server's own numbered placeholders ($1, $2,
+    ...) in place of its ``%s`` ones and ``%`` for ``%%``, encoded: the statement as
+    psycopg's raw cursors send it. psycopg parses the ``%s`` form on every execution of
+    a statement longer than 4 KiB, as the batched reads are; a raw cursor parses
+    nothing. Any other ``%`` sequence is an error, as it is for psycopg."""
+    numbers = count(1)
+
+    def replace(match) -> str:
+        if match.group(1) == "s":
+            return f"${next(numbers)}"
+        if match.group(1) == "%":
+            return "%"
+        raise ValueError(f"unexpected {match.group(0)!r} in SQL: only %s and %% are placeholders")
+
+    return _PLACEHOLDER.sub(replace, sql).encode()

@@ -79,7 +79,13 @@ from organisations.models import Organisation
 from . import keys, ratelimit
 from .api import ApiError, read_json
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
-from .compiled import CompiledBatch, CompiledQuery, CompiledUpdate, insert_statement
+from .compiled import (
+    CompiledBatch,
+    CompiledQuery,
+    CompiledUpdate,
+    insert_statement,
+    numbered_placeholders,
+)
 from .flows.refresh import acount_token_request
 from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, TokenFamily, User
@@ -96,6 +102,7 @@ from .tokens import (
     presented_token_applications_query,
     presented_token_query,
     refreshed_event,
+    remembered_access_claims,
     unspent_query,
     unverified_claims,
 )
@@ -193,7 +200,10 @@ class FastLane:
         if request is None:
             return None
         try:
-            if not is_app_token_issuer(unverified_claims(request.token).get("iss")):
+            # The issuer decides whose token it is; a token this process verified
+            # before is not parsed again for it.
+            seen = remembered_access_claims(request.token) or unverified_claims(request.token)
+            if not is_app_token_issuer(seen.get("iss")):
                 return None
             claims = await averify_access_token(request.token)
         except TokenError:
@@ -287,7 +297,8 @@ def _prepare() -> tuple[dict, dict, object]:
     # The statement is prepared once per connection and bound on the server: parsing
     # and planning it on every request costs PostgreSQL more CPU than running it.
     # Django's SQL is valid for server-side binding (its server_side_binding option).
-    kwargs["cursor_factory"] = psycopg.AsyncCursor
+    # Raw cursors send it as given, with numbered placeholders (_statement).
+    kwargs["cursor_factory"] = psycopg.AsyncRawCursor
     kwargs["prepare_threshold"] = 0
     kwargs["autocommit"] = True
     # Named, so that operators can tell its connections apart in pg_stat_activity.
@@ -295,6 +306,10 @@ def _prepare() -> tuple[dict, dict, object]:
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
     sizes = {"min_size": 1, "max_size": pool.get("max_size", 4)}
     return kwargs, sizes, connection
+
+
+# The SQL the pool's raw cursors run: each statement converted once per process.
+_statement = lru_cache(maxsize=16)(numbered_placeholders)
 
 
 async def _read_me(conn, claims):
@@ -319,7 +334,7 @@ async def _read_me(conn, claims):
 
 
 async def _run(conn, batch: CompiledBatch, *values):
-    cursor = await conn.execute(batch.sql, batch.params(*values))
+    cursor = await conn.execute(_statement(batch.sql), batch.params(*values))
     return batch.rows(await cursor.fetchall())
 
 
@@ -344,7 +359,7 @@ async def _rotate(conn, connection, presented: str, meta):
             if isinstance(token, TokenError):
                 raise _Declined
             spend = SPEND.params(token_id=token.token_id, used_at=now)
-            if (await conn.execute(SPEND.sql, spend)).rowcount != 1:
+            if (await conn.execute(_statement(SPEND.sql), spend)).rowcount != 1:
                 raise _Declined
             # Counted once the lane knows it answers, so that what it passes on is
             # counted once, by Django; a limited request rolls back its spending.
@@ -359,7 +374,8 @@ async def _rotate(conn, connection, presented: str, meta):
 
 
 async def _insert(conn, connection, obj) -> int:
-    cursor = await conn.execute(*insert_statement(obj, connection))
+    sql, params = insert_statement(obj, connection)
+    cursor = await conn.execute(_statement(sql), params)
     (pk,) = await cursor.fetchone()
     return pk
 
@@ -439,7 +455,7 @@ def _json_answer(document: dict, path: str, secure: bool, origin) -> tuple[list,
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"expires", http_date(time.time()).encode()),
+        (b"expires", _http_date(int(time.time()))),
         *_hook_headers(path, secure, origin),
     ]
     return headers, body
@@ -498,7 +514,7 @@ def _allowed_host(headers, trusted_peer) -> bool:
     """Django's ``get_host`` check, for a request that does not use a forwarded host."""
     if settings.USE_X_FORWARDED_HOST and trusted_peer and b"x-forwarded-host" in headers:
         return False
-    return is_allowed_host(headers.get(b"host", ""))
+    return _host_allowed(headers.get(b"host", ""))
 
 
 def _is_secure(scope, headers, trusted_peer) -> bool:
@@ -552,8 +568,19 @@ def _hook_headers(path, secure, origin) -> tuple:
     )
 
 
+@lru_cache(maxsize=1)
+def _http_date(second: int) -> bytes:
+    """The Expires value Django's never-cache headers give, for the current second."""
+    return http_date(second).encode()
+
+
+# The answer of Django's Host check for the Host values seen lately (settings decide it).
+_host_allowed = lru_cache(maxsize=64)(is_allowed_host)
+
+
 def _forget_headers(**kwargs):
     _hook_headers.cache_clear()
+    _host_allowed.cache_clear()
 
 
 setting_changed.connect(_forget_headers)

@@ -241,20 +241,30 @@ _verified: OrderedDict[str, tuple[dict, str]] = OrderedDict()
 VERIFIED_TOKENS_REMEMBERED = 2048
 
 
+def remembered_access_claims(token: str) -> dict | None:
+    """The claims of an access token this process verified before, as
+    ``averify_access_token`` gives them, or None when it is not remembered (or its key
+    is no longer held); TokenError("invalid_token") once it has expired."""
+    remembered = _verified.get(token)
+    if remembered is None:
+        return None
+    claims, kid = remembered
+    if not keys.holds_verification_key(kid):
+        del _verified[token]
+        return None
+    if claims["exp"] <= int(time.time()) - CLOCK_LEEWAY:
+        del _verified[token]
+        raise _invalid("The access token has expired.")
+    _verified.move_to_end(token)
+    return dict(claims)
+
+
 async def averify_access_token(token: str) -> dict:
     """``_verify_access_token``'s answer, remembered as said above: the claims of an
     access token this server signed, or TokenError("invalid_token")."""
-    remembered = _verified.get(token)
-    if remembered is not None:
-        claims, kid = remembered
-        if not keys.holds_verification_key(kid):
-            del _verified[token]
-        elif claims["exp"] > int(time.time()) - CLOCK_LEEWAY:
-            _verified.move_to_end(token)
-            return dict(claims)
-        else:
-            del _verified[token]
-            raise _invalid("The access token has expired.")
+    claims = remembered_access_claims(token)
+    if claims is not None:
+        return claims
     claims, kid = await _verify_access_token(token)
     _verified[token] = (claims, kid)
     if len(_verified) > VERIFIED_TOKENS_REMEMBERED:

@@ -8,6 +8,7 @@ method it refuses), the lane does not answer at all. Each test drives the lane i
 of a stand-in application that answers 599, so a 599 proves the request went past it;
 the reference answers come from Django's own ASGI application."""
 
+import asyncio
 from datetime import timedelta
 
 import httpx2
@@ -272,10 +273,28 @@ async def test_the_provider_s_tokens_are_left_to_django(lane, settings):
     """An Auth0 access token is verified against the provider and may create a user:
     Django's path. Its issuer is configured here to be this server's own, the case where
     the two could be confused."""
+    token = await _access_token(await _member_of_acme())
+    assert (await _get(lane, token=token)).status_code == 200  # verified, remembered
     settings.AUTH0_AUDIENCE = "https://api.example"
     settings.AUTH0_ISSUER = "http://testserver/"
-    token = await _access_token(await _member_of_acme())
     assert (await _get(lane, token=token)).status_code == PASSED_ON
+    fresh = await _access_token(await _member_of_acme())
+    assert (await _get(lane, token=fresh)).status_code == PASSED_ON
+
+
+async def test_a_token_the_lane_verified_before_is_left_to_django_once_expired(lane, settings):
+    """The lane remembers the tokens it verified (tokens.remembered_access_claims): the
+    clock is still checked at every request."""
+    settings.ACCESS_TOKEN_TTL = 2 - tokens.CLOCK_LEEWAY  # valid for about 2 more seconds
+    token = await _access_token(await _member_of_acme())
+    assert (await _get(lane, token=token)).status_code == 200
+    await asyncio.sleep(3.1)
+    assert (await _get(lane, token=token)).status_code == PASSED_ON
+    refused = (await _django(token)).json()
+    assert (refused["error"], refused["detail"]) == (
+        "invalid_token",
+        "The access token has expired.",
+    )
 
 
 async def test_a_lost_database_connection_passes_the_request_on_then_the_lane_recovers(
@@ -292,8 +311,6 @@ async def test_a_lost_database_connection_passes_the_request_on_then_the_lane_re
 
 
 async def test_many_concurrent_requests_share_a_small_pool(lane):
-    import asyncio
-
     token = await _access_token(await _member_of_acme())
     transport = httpx2.ASGITransport(app=lane, client=("127.0.0.1", 50000))
     async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -5,13 +5,20 @@ single statements on both engines, the batch (PostgreSQL's SQL) on PostgreSQL.""
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from accounts import tokens
 from accounts.bearer import app_token_family_query
-from accounts.compiled import CompiledBatch, CompiledQuery, CompiledUpdate, insert_statement
+from accounts.compiled import (
+    CompiledBatch,
+    CompiledQuery,
+    CompiledUpdate,
+    insert_statement,
+    numbered_placeholders,
+)
 from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
 from organisations.access import applications_query, features_query, setup_organisation_access
 from organisations.models import (
@@ -88,6 +95,25 @@ def test_a_batch_gives_each_query_its_own_rows_in_its_own_order(members):
         list(features_query(**values)),
     ]
     assert len(rows[1]) > 1  # the order of several rows was compared
+
+    # As the fast lane runs it: numbered placeholders on a raw cursor.
+    with psycopg.RawCursor(connection.connection) as raw:
+        raw.execute(
+            numbered_placeholders(batch.sql),
+            batch.params({"family_id": family.pk}, values, values),
+        )
+        assert batch.rows(raw.fetchall()) == rows
+
+
+def test_numbered_placeholders_number_each_s_and_unescape_percent():
+    sql = "SELECT a FROM t WHERE b = %s AND c LIKE 'x%%' AND d IN (%s, %s)"
+    assert numbered_placeholders(sql) == (
+        b"SELECT a FROM t WHERE b = $1 AND c LIKE 'x%' AND d IN ($2, $3)"
+    )
+    assert numbered_placeholders("SELECT 'Zoë'") == "SELECT 'Zoë'".encode()
+    for bad in ("SELECT %(name)s", "SELECT %d", "SELECT 1 %"):
+        with pytest.raises(ValueError, match="only %s and %% are placeholders"):
+            numbered_placeholders(bad)
 
 
 def test_a_value_that_does_not_reach_the_sql_is_refused_at_compile_time():
