@@ -64,6 +64,11 @@ def fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+# The goals are the ASGI build's; the WSGI build's rows are there to compare with.
+COMPARISON = "comparison"
+ASGI_JUDGED = "what production runs; the WSGI row is the comparison"
+
+
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**pass**" if ok else "**FAIL**")
 
@@ -186,19 +191,22 @@ def memory_section(hot: HotResult | None, goal_requests: int) -> list[str]:
     for build in ("asgi", "wsgi"):
         m = hot.memory[build]
         reached = m.requests >= goal_requests
-        ok = m.end_mb < GOAL_RSS_MB and m.growth < GOAL_GROWTH and reached
         note = "" if reached else f" (only {fmt(m.requests)} of {fmt(goal_requests)} served)"
+        if build == "asgi":
+            ok = m.end_mb < GOAL_RSS_MB and m.growth < GOAL_GROWTH and reached
+            goal = f"{verdict(ok)}{note}"
+        else:
+            goal = f"{COMPARISON}{note}"
         out.append(
             f"| {build.upper()} | {fmt(m.boot_mb, 1)} MiB | {fmt(m.warm_mb, 1)} MiB | "
-            f"{fmt(m.end_mb, 1)} MiB | {fmt(m.requests)} | {100 * m.growth:+.1f}% | "
-            f"{verdict(ok)}{note} |"
+            f"{fmt(m.end_mb, 1)} MiB | {fmt(m.requests)} | {100 * m.growth:+.1f}% | {goal} |"
         )
     out += [
         "",
         f"Goal: under {GOAL_RSS_MB:g} MB per worker and growing less than "
-        f"{100 * GOAL_GROWTH:g}% over {fmt(goal_requests)} requests. A time cap "
-        "(`--memory-max-seconds`) bounds the top-up; when it stops short the row says "
-        "so and the goal is not met.",
+        f"{100 * GOAL_GROWTH:g}% over {fmt(goal_requests)} requests, for the ASGI build "
+        f"({ASGI_JUDGED}). A time cap (`--memory-max-seconds`) bounds the top-up; when it "
+        "stops short the row says so, and for the ASGI build the goal is not met.",
         "",
     ]
     return out
@@ -332,7 +340,7 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
             f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
             f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
             f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB | "
-            f"{verdict(rate >= goal_rotations and bad == 0)} |"
+            f"{verdict(rate >= goal_rotations and bad == 0) if build == 'asgi' else COMPARISON} |"
         )
     out += [
         "",
@@ -362,7 +370,8 @@ def refresh_section(refresh: RefreshResult | None, goal_rotations: int) -> list[
         )
     out += [
         "",
-        f"Goal: at least {goal_rotations} rotations/s with zero double spends.",
+        f"Goal: at least {goal_rotations} rotations/s with zero double spends, for the "
+        f"ASGI build ({ASGI_JUDGED}); zero double spends for both.",
         "",
     ]
     return out
