@@ -198,7 +198,7 @@ def numbered_placeholders(sql: str) -> bytes:
     ...) in place of its ``%s`` ones and ``%`` for ``%%``, encoded: the statement as
     psycopg's raw cursors send it. psycopg parses the ``%s`` form on every execution of
     a statement longer than 4 KiB, as the batched reads are; a raw cursor parses
-    nothing. Any other ``%`` sequence is an error, as it is for psycopg."""
+    nothing. Django writes no other ``%`` sequence; any other is refused."""
     numbers = count(1)
 
     def replace(match) -> str:
