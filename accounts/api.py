@@ -11,16 +11,21 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import redis
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 
 logger = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a dependency that is down or unreachable raises: the database (or its pool) and
+# a Redis cache. The answer is 503, with one log line instead of a traceback.
+SERVICE_ERRORS = (DatabaseError, redis.RedisError)
 
 
 class ApiError(Exception):
@@ -40,6 +45,17 @@ def error_response(status: int, error: str, detail: str, headers: dict | None = 
         response[name] = value
     add_never_cache_headers(response)
     return response
+
+
+def service_unavailable():
+    return error_response(
+        503, "service_unavailable", "The service is temporarily unavailable; try again shortly."
+    )
+
+
+def unavailable_dependency(exc: Exception) -> str:
+    """Name the dependency that raised one of SERVICE_ERRORS, for the log."""
+    return "cache" if isinstance(exc, redis.RedisError) else "database"
 
 
 def not_authenticated():
@@ -134,14 +150,21 @@ async def _keep_session_alive(request):
 
 def read_json(request) -> dict:
     """The request body as a JSON object (any other content type but a form is read as
-    JSON), or a form's fields, or {} when empty."""
+    JSON), or a form's fields, or {} when empty. A body that cannot be read (bad JSON,
+    a form in an unknown charset, too many fields, a multipart body without its
+    boundary) is a 400; a body over Django's size limit raises RequestDataTooBig."""
     if not request.body:
         return {}
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return {key: request.POST.get(key) for key in request.POST}
+        try:
+            return {key: request.POST.get(key) for key in request.POST}
+        except RequestDataTooBig:
+            raise
+        except (SuspiciousOperation, MultiPartParserError, ValueError, LookupError):
+            raise ApiError(400, "invalid_request", "The request body could not be read.") from None
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_request", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
@@ -190,15 +213,13 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                 return error_response(exc.status, exc.error, exc.detail, exc.headers)
             except RequestDataTooBig:
                 return error_response(413, "request_too_large", "The request body is too large.")
-            except DatabaseError as exc:
-                # One line: a database outage would otherwise flood the log with a
-                # traceback per request.
-                logger.error("database unavailable on %s: %s", request.path, exc)
-                return error_response(
-                    503,
-                    "service_unavailable",
-                    "The service is temporarily unavailable; try again shortly.",
+            except SERVICE_ERRORS as exc:
+                # One line: an outage would otherwise flood the log with a traceback
+                # per request.
+                logger.error(
+                    "%s unavailable on %s: %s", unavailable_dependency(exc), request.path, exc
                 )
+                return service_unavailable()
             add_never_cache_headers(response)
             return response
 

@@ -19,7 +19,7 @@ from .tokens import (
     user_from_row,
 )
 from .tokens import unverified_claims as peek_claims
-from .upsert import LoginRefused, RequestMeta, aupsert_identity
+from .upsert import LoginRefused, RequestMeta, aupsert_identity, login_succeeded_event
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
@@ -117,9 +117,10 @@ async def _provider_token_principal(token: str) -> Principal:
     identity = await identities.filter(issuer=claims["iss"], subject=claims["sub"]).afirst()
     if identity is None:
         try:
-            upserted = await aupsert_identity(claims["iss"], claims, RequestMeta())
+            upserted = await aupsert_identity(claims["iss"], claims)
         except LoginRefused as exc:
             raise _refused("user_inactive", exc.reason) from None
+        await login_succeeded_event(upserted, RequestMeta()).asave()
         identity = await identities.aget(pk=upserted.identity.pk)
     if not account_is_active(identity.user):
         raise _refused("user_inactive", "This account or its organisation is deactivated.")

@@ -182,6 +182,9 @@ def insert_statement(obj, connection) -> tuple[str, tuple]:
         compiler.returning_fields = [model._meta.pk]
         [(statement, _)] = compiler.as_sql()
         _insert_sql[model, connection.alias] = statement
+    if not obj._state.adding:
+        # save(force_insert=True)'s rule, and AuditEvent's: a saved row is never inserted again.
+        raise ValueError(f"{model.__name__} {obj.pk} is already saved; only new rows are inserted.")
     values = [compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields]
     _, [params] = compiler.assemble_as_sql(fields, [values])
     return statement, tuple(params)

@@ -54,13 +54,13 @@ from django.core.exceptions import DisallowedHost, RequestDataTooBig, Validation
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.http import HttpResponse
 from django.http.cookie import parse_cookie
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import http_date
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from authsite.middleware import (
     ContentSecurityPolicyMiddleware,
@@ -77,7 +77,7 @@ from organisations.access import (
 from organisations.models import Organisation
 
 from . import keys, ratelimit
-from .api import ApiError, read_json
+from .api import SERVICE_ERRORS, ApiError, read_json
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
 from .compiled import (
     CompiledBatch,
@@ -86,7 +86,7 @@ from .compiled import (
     insert_statement,
     numbered_placeholders,
 )
-from .flows.refresh import acount_token_request
+from .flows.refresh import LANE_COUNT, acount_token_request
 from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, TokenFamily, User
 from .requestkit import base_url, is_allowed_host, is_trusted_proxy, request_meta
@@ -151,21 +151,24 @@ class FastLane:
 
     def __init__(self, app):
         self.app = app
-        self._loop = None
-        self._opening = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
         answer = None
-        if scope["type"] == "http" and not scope.get("root_path") and _on_postgresql():
+        if (
+            scope["type"] == "http"
+            and settings.FAST_LANE
+            and not scope.get("root_path")
+            and _on_postgresql()
+        ):
             route = (scope["method"], scope["path"])
             if route == ("GET", ME_PATH):
-                answer = await self._me(scope)
+                answer = await _or_decline(_me(scope))
             elif route == ("POST", REFRESH_PATH):
                 messages, body = await _read_body(receive)
                 if body is not None:
-                    answer = await self._refresh(scope, body)
+                    answer = await _or_decline(_refresh(scope, body))
                 if answer is None:
                     receive = _replaying(messages, receive)
         if answer is None:
@@ -187,81 +190,90 @@ class FastLane:
     async def close(self) -> None:
         """Close the pool and the rate limits' Redis client of the running loop, if any
         (the next request opens new ones)."""
-        opening, self._opening = self._opening, None
-        ours = opening is not None and self._loop is asyncio.get_running_loop()
-        if ours and opening.done() and not opening.cancelled() and opening.exception() is None:
-            await opening.result().pool.close()
-        self._loop = None
+        await _pool.close()
         await ratelimit.aclose()
 
-    async def _me(self, scope):
-        """(headers, body) of the 200 answer, or None to let Django answer."""
-        request = _Request.read(scope)
-        if request is None:
-            return None
-        try:
-            # The issuer decides whose token it is; a token this process verified
-            # before is not parsed again for it.
-            seen = remembered_access_claims(request.token) or unverified_claims(request.token)
-            if not is_app_token_issuer(seen.get("iss")):
-                return None
-            claims = await averify_access_token(request.token)
-        except TokenError:
-            return None
-        try:
-            database = await self._database()
-            async with database.pool.connection(timeout=POOL_WAIT) as conn:
-                user, applications, features = await _read_me(conn, claims)
-        except (ApiError, ValidationError):
-            return None
-        except (psycopg.Error, PoolTimeout, DatabaseError) as exc:
-            logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
-            return None
-        return _json_answer(
-            me_body(user, applications, features), ME_PATH, request.secure, request.origin
-        )
 
-    async def _refresh(self, scope, body: bytes):
-        """(headers, body) of the 200 answer to a refresh that wins its rotation, the
-        token in the body or the web app's cookie, or None to let Django answer."""
-        request = _django_request(scope, body)
-        if request is None:
-            return None
-        try:
-            # The view's own reading: the body's token, else the cookie's after the
-            # CSRF check; its refusals (400, 401, 403, 413) are Django's to answer.
-            presented, from_cookie = presented_refresh_token(request, read_json(request), _NO_TOKEN)
-        except (ApiError, RequestDataTooBig):
-            return None
-        meta = request_meta(request)
-        try:
-            signer = await keys.asigner()
-            database = await self._database()
-            async with database.pool.connection(timeout=POOL_WAIT) as conn:
-                grant = await _rotate(conn, database.connection, presented, meta)
-        except keys.SigningKeyUnavailable:
-            return None
-        except (psycopg.Error, PoolTimeout, DatabaseError) as exc:
-            # Nothing was spent, or, if the commit's answer was lost, Django's rotation
-            # finds the token spent a moment ago and answers with a sibling pair.
-            logger.warning("fast lane: database unavailable, answering through Django: %s", exc)
-            return None
-        except redis.RedisError as exc:  # the rate limits' cache; rolled back
-            logger.warning("fast lane: cache unavailable, answering through Django: %s", exc)
-            return None
-        if grant is None:
-            return None
-        answer = pair(grant, issuer=base_url(request), signer=signer)
-        headers, content = _json_answer(
-            answer, REFRESH_PATH, request.is_secure(), request.headers.get("Origin")
+async def _or_decline(answering):
+    """The lane's answer, or None, for Django to answer, when anything fails inside
+    the lane: a dependency that is down (one log line) or anything else (logged whole)."""
+    try:
+        return await answering
+    except (psycopg.Error, *SERVICE_ERRORS) as exc:
+        logger.warning(
+            "fast lane: %s unavailable, answering through Django: %s",
+            "cache" if isinstance(exc, redis.RedisError) else "database",
+            exc,
         )
-        if from_cookie:
-            headers.extend(_refresh_cookie_headers(request, answer["refresh_token"]))
-        return headers, content
+    except Exception:
+        logger.exception("fast lane: unexpected failure, answering through Django")
+    return None
 
-    async def _database(self) -> _Database:
-        """The pool, opened once per event loop (a server has one; tests have several)
-        by one task that every concurrent first request awaits."""
+
+async def _me(scope):
+    """(headers, body) of the 200 answer, or None to let Django answer."""
+    request = _Request.read(scope)
+    if request is None:
+        return None
+    try:
+        # The issuer decides whose token it is; a token this process verified
+        # before is not parsed again for it.
+        seen = remembered_access_claims(request.token) or unverified_claims(request.token)
+        if not is_app_token_issuer(seen.get("iss")):
+            return None
+        claims = await averify_access_token(request.token)
+    except TokenError:
+        return None
+    database = await _pool.database()
+    try:
+        async with database.pool.connection(timeout=POOL_WAIT) as conn:
+            user, applications, features = await _read_me(conn, claims)
+    except (ApiError, ValidationError):
+        return None
+    return _json_answer(
+        me_body(user, applications, features), ME_PATH, request.secure, request.origin
+    )
+
+
+async def _refresh(scope, body: bytes):
+    """(headers, body) of the 200 answer to a refresh that wins its rotation, the token
+    in the body or the web app's cookie, or None to let Django answer."""
+    request = _django_request(scope, body)
+    if request is None:
+        return None
+    try:
+        # The view's own reading: the body's token, else the cookie's after the CSRF
+        # check; its refusals (400, 401, 403, 413) are Django's to answer.
+        presented, from_cookie = presented_refresh_token(request, read_json(request), _NO_TOKEN)
+    except (ApiError, RequestDataTooBig):
+        return None
+    try:
+        signer = await keys.asigner()
+    except keys.SigningKeyUnavailable:
+        return None
+    database = await _pool.database()
+    async with database.pool.connection(timeout=POOL_WAIT) as conn:
+        grant = await _rotate(conn, database.connection, presented, request)
+    if grant is None:
+        return None
+    answer = pair(grant, issuer=base_url(request), signer=signer)
+    headers, content = _json_answer(
+        answer, REFRESH_PATH, request.is_secure(), request.headers.get("Origin")
+    )
+    if from_cookie:
+        headers.extend(_refresh_cookie_headers(request, answer["refresh_token"]))
+    return headers, content
+
+
+class _Pool:
+    """The lane's connection pool, opened once per event loop (a server has one; tests
+    have several) by one task that every concurrent first request awaits."""
+
+    def __init__(self):
+        self._loop = None
+        self._opening = None
+
+    async def database(self) -> _Database:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._opening = loop, loop.create_task(_open_pool())
@@ -270,6 +282,37 @@ class FastLane:
         except Exception:
             self._loop = None  # the next request tries again
             raise
+
+    def _opened(self) -> _Database | None:
+        """The running loop's pool, if it was opened."""
+        opening = self._opening
+        if opening is None or self._loop is not asyncio.get_running_loop():
+            return None
+        if not opening.done() or opening.cancelled() or opening.exception() is not None:
+            return None
+        return opening.result()
+
+    async def close(self) -> None:
+        database = self._opened()
+        self._loop = self._opening = None
+        if database is not None:
+            await database.pool.close()
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1`` on a connection of the running loop's pool, if it was opened;
+        raise psycopg.Error (PoolTimeout past POOL_WAIT) when it cannot."""
+        database = self._opened()
+        if database is not None:
+            async with database.pool.connection(timeout=POOL_WAIT) as conn:
+                await conn.execute(b"SELECT 1")
+
+
+_pool = _Pool()
+
+
+async def aping() -> None:
+    """``_Pool.ping`` of the lane's pool: for /readyz."""
+    await _pool.ping()
 
 
 @lru_cache(maxsize=1)
@@ -303,8 +346,7 @@ def _prepare() -> tuple[dict, dict, object]:
     kwargs["autocommit"] = True
     # Named, so that operators can tell its connections apart in pg_stat_activity.
     kwargs["application_name"] = f"{kwargs.get('application_name') or 'authsite'} fast lane"
-    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
-    sizes = {"min_size": 1, "max_size": pool.get("max_size", 4)}
+    sizes = {"min_size": 1, "max_size": settings.FAST_LANE_POOL_SIZE}
     return kwargs, sizes, connection
 
 
@@ -342,32 +384,39 @@ class _Declined(Exception):
     """Rolls the lane's rotation back: Django answers instead."""
 
 
-async def _rotate(conn, connection, presented: str, meta):
-    """``tokens.rotate_refresh_token`` for a token that wins its rotation, on the
-    event loop: the same read (``presented_token_query``) and rules
-    (``judge_presented``), the same conditional update (``unspent_query``), rate limits
-    (``acount_token_request``), successor and audit event, in one transaction.
-    Anything else (a refusal, the limit, a token already spent, which may earn a
-    sibling or revoke the family) rolls back and gives None, and Django's rotation,
-    which writes those outcomes, answers."""
+async def _rotate(conn, connection, presented: str, request):
+    """``tokens.rotate_refresh_token`` for a token that wins its rotation, on the event
+    loop: the same read (``presented_token_query``) and rules (``judge_presented``), the
+    token endpoints' rate limits (``acount_token_request``), then the same conditional
+    update (``unspent_query``), successor and audit event in one transaction.
+
+    The limits are counted once the token passes its rules, before it is spent and
+    outside the transaction; the outcome goes with the request (``refresh.LANE_COUNT``)
+    so that Django, answering whatever the lane passes on from there (the limit, a
+    token already spent, which may earn a sibling or revoke the family), does not count
+    it again. Anything the lane passes on is rolled back and gives None."""
     now = timezone.now()
+    presented_hash = {"token_hash": hash_token(presented)}
+    rows, applications = await _run(conn, PRESENTED, presented_hash, presented_hash)
+    token = judge_presented(rows[0] if rows else None, now)
+    if isinstance(token, TokenError):
+        return None
+    meta = request_meta(request)
+    try:
+        await acount_token_request(meta.ip, token.user.pk)
+    except ratelimit.RateLimited as exc:
+        request.scope[LANE_COUNT] = exc
+        return None
+    request.scope[LANE_COUNT] = True
     try:
         async with conn.transaction():
-            presented_hash = {"token_hash": hash_token(presented)}
-            rows, applications = await _run(conn, PRESENTED, presented_hash, presented_hash)
-            token = judge_presented(rows[0] if rows else None, now)
-            if isinstance(token, TokenError):
-                raise _Declined
             spend = SPEND.params(token_id=token.token_id, used_at=now)
             if (await conn.execute(_statement(SPEND.sql), spend)).rowcount != 1:
                 raise _Declined
-            # Counted once the lane knows it answers, so that what it passes on is
-            # counted once, by Django; a limited request rolls back its spending.
-            await acount_token_request(meta.ip, token.user.pk)
             successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
             successor.pk = await _insert(conn, connection, successor)
             await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
-    except (_Declined, ratelimit.RateLimited):
+    except _Declined:
         return None
     applications = applications_from_rows(applications)
     return grant_for(token.user, token.family_id, plaintext, applications)

@@ -8,12 +8,20 @@ every cookie with the same attributes).
 """
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import keys
-from .api import ApiError, endpoint, enforce_csrf, error_response, not_authenticated, read_json
+from .api import (
+    SERVICE_ERRORS,
+    ApiError,
+    endpoint,
+    enforce_csrf,
+    error_response,
+    not_authenticated,
+    read_json,
+    service_unavailable,
+)
 from .flows import refresh as refresh_flow
 from .flows import token as token_flow
 from .requestkit import base_url, client_ip, request_meta
@@ -93,7 +101,10 @@ async def refresh(request, principal):
     presented, from_cookie = presented_refresh_token(request, read_json(request), missing)
     try:
         pair = await refresh_flow.refresh(
-            presented, issuer=base_url(request), meta=request_meta(request)
+            presented,
+            issuer=base_url(request),
+            meta=request_meta(request),
+            counted=refresh_flow.lane_count(request),
         )
     except ApiError as exc:
         # Only a definitive refusal clears the cookie; a request that lost a rotation
@@ -133,8 +144,8 @@ async def jwks(request):
         )
     try:
         document = await keys.ajwks()
-    except DatabaseError:
-        return error_response(503, "service_unavailable", "The service is temporarily unavailable.")
+    except SERVICE_ERRORS:
+        return service_unavailable()
     response = JsonResponse(document)
     response["Cache-Control"] = f"public, max-age={keys.JWKS_MAX_AGE}"
     response["Access-Control-Allow-Origin"] = "*"

@@ -28,6 +28,7 @@ import hmac
 import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -98,7 +99,9 @@ def _grant(user, family_id, refresh_token: str) -> Grant:
 
 
 def hash_token(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    """The SHA-256 hex digest stored for a token or code. Any string hashes (a lone
+    surrogate too): a value this server never issued then matches nothing."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def account_is_active(user) -> bool:
@@ -213,14 +216,14 @@ def _invalid(detail: str) -> TokenError:
 def _extract(token: str):
     try:
         return jws.extract_compact(token.encode())
-    except (JoseError, ValueError, UnicodeError):
+    except (JoseError, ValueError, UnicodeError, RecursionError):
         raise _invalid("The token is not a well-formed JWT.") from None
 
 
 def _payload(obj) -> dict:
     try:
         claims = json.loads(obj.payload)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise _invalid("The token's payload is not JSON.") from None
     if not isinstance(claims, dict):
         raise _invalid("The token's payload is not a JSON object.")
@@ -237,7 +240,9 @@ def unverified_claims(token: str) -> dict:
 # process still holds the token's verification key (keys.averification_key) a later
 # presentation only checks the clock again (exp, as joserfc checks it). Revocation is
 # not here: every Bearer request still reads its family, user and organisation.
+# Under WSGI each request runs in a thread of its own: the lock keeps the memory whole.
 _verified: OrderedDict[str, tuple[dict, str]] = OrderedDict()
+_verified_lock = threading.Lock()
 VERIFIED_TOKENS_REMEMBERED = 2048
 
 
@@ -245,17 +250,18 @@ def remembered_access_claims(token: str) -> dict | None:
     """The claims of an access token this process verified before, as
     ``averify_access_token`` gives them, or None when it is not remembered (or its key
     is no longer held); TokenError("invalid_token") once it has expired."""
-    remembered = _verified.get(token)
-    if remembered is None:
-        return None
-    claims, kid = remembered
-    if not keys.holds_verification_key(kid):
-        del _verified[token]
-        return None
-    if claims["exp"] <= int(time.time()) - CLOCK_LEEWAY:
-        del _verified[token]
-        raise _invalid("The access token has expired.")
-    _verified.move_to_end(token)
+    with _verified_lock:
+        remembered = _verified.get(token)
+        if remembered is None:
+            return None
+        claims, kid = remembered
+        if not keys.holds_verification_key(kid):
+            del _verified[token]
+            return None
+        if claims["exp"] <= int(time.time()) - CLOCK_LEEWAY:
+            del _verified[token]
+            raise _invalid("The access token has expired.")
+        _verified.move_to_end(token)
     return dict(claims)
 
 
@@ -266,14 +272,16 @@ async def averify_access_token(token: str) -> dict:
     if claims is not None:
         return claims
     claims, kid = await _verify_access_token(token)
-    _verified[token] = (claims, kid)
-    if len(_verified) > VERIFIED_TOKENS_REMEMBERED:
-        _verified.popitem(last=False)
+    with _verified_lock:
+        _verified[token] = (claims, kid)
+        if len(_verified) > VERIFIED_TOKENS_REMEMBERED:
+            _verified.popitem(last=False)
     return dict(claims)
 
 
 def forget_verified_tokens() -> None:
-    _verified.clear()
+    with _verified_lock:
+        _verified.clear()
 
 
 async def _verify_access_token(token: str) -> tuple[dict, str]:
@@ -617,10 +625,6 @@ def create_handoff_code(user, challenge: str, session_key: str = "") -> str:
         expires_at=timezone.now() + timedelta(seconds=HANDOFF_CODE_TTL),
     )
     return code
-
-
-async def acreate_handoff_code(user, challenge: str, session_key: str = "") -> str:
-    return await sync_to_async(create_handoff_code)(user, challenge, session_key)
 
 
 def redeem_handoff_code(code: str, verifier, *, meta: RequestMeta = _NO_META) -> Grant:

@@ -1,4 +1,4 @@
-"""Identity → user → organisation → default access → audit, as one atomic unit.
+"""Identity → user → organisation → default access, as one atomic unit.
 
 API.md's identity rules:
 - a person is the pair (issuer, sub), never an email alone;
@@ -51,6 +51,7 @@ class LoginRefused(Exception):
 class Upserted:
     user: User
     identity: ExternalIdentity
+    new_identity: bool
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def _snapshot(claims: dict) -> dict:
     return {name: claims[name] for name in SNAPSHOT_CLAIMS if name in claims}
 
 
-def _upsert_once(issuer: str, claims: dict, meta: RequestMeta, audit: bool) -> Upserted:
+def _upsert_once(issuer: str, claims: dict) -> Upserted:
     now = timezone.now()
     identity = (
         ExternalIdentity.objects.select_related("user", "user__organisation")
@@ -189,35 +190,43 @@ def _upsert_once(issuer: str, claims: dict, meta: RequestMeta, audit: bool) -> U
         ExternalIdentity.objects.filter(pk=identity.pk).update(
             last_login_at=now, claims=_snapshot(claims)
         )
-    if audit:
-        AuditEvent.objects.create(
-            type=AuditType.LOGIN_SUCCEEDED,
-            user=user,
-            organisation=organisation,
-            ip=meta.ip,
-            user_agent=meta.user_agent[:500],
-            details={"issuer": issuer, "sub": claims["sub"], "new_identity": new_identity},
-        )
-    return Upserted(user=user, identity=identity)
+    return Upserted(user=user, identity=identity, new_identity=new_identity)
 
 
-def upsert_identity(
-    issuer: str, claims: dict, meta: RequestMeta, *, audit: bool = True
-) -> Upserted:
+def login_succeeded_event(upserted: Upserted, meta: RequestMeta) -> AuditEvent:
+    """The LOGIN_SUCCEEDED audit event of an upserted identity, not yet saved: the
+    caller saves it together with what the login started."""
+    identity = upserted.identity
+    return AuditEvent(
+        type=AuditType.LOGIN_SUCCEEDED,
+        user=upserted.user,
+        organisation_id=upserted.user.organisation_id,
+        ip=meta.ip,
+        user_agent=meta.user_agent[:500],
+        details={
+            "issuer": identity.issuer,
+            "sub": identity.subject,
+            "new_identity": upserted.new_identity,
+        },
+    )
+
+
+def upsert_identity(issuer: str, claims: dict) -> Upserted:
     """Find or create the local user for verified claims, atomically. Raises
-    LoginRefused (nothing written) for a deactivated user or organisation."""
+    LoginRefused (nothing written) for a deactivated user or organisation. The login's
+    audit event is the caller's (``login_succeeded_event``)."""
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise ValueError("claims without a subject")
     for _ in range(ATTEMPTS - 1):
         try:
             with transaction.atomic():
-                return _upsert_once(issuer, claims, meta, audit)
+                return _upsert_once(issuer, claims)
         except IntegrityError:
             # Another request created the same person or organisation first; its rows
             # are committed now (the unique index made us wait), so the retry finds them.
             logger.info("upsert of %s lost a race; retrying", claims["sub"])
     with transaction.atomic():
-        return _upsert_once(issuer, claims, meta, audit)
+        return _upsert_once(issuer, claims)
 
 
 aupsert_identity = sync_to_async(upsert_identity)

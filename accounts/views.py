@@ -3,7 +3,6 @@
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
@@ -16,7 +15,13 @@ from django.views.decorators.http import require_GET, require_POST
 from organisations.access import aaccess_for, aapplications_for, afeatures_for
 
 from . import oidc, ratelimit
-from .api import endpoint, error_response
+from .api import (
+    SERVICE_ERRORS,
+    endpoint,
+    error_response,
+    service_unavailable,
+    unavailable_dependency,
+)
 from .flows.backchannel import BackchannelRefused
 from .flows.backchannel import backchannel_logout as backchannel_flow
 from .flows.callback import LoginFailed, complete_login
@@ -68,11 +73,22 @@ async def _limit_browser_endpoint(request):
     return None
 
 
+def _unavailable(request, exc: Exception):
+    """The login error page (503) for a dependency that is down, logged in one line."""
+    logger.error("%s unavailable on %s: %s", unavailable_dependency(exc), request.path, exc)
+    return _login_error(
+        request,
+        "service_unavailable",
+        "The service is temporarily unavailable; try again shortly.",
+        503,
+    )
+
+
 @require_GET
 async def login(request):
-    if limited := await _limit_browser_endpoint(request):
-        return limited
     try:
+        if limited := await _limit_browser_endpoint(request):
+            return limited
         start = await begin_login(
             request,
             next_param=request.GET.get("next"),
@@ -85,6 +101,8 @@ async def login(request):
         return _login_error(request, exc.code, exc.reason, 400)
     except oidc.OIDCError as exc:
         return _login_error(request, exc.code, exc.reason, exc.status)
+    except SERVICE_ERRORS as exc:
+        return _unavailable(request, exc)
     response = HttpResponseRedirect(start.authorize_url)
     response.set_cookie(
         BINDING_COOKIE,
@@ -123,25 +141,19 @@ def _strict_cookie_bounce(request):
 
 @require_GET
 async def callback(request):
-    if limited := await _limit_browser_endpoint(request):
-        return limited
-    if bounce := _strict_cookie_bounce(request):
-        return bounce
     try:
+        if limited := await _limit_browser_endpoint(request):
+            return limited
+        if bounce := _strict_cookie_bounce(request):
+            return bounce
         done = await complete_login(request)
     except LoginFailed as exc:
         if exc.status >= 500:
             # The provider failed: operators need the reason, the user sees the code.
             logger.warning("login callback failed (%s): %s", exc.code, exc.reason)
         return _login_error(request, exc.code, exc.reason, exc.status)
-    except DatabaseError as exc:
-        logger.error("database unavailable during a login callback: %s", exc)
-        return _login_error(
-            request,
-            "service_unavailable",
-            "The service is temporarily unavailable; try again shortly.",
-            503,
-        )
+    except SERVICE_ERRORS as exc:
+        return _unavailable(request, exc)
     response = HttpResponseRedirect(done.redirect_to)
     add_never_cache_headers(response)
     return response
@@ -168,6 +180,10 @@ async def backchannel_logout(request):
         await backchannel_flow(request.POST.get("logout_token", ""), request_meta(request))
     except BackchannelRefused as exc:
         return error_response(400, "invalid_request", exc.reason)
+    except SERVICE_ERRORS as exc:
+        # The provider retries a logout that was not answered with 200.
+        logger.error("%s unavailable on %s: %s", unavailable_dependency(exc), request.path, exc)
+        return service_unavailable()
     response = JsonResponse({})
     add_never_cache_headers(response)
     return response

@@ -81,19 +81,33 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------
 
+# Seconds a request waits for a free pooled connection before it answers 503.
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+# The ASGI front that answers Bearer /me and /refresh (accounts/fastlane.py).
+FAST_LANE = env.bool("FAST_LANE", default=True)
+FAST_LANE_POOL_SIZE = 0
+
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A request never waits forever for a connection or a lock: bounded timeouts turn
     # an unreachable or stuck database into a 503 instead of a hung worker.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
-    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=None)
+    # Everything the process holds together: Django's pool and the fast lane's share
+    # DB_POOL_MAX_SIZE (docs/architecture.md, "Bounded connections"). 0: no pooling.
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
+    if DB_POOL_MAX_SIZE < 0 or (DB_POOL_MAX_SIZE == 1 and FAST_LANE):
+        raise ImproperlyConfigured(
+            "DB_POOL_MAX_SIZE must be 0 (no pool) or at least 2 (1 with FAST_LANE=false): "
+            "the fast lane and Django each need a connection."
+        )
+    FAST_LANE_POOL_SIZE = (DB_POOL_MAX_SIZE // 2 if DB_POOL_MAX_SIZE else 2) if FAST_LANE else 0
     if DB_POOL_MAX_SIZE:
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": 1,
-            "max_size": DB_POOL_MAX_SIZE,
+            "max_size": DB_POOL_MAX_SIZE - FAST_LANE_POOL_SIZE,
             # Waiting for a free connection is bounded: past it the request answers 503.
-            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+            "timeout": DB_POOL_TIMEOUT,
         }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -110,6 +124,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ----------------------------------------------------------------------------
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://authsite")}
+# The cache holds logins in flight and rate-limit counters: nothing may be culled before
+# it expires. Django's local-memory cache culls live entries past 300 (its default
+# MAX_ENTRIES), so the default is one that drops expired entries first, with room for
+# CACHE_MAX_ENTRIES entries; the database cache, which also culls, gets the same room.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache":
+    CACHES["default"]["BACKEND"] = "authsite.cache.LocMemCache"
+if CACHES["default"]["BACKEND"] in (
+    "authsite.cache.LocMemCache",
+    "django.core.cache.backends.db.DatabaseCache",
+):
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault(
+        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=1_000_000)
+    )
 if "redis" in CACHES["default"]["BACKEND"].lower():
     # Every request may use the cache from its own thread: a bounded pool that makes a
     # request wait a moment for a free connection, instead of redis-py's default pool
@@ -195,7 +223,7 @@ DEVIDP_URL = env.str("DEVIDP_URL", default="http://127.0.0.1:9000/")
 
 ACCESS_TOKEN_TTL = env.int("ACCESS_TOKEN_TTL", default=900)
 REFRESH_TOKEN_TTL = env.int("REFRESH_TOKEN_TTL", default=2592000)
-REFRESH_REUSE_GRACE = env.int("REFRESH_REUSE_GRACE", default=10)
+REFRESH_REUSE_GRACE = env.int("REFRESH_REUSE_GRACE", default=30)
 SIGNING_KEY_ALGORITHM = env.str("SIGNING_KEY_ALGORITHM", default="ES256")
 SIGNING_KEY_ENCRYPTION_KEY = env.str("SIGNING_KEY_ENCRYPTION_KEY", default="") or None
 PUBLIC_BASE_URL = (env.str("PUBLIC_BASE_URL", default="") or "").rstrip("/") or None

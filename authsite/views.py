@@ -3,6 +3,7 @@
 import asyncio
 import logging
 
+import psycopg
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils.cache import add_never_cache_headers
@@ -28,14 +29,17 @@ def _ping_database():
 
 
 async def readyz(request):
-    """Ready when the database answers within a bounded time."""
+    """Ready when the database answers within a bounded time, through Django's
+    connections and through the fast lane's pool when this process opened one."""
     from asgiref.sync import sync_to_async
 
+    from accounts import fastlane
+
     try:
-        await asyncio.wait_for(
-            sync_to_async(_ping_database, thread_sensitive=False)(), READINESS_TIMEOUT
-        )
-    except (DatabaseError, TimeoutError) as exc:
+        async with asyncio.timeout(READINESS_TIMEOUT):
+            await sync_to_async(_ping_database, thread_sensitive=False)()
+            await fastlane.aping()
+    except (DatabaseError, psycopg.Error, TimeoutError) as exc:
         logger.error("database unavailable for /readyz: %s", exc or "timed out")
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:

@@ -4,9 +4,11 @@ The logout token is verified (accounts/oidc), its `jti` is recorded in the share
 so a replay is refused by every process, and then — as one atomic unit — the Django
 sessions born from that provider session (`sid`), or from every session of that
 identity (`sub`), are deleted, their refresh-token families revoked, and an audit event
-written.
+written. When that unit fails, the `jti` is forgotten again, so that the provider's
+retry is not refused as a replay.
 """
 
+import contextlib
 import hashlib
 
 from asgiref.sync import sync_to_async
@@ -14,6 +16,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from .. import oidc
+from ..api import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..upsert import RequestMeta
 from .logout import end_login_session
@@ -63,4 +66,10 @@ async def backchannel_logout(logout_token: str, meta: RequestMeta) -> int:
     )
     if not await cache.aadd(jti_key, True, JTI_MEMORY):
         raise BackchannelRefused("this logout token was already used")
-    return await sync_to_async(_end_sessions)(claims["iss"], claims, meta)
+    try:
+        return await sync_to_async(_end_sessions)(claims["iss"], claims, meta)
+    except Exception:
+        # Nothing was ended: the jti is not spent, so the provider's retry gets through.
+        with contextlib.suppress(*SERVICE_ERRORS):
+            await cache.adelete(jti_key)
+        raise

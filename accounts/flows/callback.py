@@ -3,9 +3,12 @@
 Order matters: the flow entry is consumed (single use) before anything else is
 trusted; the code is exchanged with the PKCE verifier; the ID token is verified; the
 organisation is checked; the user is upserted in one atomic unit; only then is a new
-session started. Any failure leaves no new session and no changed user.
+session started, and recorded with its LOGIN_SUCCEEDED event in one transaction. Any
+failure leaves no new session and no changed user; a failure after the upsert (the
+database or the cache going down) records LOGIN_FAILED when the database answers.
 """
 
+import contextlib
 import hmac
 import logging
 import time
@@ -15,12 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 from asgiref.sync import sync_to_async
 from django.contrib.auth import alogin
 from django.core.cache import cache
+from django.db import transaction
 
 from .. import app_settings, oidc
+from ..api import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
-from ..tokens import acreate_handoff_code
-from ..upsert import LoginRefused, aupsert_identity
+from ..tokens import create_handoff_code
+from ..upsert import LoginRefused, aupsert_identity, login_succeeded_event
 from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
 from .logout import end_login_session
 
@@ -109,7 +114,7 @@ async def complete_login(request) -> LoginDone:
             )
         if app_settings.organization_required() and not org_id:
             raise LoginFailed("organisation_required", "This login must be for an organisation.")
-        upserted = await aupsert_identity(claims["iss"], claims, meta)
+        upserted = await aupsert_identity(claims["iss"], claims)
     except oidc.OIDCError as exc:
         await _record_failure(meta, exc.code, exc.reason, claims)
         raise LoginFailed(exc.code, exc.reason, exc.status) from None
@@ -121,6 +126,20 @@ async def complete_login(request) -> LoginDone:
             await _record_failure(meta, exc.code, exc.reason, claims)
         raise
 
+    try:
+        return await _start_session(request, upserted, claims, flow, meta)
+    except SERVICE_ERRORS as exc:
+        # No session stays; the failure is recorded when the database still answers.
+        with contextlib.suppress(*SERVICE_ERRORS):
+            await request.session.aflush()
+        with contextlib.suppress(*SERVICE_ERRORS):
+            await _record_failure(meta, "service_unavailable", str(exc), claims)
+        raise
+
+
+async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> LoginDone:
+    """Start the new session of a login, with its record, its audit event and, in token
+    mode, its login code; return where the browser goes next."""
     user = upserted.user
     # Always a new session: flushing first makes alogin cycle the key even when this
     # browser was already logged in as the same person (alogin alone would keep it).
@@ -131,14 +150,25 @@ async def complete_login(request) -> LoginDone:
         await sync_to_async(end_login_session)(previous_key, "replaced")
     await request.session.aflush()
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
-    session_key = request.session.session_key
-    await LoginSession.objects.acreate(
-        session_key=session_key,
-        user=user,
-        identity=upserted.identity,
-        idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
+    login_code = await sync_to_async(_record_login)(
+        request.session.session_key, upserted, claims, flow, meta
     )
-    if flow["mode"] == "token":
-        login_code = await acreate_handoff_code(user, flow["handoff_challenge"], session_key)
+    if login_code is not None:
         return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"))
     return LoginDone(flow["next"])
+
+
+def _record_login(session_key: str, upserted, claims: dict, flow: dict, meta) -> str | None:
+    """Record the session, the LOGIN_SUCCEEDED event and, in token mode, the login code,
+    in one transaction; return the login code or None."""
+    with transaction.atomic():
+        LoginSession.objects.create(
+            session_key=session_key,
+            user=upserted.user,
+            identity=upserted.identity,
+            idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
+        )
+        login_succeeded_event(upserted, meta).save()
+        if flow["mode"] != "token":
+            return None
+        return create_handoff_code(upserted.user, flow["handoff_challenge"], session_key)

@@ -9,6 +9,16 @@ from ..api import ApiError
 from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
 
+# The ASGI scope key under which the fast lane leaves its count of a refresh it passes
+# on: True (within the limits) or the RateLimited it met. Such a request is not counted
+# again.
+LANE_COUNT = "authsite.token_limits"
+
+
+def lane_count(request):
+    """The fast lane's count of this request (see LANE_COUNT), or None when it made none."""
+    return getattr(request, "scope", {}).get(LANE_COUNT)
+
 
 def _token_limits(ip: str | None, user_id):
     yield "token-ip", ip, settings.RATE_LIMIT_TOKEN
@@ -30,19 +40,23 @@ async def acount_token_request(ip: str | None, user_id) -> None:
     await ratelimit.ahit_each(*_token_limits(ip, user_id))
 
 
-def _rotate_within_limits(presented: str, meta: RequestMeta) -> tokens.Grant:
-    """The limits, then the rotation: one thread hop."""
-    count_token_request(meta.ip, tokens.refresh_token_owner(presented))
+def _rotate_within_limits(presented: str, meta: RequestMeta, counted: bool) -> tokens.Grant:
+    """The limits (unless ``counted`` already), then the rotation: one thread hop."""
+    if not counted:
+        count_token_request(meta.ip, tokens.refresh_token_owner(presented))
     return tokens.rotate_refresh_token(presented, meta=meta)
 
 
-async def refresh(presented: str, *, issuer: str, meta: RequestMeta) -> dict:
+async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=None) -> dict:
     """A new pair for a refresh token (tokens.rotate_refresh_token states the rules);
     401 with ``invalid_token``, ``token_expired``, ``token_reused`` or
-    ``user_inactive``; 429 past the rate limits."""
+    ``user_inactive``; 429 past the rate limits. ``counted`` is the fast lane's count of
+    the request (``lane_count``): a RateLimited is raised, True skips the count."""
+    if isinstance(counted, ratelimit.RateLimited):
+        raise counted
     signer = await asigner_or_unavailable()
     try:
-        grant = await sync_to_async(_rotate_within_limits)(presented, meta)
+        grant = await sync_to_async(_rotate_within_limits)(presented, meta, bool(counted))
     except tokens.TokenError as exc:
         raise ApiError(401, exc.error, exc.detail) from None
     return tokens.pair(grant, issuer=issuer, signer=signer)

@@ -27,7 +27,7 @@ MAX_ID_TOKEN_AGE = 600
 def _unverified(token: str) -> jws.CompactSignature:
     try:
         return jws.extract_compact(token.encode())
-    except (JoseError, ValueError, TypeError, UnicodeError) as exc:
+    except (JoseError, ValueError, TypeError, UnicodeError, RecursionError) as exc:
         raise InvalidToken(
             f"the token is not a well-formed JWT ({exc.__class__.__name__})"
         ) from None
@@ -44,7 +44,7 @@ def unverified_claims(token: str) -> dict:
     """Claims read WITHOUT verification: only to decide which verifier to use."""
     try:
         claims = json.loads(_unverified(token).payload)
-    except (InvalidToken, ValueError, TypeError):
+    except (InvalidToken, ValueError, TypeError, RecursionError):
         return {}
     return claims if isinstance(claims, dict) else {}
 
