@@ -72,12 +72,40 @@ def _close_async_connections(django_db_setup):
 
 
 @pytest.fixture
-def browser():
+def browser(request):
     """A test client that enforces CSRF like a browser-facing server must (Django's
-    test client skips the CSRF check unless asked)."""
-    from django.test import AsyncClient
+    test client skips the CSRF check unless asked); on PostgreSQL, through the real ASGI
+    application."""
+    return _async_client(request, enforce_csrf_checks=True)
 
-    return AsyncClient(enforce_csrf_checks=True)
+
+@pytest.fixture
+def async_client(request):
+    """pytest-django's async client; on PostgreSQL, through the real ASGI application."""
+    return _async_client(request)
+
+
+def _async_client(request, **kwargs):
+    """Django's AsyncClient on SQLite; on PostgreSQL, one that sends its requests
+    through authsite.asgi.application, fast lane included (tests/asgi_client.py)."""
+    if connection.vendor != "postgresql":
+        from django.test import AsyncClient
+
+        return AsyncClient(**kwargs)
+    from tests.asgi_client import ASGIClient
+
+    request.getfixturevalue("_asgi_application")
+    return ASGIClient(**kwargs)
+
+
+@pytest.fixture(scope="session")
+async def _asgi_application(django_db_setup):
+    """Close the fast lane's pool and Redis client at the end, before the test database
+    is dropped."""
+    from authsite.asgi import application
+
+    yield
+    await application.close()
 
 
 @pytest.fixture(scope="session")
