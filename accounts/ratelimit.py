@@ -28,6 +28,8 @@ import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from .api import ApiError
 
@@ -153,12 +155,16 @@ def _redis_client():
         # Bounded like the sync cache's pool (authsite/settings.py): past its size a
         # hit waits for a connection instead of failing, as in a storm of logins.
         sizes = cache_settings.get("OPTIONS", {}).get("CONNECTION_POOL_KWARGS", {})
+        # A connection that Redis closed (a restart) is replaced and the script sent
+        # again, as the sync cache's pool does (authsite/settings.py).
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             location.split(",")[0],
             max_connections=sizes.get("max_connections", 50),
             timeout=sizes.get("timeout", 5),
             socket_timeout=5,
             socket_connect_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            retry_on_error=[redis.ConnectionError],
         )
         client = redis.asyncio.Redis.from_pool(pool)
         setattr(loop, _LOOP_ATTRIBUTE, client)

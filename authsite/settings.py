@@ -8,6 +8,8 @@ once so that the rest of the code reads plain Django settings.
 from pathlib import Path
 
 import environ
+import redis.backoff
+import redis.retry
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -144,8 +146,15 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
     # that raises past 100 connections.
     CACHES["default"].setdefault("OPTIONS", {})
     CACHES["default"]["OPTIONS"].setdefault("CONNECTION_POOL_CLASS", "redis.BlockingConnectionPool")
+    # A connection that Redis closed (a restart) is replaced and the command sent again.
     CACHES["default"]["OPTIONS"].setdefault(
-        "CONNECTION_POOL_KWARGS", {"max_connections": 50, "timeout": 5}
+        "CONNECTION_POOL_KWARGS",
+        {
+            "max_connections": 50,
+            "timeout": 5,
+            "retry": redis.retry.Retry(redis.backoff.ExponentialBackoff(cap=0.5, base=0.05), 2),
+            "retry_on_error": [redis.ConnectionError],
+        },
     )
 
 # --- auth and sessions ----------------------------------------------------------------

@@ -96,6 +96,7 @@ class Server:
             [
                 sys.executable, "-m", "uvicorn", "authsite.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                "--no-proxy-headers",
             ],
             cwd=ROOT,
             env={**os.environ, **base_env(), "DATABASE_URL": database.url, **env},

@@ -140,6 +140,8 @@ class Command(BaseCommand):
                 sys.executable,
                 *("-m", "uvicorn", "authsite.asgi:application"),
                 *("--host", API_HOST, "--port", str(API_PORT)),
+                # TRUSTED_PROXIES alone decides whose forwarded headers are believed.
+                "--no-proxy-headers",
             ],
             env,
         )
