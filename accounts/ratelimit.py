@@ -100,7 +100,9 @@ def _hit_each(limits) -> None:
         hit(*limit)
 
 
-_hits_in_thread = sync_to_async(_hit_each, thread_sensitive=False)
+# In the request's own thread, like its other database work: a database cache's
+# connection then goes back to the pool when the request ends.
+_hits_in_thread = sync_to_async(_hit_each)
 # Each key in turn: INCR, the window's expiry on its first hit, and a stop at the first
 # count past its limit, as successive ``hit`` calls stop at the first RateLimited.
 _COUNT = """

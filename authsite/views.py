@@ -37,7 +37,7 @@ async def readyz(request):
 
     try:
         async with asyncio.timeout(READINESS_TIMEOUT):
-            await sync_to_async(_ping_database, thread_sensitive=False)()
+            await sync_to_async(_ping_database)()
             await fastlane.aping()
     except (DatabaseError, psycopg.Error, TimeoutError) as exc:
         logger.error("database unavailable for /readyz: %s", exc or "timed out")

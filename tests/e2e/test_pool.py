@@ -1,0 +1,115 @@
+"""Bounded database connections under the documented defaults: one server process holds
+at most DB_POOL_MAX_SIZE connections in all (Django's pool and the fast lane's), and a
+request that waits past DB_POOL_TIMEOUT for one answers 503 (JSON on the API, the
+error page on a login step) instead of hanging or failing with a 500."""
+
+import asyncio
+import json
+import os
+import threading
+import time
+
+import httpx2
+import psycopg
+import pytest
+
+from tests.e2e.conftest import auth0_env
+from tests.e2e.servers import E2EDatabase, Server
+
+pytestmark = pytest.mark.postgres
+
+BURST = 60
+
+
+@pytest.fixture(scope="module")
+def pool_database():
+    database = E2EDatabase(f"authsite_pool_{os.getpid()}")
+    yield database
+    database.drop()
+
+
+class _ConnectionSampler(threading.Thread):
+    """The most connections to ``database`` seen at once, sampled every few ms."""
+
+    def __init__(self, database: E2EDatabase):
+        super().__init__(daemon=True)
+        self.database = database
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def run(self):
+        with psycopg.connect(self.database._pg_admin, autocommit=True) as conn:
+            while not self._stop.is_set():
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                    [self.database.name],
+                ).fetchone()
+                self.peak = max(self.peak, count)
+                time.sleep(0.005)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.join()
+        return self.peak
+
+
+def test_a_burst_never_takes_more_connections_than_the_default_pool(pool_database, idp_server):
+    assert "DB_POOL_MAX_SIZE" not in os.environ
+    refresh_tokens = json.loads(pool_database.run_python("tests.e2e.seed", "pairs", str(BURST)))
+    server = Server(pool_database, auth0_env(idp_server))
+    sampler = _ConnectionSampler(pool_database)
+    sampler.start()
+
+    async def burst():
+        async with httpx2.AsyncClient(base_url=server.url, timeout=60) as http:
+            refreshes = [
+                http.post("/api/v1/auth/refresh", json={"refresh_token": token})
+                for token in refresh_tokens
+            ]
+            sessions = [
+                http.get("/api/v1/auth/me", headers={"Cookie": f"sessionid={index:032d}"})
+                for index in range(BURST)
+            ]
+            ready = [http.get("/readyz") for _ in range(BURST)]
+            return await asyncio.gather(*refreshes, *sessions, *ready)
+
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        peak = sampler.stop()
+        server.stop()
+    statuses = [answer.status_code for answer in answers]
+    assert statuses == [200] * BURST + [401] * BURST + [200] * BURST
+    assert 1 <= peak <= 10
+    server.assert_clean_log()
+
+
+def test_waiting_past_the_pool_timeout_is_a_503_not_a_hang(pool_database, idp_server):
+    env = auth0_env(idp_server, DB_POOL_MAX_SIZE="1", FAST_LANE="false", DB_POOL_TIMEOUT="1")
+    server = Server(pool_database, env)
+    blocker = psycopg.connect(pool_database.url)
+    try:
+        # Another client holds the session table: the one pooled connection waits on it.
+        blocker.execute("LOCK TABLE django_session IN ACCESS EXCLUSIVE MODE")
+
+        async def requests():
+            async with httpx2.AsyncClient(base_url=server.url, timeout=30) as http:
+                holder = asyncio.ensure_future(
+                    http.get("/api/v1/auth/me", headers={"Cookie": "sessionid=" + "a" * 32})
+                )
+                await asyncio.sleep(0.5)
+                api = await http.get("/api/v1/auth/me", headers={"Cookie": "sessionid=" + "b" * 32})
+                login = await http.get("/auth/callback", params={"state": "x" * 43, "code": "c"})
+                blocker.rollback()
+                return await holder, api, login
+
+        holder, api, login = asyncio.run(requests())
+    finally:
+        blocker.close()
+        server.stop()
+    assert holder.status_code == 401
+    assert api.status_code == 503
+    assert api.json()["error"] == "service_unavailable"
+    assert login.status_code == 503
+    assert login.headers["content-type"].startswith("text/html")
+    assert "service_unavailable" in login.text
