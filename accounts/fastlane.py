@@ -16,9 +16,9 @@ For ``/me``:
 For a refresh (``_rotate``), the body is read whole (up to REFRESH_BODY_LIMIT) and
 handed to Django's own request object, so the view's ``presented_refresh_token`` reads
 the token (the body's, else the cookie's after the CSRF check); then the rotation's read
-(with the user's applications, in one statement), rules, conditional update, successor
-and audit event of accounts.tokens run in one transaction, with the token endpoints'
-rate limits (``acount_token_request``).
+(with the user's applications, in one statement) and rules of accounts.tokens, the token
+endpoints' rate limits (``acount_token_request``, counted once: see ``_rotate``), and its
+conditional update, successor and audit event in one transaction.
 
 For both, the queries are the SQL Django compiles from those querysets and models
 (accounts.compiled), run through an async psycopg pool on Django's connection settings,
@@ -32,9 +32,10 @@ or path, no Bearer token or an identity provider's, a Host Django would refuse o
 forwarded one, a CSRF cookie Django would renew, a token that does not verify, a revoked
 family, a deactivated account, a refresh token that is refused or already spent, a rate
 limit, a failed CSRF check, a database or cache that fails or has no connection free
-within POOL_WAIT. A refresh the lane declines has written nothing: its transaction is
-rolled back. Refusals, their bodies and their logs are therefore Django's, and a
-revocation takes effect at the next request, as there. On SQLite the lane is off.
+within POOL_WAIT, and any other exception raised inside the lane. A refresh the lane
+declines has written nothing: its transaction is rolled back. Refusals, their bodies and
+their logs are therefore Django's, and a revocation takes effect at the next request, as
+there. On SQLite, or with FAST_LANE off, the lane is off.
 """
 
 import asyncio

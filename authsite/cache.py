@@ -3,7 +3,7 @@
 Django's ``LocMemCache`` culls a third of its entries, live or not, once it holds
 MAX_ENTRIES. The cache holds logins in flight and rate-limit counters, which must live
 until they expire: this one removes the expired entries first and culls live ones only
-when more than MAX_ENTRIES are alive (settings make that a million).
+when more than MAX_ENTRIES are alive (CACHE_MAX_ENTRIES, 200,000 by default).
 """
 
 import time

@@ -138,7 +138,7 @@ if CACHES["default"]["BACKEND"] in (
 ):
     CACHES["default"].setdefault("OPTIONS", {})
     CACHES["default"]["OPTIONS"].setdefault(
-        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=1_000_000)
+        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=200_000)
     )
 if "redis" in CACHES["default"]["BACKEND"].lower():
     # Every request may use the cache from its own thread: a bounded pool that makes a
