@@ -42,7 +42,7 @@ def test_the_verified_token_memory_holds_under_many_threads(user, monkeypatch):
                 for token in access_tokens:
                     claims = async_to_sync(tokens.averify_access_token)(token)
                     assert claims["sub"] == str(user.pk)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=verify_all) for _ in range(8)]
