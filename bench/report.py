@@ -9,13 +9,21 @@ sections as placeholders.
 import os
 import platform
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from .prepare import ROOT
-from .scenarios import HotResult, ReferenceResult, RefreshResult, StormResult, median
+from .scenarios import (
+    HotResult,
+    PeakConnections,
+    ReferenceResult,
+    RefreshResult,
+    StormResult,
+    median,
+)
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "benchmarks-throughput.png"
@@ -106,8 +114,10 @@ def versions(info: RunInfo) -> str:
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
-    wrk = wrk.split(" [")[0].replace("wrk ", "") if wrk else "?"
+    wrk = "not installed"  # possible with --no-install when only the storm ran
+    if found := shutil.which("wrk"):
+        out = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+        wrk = out.split(" [")[0].replace("wrk ", "") if out else "?"
     packages = ", ".join(
         f"{name} {v(name)}"
         for name in (
@@ -212,12 +222,71 @@ def memory_section(hot: HotResult | None, goal_requests: int) -> list[str]:
     return out
 
 
-def storm_section(storm: StormResult | None) -> list[str]:
-    if storm is None:
+def _storm_runs(storm: StormResult, build: str) -> list:
+    return [r for delay in storm.delays for r in storm.runs[build][delay]]
+
+
+def _storm_failures(storm: StormResult, build: str) -> dict[str, int]:
+    """Failed logins of a build's measured storms, by answer (e.g. "400 invalid_state")."""
+    counts: dict[str, int] = {}
+    for run in _storm_runs(storm, build):
+        for answer, count in run.failures.items():
+            counts[answer] = counts.get(answer, 0) + count
+    return counts
+
+
+def _storm_ratio(storm: StormResult, build: str) -> float:
+    slow, instant = (median(r.rate for r in storm.runs[build][d]) for d in storm.delays)
+    return slow / instant if instant else 0.0
+
+
+def _storm_db_cpu(storm: StormResult, runs) -> str:
+    """The backends' median CPU; n/a without a pool, whose short-lived backends the
+    meter misses."""
+    if storm.pool_max is None:
+        return "n/a"
+    return f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}%"
+
+
+def _storm_goals(storm: StormResult) -> list[tuple[str, str]]:
+    """(goal, verdict with its number) for one storm's settings."""
+    pool = storm.pool_max
+    cells = []
+    for build in ("asgi", "wsgi"):
+        failures = _storm_failures(storm, build)
+        failed = sum(failures.values())
+        answers = ", ".join(f"{count} × {answer}" for answer, count in failures.items())
+        cells.append(
+            (
+                f"{build.upper()} ({storm.labels[build]}): 0 failed logins",
+                f"{verdict(failed == 0)}: {failed}" + (f" ({answers})" if answers else ""),
+            )
+        )
+    for build in ("asgi", "wsgi"):
+        peak = max((r.peak_db_connections for r in _storm_runs(storm, build)), default=0)
+        cells.append(
+            (
+                f"{build.upper()}: peak DB connections per process ≤ DB_POOL_MAX_SIZE",
+                f"{verdict(pool is not None and peak <= pool)}: {peak} of "
+                f"{pool if pool is not None else 'no pool'}",
+            )
+        )
+    ratio = _storm_ratio(storm, "asgi")
+    cells.append(
+        (
+            f"ASGI slow/instant ≥ {GOAL_STORM_RATIO}",
+            f"{verdict(ratio >= GOAL_STORM_RATIO)}: {ratio:.2f}×",
+        )
+    )
+    return cells
+
+
+def storm_section(storms: list[StormResult]) -> list[str]:
+    if not storms:
         return ["## 2. Login storm", "", "_Not run._", ""]
-    slow, instant = storm.delays
-    n = next(iter(storm.runs["asgi"][slow]), None)
-    logins = n.logins if n else 0
+    first = storms[0]
+    slow = first.delays[0]
+    logins = next((r.logins for r in _storm_runs(first, "asgi")), 0)
     out = [
         f"## 2. Login storm: {logins} concurrent callbacks",
         "",
@@ -226,76 +295,88 @@ def storm_section(storm: StormResult | None) -> list[str]:
         "the `auth_flow` cookie) are sent at once on their own connections; logins/s = "
         "answered 302s to the landing page / wall time of that phase. The provider runs "
         "in its own process on core 1 and its token endpoint waits the stated delay. "
-        f"Servers on core 0: {storm.labels['asgi']}; {storm.labels['wsgi']}. "
-        f"DB_POOL_MAX_SIZE={storm.pool_max}; PostgreSQL allows "
-        f"{storm.db_max_connections} connections. The people already exist (a first "
-        "storm per build made them), so these are returning logins.",
+        f"Servers on core 0: {first.labels['asgi']}; {first.labels['wsgi']}. PostgreSQL "
+        f"allows {first.db_max_connections} connections. The people already exist (a "
+        "first storm per build made them), so these are returning logins.",
         "",
-        "| build | provider delay | runs | logins/s | phase s | p50 ms | p99 ms | failed | "
-        "peak DB conns | server CPU | ms CPU/login | DB CPU | client CPU | worker RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "The storm runs once per setting, each with a pair of servers of its own: "
+        "**tuned** is the bench's environment; **documented defaults** is the same "
+        "environment with DB_POOL_MAX_SIZE and CACHE_URL absent (not empty), so the "
+        "settings' defaults apply. What the settings make of each environment is read by "
+        "Django itself, in a process started with it.",
+        "",
+        "| settings | servers' environment | DB_POOL_MAX_SIZE in the settings | cache backend | "
+        "peak DB conns, whole database |",
+        "|---|---|---:|---|---:|",
     ]
-    for build in ("asgi", "wsgi"):
-        for delay in storm.delays:
-            runs = storm.runs[build][delay]
-            if not runs:
-                continue
-            failed = sum(r.logins - r.ok for r in runs)
-            out.append(
-                f"| {build.upper()} | {fmt(delay * 1000)} ms | {len(runs)} | "
-                f"{fmt(median(r.rate for r in runs))} | "
-                f"{fmt(median(r.seconds for r in runs), 2)} | "
-                f"{fmt(median(r.p50_ms for r in runs))} | {fmt(median(r.p99_ms for r in runs))} | "
-                f"{failed} | {max(r.peak_db_connections for r in runs)} | "
-                f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
-                f"{fmt(median(1000 * r.server_cpu / max(r.ok, 1) for r in runs), 2)} | "
-                f"{fmt(median(100 * r.db_cpu / r.seconds for r in runs))}% | "
-                f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
-                f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB |"
-            )
-    out.append("")
-    for build in ("asgi", "wsgi"):
-        slow_rate = median(r.rate for r in storm.runs[build][slow])
-        instant_rate = median(r.rate for r in storm.runs[build][instant])
-        ratio = slow_rate / instant_rate if instant_rate else 0.0
-        failures = sum(r.logins - r.ok for d in storm.delays for r in storm.runs[build][d])
-        if build == "asgi":
-            ok = ratio >= GOAL_STORM_RATIO and failures == 0
-            out.append(
-                f"- ASGI slow/instant: **{ratio:.2f}×** (goal ≥ {GOAL_STORM_RATIO}), "
-                f"{failures} failed logins: {verdict(ok)}"
-            )
-        else:
-            out.append(
-                f"- WSGI slow/instant: {ratio:.2f}×; its {storm.labels['wsgi']} caps a "
-                f"{fmt(slow * 1000)} ms provider at about threads / delay = "
-                f"{fmt(storm.wsgi_threads / slow if slow else 0)} logins/s; "
-                f"{failures} failed logins"
-            )
-    for build in ("asgi", "wsgi"):
-        failures: dict[str, int] = {}
-        for delay in storm.delays:
-            for run in storm.runs[build][delay]:
-                for status, count in run.failures.items():
-                    failures[status] = failures.get(status, 0) + count
-        if failures:
-            answers = ", ".join(f"{count} × {status}" for status, count in failures.items())
-            out.append(
-                f"- {build.upper()} failed logins answered: {answers} (the server's log in "
-                f"bench/results/storm-{build}.log says why)"
-            )
-    everything = [r for b in storm.runs for d in storm.delays for r in storm.runs[b][d]]
-    peak = max((r.peak_db_connections for r in everything), default=0)
-    total = max((r.peak_db_total for r in everything), default=0)
+    for storm in storms:
+        total = max((r.peak_db_total for b in storm.runs for r in _storm_runs(storm, b)), default=0)
+        out.append(
+            f"| {storm.title} | {storm.environment} | "
+            f"{storm.pool_max if storm.pool_max is not None else 'none: no pool'} | "
+            f"`{storm.cache}` | {total} of {storm.db_max_connections} |"
+        )
     out += [
-        f"- Peak PostgreSQL connections (pg_stat_activity every 100 ms): {peak} for the "
-        f"server under load, {total} for the whole bench database (both servers' pools), "
-        f"of {storm.db_max_connections} allowed: {verdict(total < storm.db_max_connections)}. "
-        "A request that finds the pool empty waits in psycopg_pool's queue, in the "
-        "thread that runs its query, up to DB_POOL_TIMEOUT (10 s), and then fails with a "
-        "database error (503 on the JSON API).",
         "",
+        "| settings | build | provider delay | runs | logins/s | phase s | p50 ms | p99 ms | "
+        "failed | peak DB conns per process | server CPU | ms CPU/login | DB CPU | "
+        "client CPU | worker RSS |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    for storm in storms:
+        for build in ("asgi", "wsgi"):
+            for delay in storm.delays:
+                runs = storm.runs[build][delay]
+                if not runs:
+                    continue
+                out.append(
+                    f"| {storm.title} | {build.upper()} | {fmt(delay * 1000)} ms | "
+                    f"{len(runs)} | {fmt(median(r.rate for r in runs))} | "
+                    f"{fmt(median(r.seconds for r in runs), 2)} | "
+                    f"{fmt(median(r.p50_ms for r in runs))} | "
+                    f"{fmt(median(r.p99_ms for r in runs))} | "
+                    f"{sum(r.logins - r.ok for r in runs)} | "
+                    f"{max(r.peak_db_connections for r in runs)} | "
+                    f"{fmt(median(100 * r.server_cpu / r.seconds for r in runs))}% | "
+                    f"{fmt(median(1000 * r.server_cpu / max(r.ok, 1) for r in runs), 2)} | "
+                    f"{_storm_db_cpu(storm, runs)} | "
+                    f"{fmt(median(100 * r.client_cpu / r.seconds for r in runs))}% | "
+                    f"{fmt(max(r.server_rss_mb for r in runs), 1)} MiB |"
+                )
+    goals = [_storm_goals(storm) for storm in storms]
+    out += [
+        "",
+        "| goal | " + " | ".join(storm.title for storm in storms) + " |",
+        "|---|" + "---|" * len(storms),
+    ]
+    for i, (goal, _) in enumerate(goals[0]):
+        out.append(f"| {goal} | " + " | ".join(cells[i][1] for cells in goals) + " |")
+    out += [
+        "",
+        f"- The WSGI build's {first.labels['wsgi']} caps a {fmt(slow * 1000)} ms provider "
+        f"at about threads / delay = {fmt(first.wsgi_threads / slow if slow else 0)} "
+        "logins/s; its slow/instant ratio is not a goal.",
+        "- Peak DB connections per process: pg_stat_activity sampled every "
+        f"{1000 * PeakConnections.INTERVAL:g} ms by the bench during each storm; the "
+        "server's connections (its application_name, Django's and the fast lane's) are "
+        "counted per process by client port, the port's owner read from /proc/<pid>/fd "
+        "and /proc/net/tcp, whenever their total reaches a new high (a connection closed "
+        "before /proc was read counts for every process). A connection shorter than the "
+        "interval may go unseen. A request that finds the pool empty waits in "
+        "psycopg_pool's queue up to DB_POOL_TIMEOUT (10 s) and then fails with a "
+        "database error (a 503).",
+        "- DB CPU counts the PostgreSQL backends alive when a storm starts and ends: "
+        "without a pool, those opened and closed within it are missed (n/a).",
+    ]
+    for storm in storms:
+        for build in ("asgi", "wsgi"):
+            if _storm_failures(storm, build):
+                out.append(
+                    f"- Why the {storm.title} {build.upper()} logins failed: the server's "
+                    f"log, bench/results/{storm.prefix}-{build}.log."
+                )
+    out.append("")
     return out
 
 
@@ -472,7 +553,7 @@ def plot(hot: HotResult, path: Path = PLOT) -> Path:
     return path
 
 
-def generated(info: RunInfo, hot, storm, refresh, reference, profiles, settings) -> str:
+def generated(info: RunInfo, hot, storms, refresh, reference, profiles, settings) -> str:
     lines = [
         f"_Last run: {info.started}, {info.seconds / 60:.1f} minutes, at commit {info.commit}._",
         "",
@@ -487,7 +568,8 @@ def generated(info: RunInfo, hot, storm, refresh, reference, profiles, settings)
         "- uvicorn event loop and parser: uvloop + httptools (requirements.txt)",
         f"- environment of both builds: DEBUG=false, PostgreSQL with "
         f"DB_POOL_MAX_SIZE={info.pool}, CACHE_URL {info.cache}, rate limits 1000000/m, "
-        f"ACCESS_TOKEN_TTL=3600; seeded: 1 organisation with the default tools, "
+        f"ACCESS_TOKEN_TTL=3600 (the storm with the documented defaults leaves out "
+        f"DB_POOL_MAX_SIZE and CACHE_URL); seeded: 1 organisation with the default tools, "
         f"{info.users} members with application access, 3 feature flags",
         f"- settings: {settings.runs} runs of {settings.duration:g} s at "
         f"{', '.join(map(str, settings.goal_connections))} connections, "
@@ -495,7 +577,7 @@ def generated(info: RunInfo, hot, storm, refresh, reference, profiles, settings)
         f"{settings.warmup:g} s warm-up per server",
         "",
         *hot_section(hot),
-        *storm_section(storm),
+        *storm_section(storms),
         *refresh_section(refresh, GOAL_ROTATIONS),
         *memory_section(hot, settings.memory_requests),
         *reference_section(reference),
@@ -505,7 +587,7 @@ def generated(info: RunInfo, hot, storm, refresh, reference, profiles, settings)
 
 
 def write(
-    info: RunInfo, hot, storm, refresh, reference, profiles, settings, path: Path = DOC
+    info: RunInfo, hot, storms, refresh, reference, profiles, settings, path: Path = DOC
 ) -> Path:
     """Replace the generated part of docs/benchmarks.md (creating the page when it is
     missing, and adding the marked section when an existing page has none)."""
@@ -518,7 +600,7 @@ def write(
         text += "\n## Backfilling tool access\n\n_(numbers from `python -m bench.setup_tool_access` go here)_\n"  # noqa: E501
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    body = generated(info, hot, storm, refresh, reference, profiles, settings)
+    body = generated(info, hot, storms, refresh, reference, profiles, settings)
     path.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
     if hot is not None:
         plot(hot)

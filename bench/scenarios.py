@@ -11,18 +11,22 @@ import asyncio
 import hashlib
 import json
 import math
+import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import client, servers, wrk
 from .idp_server import subject
-from .servers import Processes, Server, cpu_seconds, rss_mb, start_server
+from .prepare import ROOT
+from .servers import Processes, Server, cpu_seconds, rss_mb, start_server, tcp_port_owners
 
 SERVER_CPU = "0"
 GENERATOR_CPU = "1"
@@ -235,7 +239,7 @@ class StormRun:
     seconds: float
     p50_ms: float
     p99_ms: float
-    peak_db_connections: int  # this server's connections
+    peak_db_connections: int  # the most one server process held at once
     peak_db_total: int  # every connection to the bench database
     server_cpu: float
     db_cpu: float
@@ -249,22 +253,63 @@ class StormRun:
 
 @dataclass
 class StormResult:
+    title: str  # "tuned" or "documented defaults"
+    environment: str  # what the servers' environment says of the pool and the cache
+    prefix: str  # of the servers' names and logs (bench/results/<prefix>-asgi.log)
     labels: dict[str, str]
     delays: tuple[float, float]  # (slow, instant)
     runs: dict[str, dict[float, list[StormRun]]]
-    pool_max: str
+    pool_max: int | None  # DB_POOL_MAX_SIZE as the servers' settings read it; None: no pool
+    cache: str  # the servers' cache backend
     wsgi_threads: int
     db_max_connections: int = 0
 
 
-class PeakConnections:
-    """Samples pg_stat_activity for one database every 100 ms in a thread: ``peak`` is
-    the largest count of ``application``'s connections seen, ``peak_total`` of all of
-    them (the sampler itself is connected to another database)."""
+# Unset for the storm with the documented defaults.
+DEFAULTED = ("DB_POOL_MAX_SIZE", "CACHE_URL")
+SETTINGS_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps([getattr(s, 'DB_POOL_MAX_SIZE', None), s.CACHES['default']['BACKEND']]))"
+)
 
-    def __init__(self, admin_url: str, database: str, application: str):
-        self.admin_url, self.database, self.application = admin_url, database, application
+
+def set_in_dotenv() -> list[str]:
+    """Which of DEFAULTED the project's .env sets: the settings read it for whatever the
+    environment lacks, so the storm with the documented defaults would not have them."""
+    dotenv = ROOT / ".env"
+    text = dotenv.read_text() if dotenv.exists() else ""
+    return [name for name in DEFAULTED if re.search(rf"^\s*(export\s+)?{name}\s*=", text, re.M)]
+
+
+def server_settings(env: dict) -> tuple[int | None, str]:
+    """(DB_POOL_MAX_SIZE, cache backend) as the project's settings read them from
+    ``env``, in a process of their own."""
+    out = subprocess.run(
+        [sys.executable, "-c", SETTINGS_PROBE],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    pool, cache = json.loads(out.splitlines()[-1])
+    return pool or None, cache
+
+
+class PeakConnections:
+    """Samples pg_stat_activity for one database every 20 ms in a thread: ``peak`` is
+    the most connections one server process held, ``peak_total`` the most the database
+    had (the sampler itself is connected to another database).
+
+    The server's connections are those of its application_name (the fast lane's
+    "<name> fast lane" included). Whenever their total reaches a new high they are
+    counted per process by client port, which /proc maps to the socket's owner (reading
+    /proc's socket table takes milliseconds on a busy machine: not every 20 ms); a
+    connection closed before /proc is read counts for every process, an upper bound.
+    With one serving process, as in the storms, its peak is the server's."""
+
+    INTERVAL = 0.02
+
+    def __init__(self, admin_url: str, database: str, server: Server):
+        self.admin_url, self.database, self.server = admin_url, database, server
         self.peak = self.peak_total = 0
+        self._high = 0
         self._stop = threading.Event()
 
     def __enter__(self):
@@ -277,14 +322,20 @@ class PeakConnections:
 
     def _sample(self):
         while not self._stop.is_set():
-            mine, total = self._conn.execute(
-                "SELECT count(*) FILTER (WHERE application_name = %s), count(*) "
+            rows = self._conn.execute(
+                "SELECT client_port, split_part(application_name, ' ', 1) = %s "
                 "FROM pg_stat_activity WHERE datname = %s",
-                (self.application, self.database),
-            ).fetchone()
-            self.peak = max(self.peak, mine)
-            self.peak_total = max(self.peak_total, total)
-            self._stop.wait(0.1)
+                (self.server.name, self.database),
+            ).fetchall()
+            ports = [port for port, mine in rows if mine]
+            if len(ports) > self._high:
+                self._high = len(ports)
+                owners = tcp_port_owners(self.server.all_pids())
+                held = Counter(owners.get(port) for port in ports)
+                closed = held.pop(None, 0)
+                self.peak = max(self.peak, closed + max(held.values(), default=0))
+            self.peak_total = max(self.peak_total, len(rows))
+            self._stop.wait(self.INTERVAL)
 
     def __exit__(self, *exc):
         self._stop.set()
@@ -359,13 +410,25 @@ async def _prepare_logins(server: Server, idp_url: str, count: int) -> list[clie
     return callbacks
 
 
+ERROR_CODE = re.compile(rb'id="error-code">([^<]*)<')
+
+
+def _failure(response: client.Response | None) -> str:
+    """How a failed login was answered: its status and the login error code of the
+    error page (accounts/templates/accounts/login_error.html), e.g. "400 invalid_state"."""
+    if response is None:
+        return "no answer"
+    code = ERROR_CODE.search(response.body)
+    return f"{response.status} {code.group(1).decode()}" if code else str(response.status)
+
+
 def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
     callbacks = asyncio.run(_prepare_logins(server, bench.idp_url, count))
-    with PeakConnections(bench.admin_url, bench.database, server.name) as peak:
+    with PeakConnections(bench.admin_url, bench.database, server) as peak:
         meter = _meter(bench, server)
-        own = time.process_time()
+        own = time.thread_time()  # the client's thread: not the sampler's
         batch = asyncio.run(client.fire_at_once("127.0.0.1", server.port, callbacks))
-        client_cpu = time.process_time() - own
+        client_cpu = time.thread_time() - own
         used = meter.stop()
     failures: dict[str, int] = {}
     ok = 0
@@ -373,7 +436,7 @@ def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
         if response and response.status == 302 and response.headers.get("location") == LANDING:
             ok += 1
         else:
-            key = str(response.status) if response else "no answer"
+            key = _failure(response)
             failures[key] = failures.get(key, 0) + 1
     p50, p99 = _latency(batch)
     return StormRun(
@@ -392,31 +455,49 @@ def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
     )
 
 
-def login_storm(bench: Bench) -> StormResult:
+def login_storm(bench: Bench, defaults: bool = False) -> StormResult:
     """200 concurrent callbacks against a provider whose token endpoint takes
-    ``storm_delay`` seconds, and against an instant one, for both builds."""
+    ``storm_delay`` seconds, and against an instant one, for both builds; with
+    ``defaults``, DB_POOL_MAX_SIZE and CACHE_URL are absent from the servers'
+    environment, so that the settings' documented defaults apply."""
     s = bench.settings
-    env = bench.env
-    asgi = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name="storm-asgi")
+    if defaults:
+        env = {k: v for k, v in bench.env.items() if k not in DEFAULTED}
+        title, environment, prefix = "documented defaults", "neither set", "storm-defaults"
+    else:
+        env = bench.env
+        cache = "Redis" if env["CACHE_URL"].startswith("redis") else env["CACHE_URL"]
+        environment = f"DB_POOL_MAX_SIZE={env['DB_POOL_MAX_SIZE']}, CACHE_URL {cache}"
+        title, prefix = "tuned", "storm"
+    pool_max, cache_backend = server_settings(env)
+    asgi = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name=f"{prefix}-asgi")
     wsgi = start_server(
-        bench.processes, "wsgi", env, threads=s.wsgi_threads, cpus=SERVER_CPU, name="storm-wsgi"
-    )
+        bench.processes, "wsgi", env, threads=s.wsgi_threads, cpus=SERVER_CPU,
+        name=f"{prefix}-wsgi",
+    )  # fmt: skip
     pair = {"asgi": asgi, "wsgi": wsgi}
     delays = (s.storm_delay, 0.0)
     result = StormResult(
+        title=title,
+        environment=environment,
+        prefix=prefix,
         labels={b: srv.label for b, srv in pair.items()},
         delays=delays,
         runs={b: {d: [] for d in delays} for b in pair},
-        pool_max=env.get("DB_POOL_MAX_SIZE", "none"),
+        pool_max=pool_max,
+        cache=cache_backend,
         wsgi_threads=s.wsgi_threads,
     )
-    # A first storm per build creates the 200 people (first logins) and fills the
-    # servers' discovery and JWKS caches; the measured storms are returning logins.
+    # A first storm per build creates the 200 people (first logins) unless an earlier
+    # storm did, and fills the servers' discovery and JWKS caches; the measured storms
+    # are returning logins.
     _set_token_delay(bench.idp_url, 0.0)
     for build, srv in pair.items():
         warm = _one_storm(bench, srv, s.logins)
         if warm.failures:
-            print(f"  warm-up storm {build}: {warm.ok}/{warm.logins}, {warm.failures}", flush=True)
+            print(
+                f"  warm-up {prefix} {build}: {warm.ok}/{warm.logins}, {warm.failures}", flush=True
+            )
     for i in range(s.runs):
         for delay in delays:
             _set_token_delay(bench.idp_url, delay)
@@ -425,9 +506,9 @@ def login_storm(bench: Bench) -> StormResult:
                 run = _one_storm(bench, pair[build], s.logins)
                 result.runs[build][delay].append(run)
                 print(
-                    f"  storm {build} delay {delay * 1000:.0f} ms: {run.ok}/{run.logins} in "
+                    f"  {prefix} {build} delay {delay * 1000:.0f} ms: {run.ok}/{run.logins} in "
                     f"{run.seconds:.2f} s = {run.rate:.0f} logins/s, "
-                    f"peak {run.peak_db_connections} db connections"
+                    f"peak {run.peak_db_connections} db connections per process"
                     + (f", failed: {run.failures}" if run.failures else ""),
                     flush=True,
                 )

@@ -247,6 +247,32 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def tcp_port_owners(pids) -> dict[int, int]:
+    """Local TCP port -> pid for the sockets the processes hold: /proc/<pid>/fd names
+    each socket's inode, /proc/net/tcp and tcp6 give that inode's local port."""
+    inodes = {}
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes[link[8:-1]] = pid
+    owners = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                owners[int(fields[1].rsplit(":", 1)[1], 16)] = inodes[fields[9]]
+    return owners
+
+
 def backend_pids(database: str) -> list[int]:
     """The PostgreSQL backends connected to ``database`` on this machine (their command
     line reads ``postgres: <user> <database> <client> <state>``)."""
