@@ -110,7 +110,7 @@ def asgi_argv(port: int, workers: int = 1, app: str = ASGI_APP) -> list[str]:
     argv = [
         sys.executable, "-m", "uvicorn", app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--no-access-log", "--log-level", "warning",
+        "--no-access-log", "--log-level", "warning", "--no-proxy-headers",
         # what uvicorn picks by itself with requirements.txt installed, said explicitly
         "--loop", "uvloop", "--http", "httptools",
     ]  # fmt: skip
@@ -123,7 +123,7 @@ def wsgi_argv(port: int, workers: int = 1, threads: int = 1, app: str = WSGI_APP
         sys.executable, "-m", "gunicorn", app,
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--worker-class", worker_class, "--threads", str(threads),
-        "--log-level", "warning", "--timeout", "120",
+        "--log-level", "warning", "--timeout", "120", "--forwarded-allow-ips", "",
     ]  # fmt: skip
 
 
