@@ -48,7 +48,6 @@ from typing import NamedTuple
 
 import psycopg
 import redis
-from asgiref.sync import sync_to_async
 from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
@@ -87,6 +86,7 @@ from .compiled import (
     insert_statement,
     numbered_placeholders,
 )
+from .dbkit import in_thread
 from .flows.refresh import LANE_COUNT, acount_token_request
 from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, TokenFamily, User
@@ -322,7 +322,7 @@ def _on_postgresql() -> bool:
 
 
 async def _open_pool() -> _Database:
-    kwargs, sizes, connection = await sync_to_async(_prepare)()
+    kwargs, sizes, connection = await in_thread(_prepare)()
     pool = AsyncConnectionPool(kwargs=kwargs, open=False, **sizes)
     await pool.open()
     return _Database(pool=pool, connection=connection)

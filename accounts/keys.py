@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import sync_to_async
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -45,6 +44,7 @@ from django.db.models import Q
 from django.utils import timezone
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
 
+from .dbkit import in_thread
 from .models import SigningKey
 
 _GENERATORS = {
@@ -228,7 +228,7 @@ async def _asnapshot(reload: bool = False) -> dict:
         return _memo["snapshot"]
     snapshot = None if reload else await cache.aget(SNAPSHOT_CACHE_KEY)
     if snapshot is None:
-        snapshot = await sync_to_async(_load_snapshot)()
+        snapshot = await in_thread(_load_snapshot)()
         await cache.aset(SNAPSHOT_CACHE_KEY, snapshot, SNAPSHOT_TTL)
     _memo.update(until=now + PROCESS_MEMO, snapshot=snapshot)
     return snapshot
@@ -244,12 +244,12 @@ async def asigner() -> Signer:
     SigningKeyUnavailable when it cannot be decrypted."""
     snapshot = await _asnapshot()
     if snapshot["current"] is None:
-        await sync_to_async(ensure_current_key)()
+        await in_thread(ensure_current_key)()
         snapshot = await _asnapshot(reload=True)
     kid = snapshot["current"]
     key = _private_keys.get(kid)
     if key is None:
-        key = await sync_to_async(_load_private_key)(kid)
+        key = await in_thread(_load_private_key)(kid)
         _private_keys[kid] = key
     return Signer(kid=kid, algorithm=snapshot["keys"][kid]["alg"], key=key)
 

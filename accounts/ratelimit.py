@@ -25,13 +25,13 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from .api import ApiError
+from .dbkit import in_thread
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -100,9 +100,9 @@ def _hit_each(limits) -> None:
         hit(*limit)
 
 
-# In the request's own thread, like its other database work: a database cache's
-# connection then goes back to the pool when the request ends.
-_hits_in_thread = sync_to_async(_hit_each)
+# Never in asyncio's default executor, whose threads would keep a database cache's
+# connection out of the pool (accounts/dbkit.py).
+_hits_in_thread = in_thread(_hit_each)
 # Each key in turn: INCR, the window's expiry on its first hit, and a stop at the first
 # count past its limit, as successive ``hit`` calls stop at the first RateLimited.
 _COUNT = """

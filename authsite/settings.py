@@ -8,6 +8,7 @@ once so that the rest of the code reads plain Django settings.
 from pathlib import Path
 
 import environ
+import psycopg_pool
 import redis.backoff
 import redis.retry
 from django.core.exceptions import ImproperlyConfigured
@@ -110,6 +111,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": DB_POOL_MAX_SIZE - FAST_LANE_POOL_SIZE,
             # Waiting for a free connection is bounded: past it the request answers 503.
             "timeout": DB_POOL_TIMEOUT,
+            # A connection that a database restart broke is replaced at checkout, not
+            # handed to a request (one empty round trip).
+            "check": psycopg_pool.ConnectionPool.check_connection,
         }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})

@@ -113,3 +113,30 @@ def test_waiting_past_the_pool_timeout_is_a_503_not_a_hang(pool_database, idp_se
     assert login.status_code == 503
     assert login.headers["content-type"].startswith("text/html")
     assert "service_unavailable" in login.text
+
+
+def test_after_the_database_drops_every_connection_no_request_fails(idp_server):
+    """What a database restart does to the pools: every connection they hold is broken.
+    The next requests get working ones (the lane passes on what it cannot answer)."""
+    pool_database = E2EDatabase(f"authsite_restart_{os.getpid()}")
+    refresh_tokens = json.loads(pool_database.run_python("tests.e2e.seed", "pairs", "6"))
+    server = Server(pool_database, auth0_env(idp_server))
+    try:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
+            for token in refresh_tokens[:3]:
+                assert http.post("/api/v1/auth/refresh", json={"refresh_token": token}).is_success
+            with psycopg.connect(pool_database._pg_admin, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    [pool_database.name],
+                )
+            answers = [
+                http.post("/api/v1/auth/refresh", json={"refresh_token": token}).status_code
+                for token in refresh_tokens[3:]
+            ]
+            answers.append(http.get("/readyz").status_code)
+    finally:
+        server.stop()
+        pool_database.drop()
+    assert answers == [200, 200, 200, 200]
+    server.assert_clean_log()
