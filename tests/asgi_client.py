@@ -7,25 +7,27 @@ builds, and its body, through that application with real ASGI ``receive`` and ``
 and turns the messages sent back into the ``HttpResponse`` the client expects: status,
 every header, the Set-Cookie headers as ``response.cookies`` (so the client's cookie jar
 keeps working), the body; a streamed body (static files) as a ``StreamingHttpResponse``.
-``response.asgi_request`` is Django's request for the scope as sent, before any
-middleware; templates, contexts and view exceptions reach the client through Django's
-signals, as with Django's handler, and so does a HEAD or 304 body's removal.
+A HEAD or 304 answer loses its body, as a server drops it. ``response.asgi_request``
+is Django's request for the scope as sent, before any middleware; templates, contexts
+and view exceptions reach the client through Django's signals, as with its handler.
 
 CSRF: Django's handler can skip the CSRF checks of a client built without
 ``enforce_csrf_checks`` (``request._dont_enforce_csrf_checks``); nothing in a request
 can ask the real application for that. Such a client's requests therefore go through
-the application unless Django's CSRF checks could refuse them: an unsafe method to a
-view that is not CSRF-exempt, or one carrying the cookies that make the API's exempt
-views check it (``accounts.api.has_cookie_credentials``). Those alone are answered by
-Django's handler, as by ``AsyncClient``. The other way, a token the test did not ask
-for, would change the requests and the cookie jar the tests look at. A client that
+the application unless a CSRF check could refuse them: an unsafe request to a view
+that is not CSRF-exempt (Django's middleware checks it), or to one of the API's views
+(``accounts.api.endpoint``, which checks it itself) carrying a session or refresh
+cookie (``accounts.api.has_cookie_credentials``). Those alone are answered by Django's
+handler, as by ``AsyncClient``; other exempt views (the back-channel logout) never
+check it. The other way, a CSRF token the test did not ask for, would change the
+requests, and what the API decides on them, behind the tests' back. A client that
 enforces CSRF (the ``browser`` fixture) sends every request through the application.
 
 Unlike Django's handler, the client leaves ``close_old_connections`` on the request
 signals, as production does: Django's ASGI handler runs a request's sync code in a
-thread of its own, whose database connection only that gives back. The test's own
-connections are never those (they would be if the client were driven through
-``async_to_sync`` from a sync test, which would break the test's transaction).
+thread of its own, and only that receiver gives the thread's database connection back.
+A test's own connection is never one of those (it would be if the client were driven
+through ``async_to_sync`` from a sync test, whose transaction that would break).
 """
 
 import asyncio
@@ -37,7 +39,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.test.client import AsyncClient, AsyncClientHandler, conditional_content_removal
 from django.urls import Resolver404, resolve
 
-from accounts.api import has_cookie_credentials
+from accounts.api import endpoint, has_cookie_credentials
 from authsite.asgi import application
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
@@ -69,7 +71,7 @@ class ASGIClientHandler(AsyncClientHandler):
 
 
 def _csrf_checked(scope) -> bool:
-    """True when Django's CSRF checks could refuse the request."""
+    """True when a CSRF check could refuse the request (see the module)."""
     if scope["method"] in SAFE_METHODS:
         return False
     try:
@@ -78,7 +80,22 @@ def _csrf_checked(scope) -> bool:
         return False
     if not getattr(view, "csrf_exempt", False):
         return True
-    return has_cookie_credentials(ASGIRequest(_asgi_scope(scope), io.BytesIO()))
+    return _is_api_endpoint(view) and has_cookie_credentials(
+        ASGIRequest(_asgi_scope(scope), io.BytesIO())
+    )
+
+
+# The code of every view that accounts.api.endpoint wraps.
+_ENDPOINT_CODE = endpoint()(lambda request, principal: None).__code__
+
+
+def _is_api_endpoint(view) -> bool:
+    """True when ``view`` is, or wraps, a view of ``accounts.api.endpoint``."""
+    while view is not None:
+        if getattr(view, "__code__", None) is _ENDPOINT_CODE:
+            return True
+        view = getattr(view, "__wrapped__", None)
+    return False
 
 
 def _asgi_scope(scope) -> dict:
@@ -154,6 +171,7 @@ class SentMorsel(Morsel):
         self.unknown = []
 
     def OutputString(self, attrs=None):
+        """Write the cookie as Morsel does, then the attributes it does not know."""
         return "; ".join([super().OutputString(attrs), *self.unknown])
 
 

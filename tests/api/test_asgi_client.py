@@ -110,9 +110,12 @@ async def test_only_requests_that_need_the_csrf_bypass_skip_the_application(brow
         refused = await browser.post("/auth/logout", headers={"Origin": FRONTEND})
         bypassed = await async_client.post("/auth/logout", headers={"Origin": FRONTEND})
         cookieless = await ASGIClient().post("/auth/logout")
+        # A view that never checks CSRF: through the application, cookies or not.
+        backchannel = await async_client.post("/auth/backchannel-logout", {"logout_token": "x"})
     assert refused.status_code == 403 and refused.json()["error"] == "csrf_failed"
     assert bypassed.status_code == 200 and cookieless.status_code == 200
-    assert senders == [ASGIHandler, ASGIClientHandler, ASGIHandler]
+    assert backchannel.status_code == 400
+    assert senders == [ASGIHandler, ASGIClientHandler, ASGIHandler, ASGIHandler]
 
 
 async def test_static_files_come_streamed(async_client):
