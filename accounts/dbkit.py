@@ -1,10 +1,10 @@
 """Database work that async code runs outside Django's request cycle.
 
 Django gives a thread's connection back to the pool when a request finishes. The fast
-lane answers without that cycle, so its rare ORM work (reloading the signing keys,
-compiling its statements once, counting a rate limit on a database cache) runs through
-``in_thread``, which gives the connection back itself: none stays checked out of
-Django's pool, and none broken by a database restart is kept for the next call.
+lane answers without that cycle, so its rare ORM work (compiling its statements once,
+counting a rate limit on a database cache) runs through ``in_thread``, which gives the
+connection back itself: none stays checked out of Django's pool, and none broken by a
+database restart is kept for the next call.
 """
 
 import functools

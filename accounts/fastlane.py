@@ -196,10 +196,15 @@ class FastLane:
 
 
 async def _or_decline(answering):
-    """The lane's answer, or None, for Django to answer, when anything fails inside
-    the lane: a dependency that is down (one log line) or anything else (logged whole)."""
+    """The lane's answer, or None, for Django to answer: when it needs signing keys from
+    the database (Django's path loads them, in its own thread), or when anything fails
+    inside the lane: a dependency that is down (one log line) or anything else (logged
+    whole)."""
     try:
-        return await answering
+        with keys.without_loading():
+            return await answering
+    except keys.KeysNotLoaded:
+        pass
     except (psycopg.Error, *SERVICE_ERRORS) as exc:
         logger.warning(
             "fast lane: %s unavailable, answering through Django: %s",

@@ -24,14 +24,21 @@ shared cache, and within ``SNAPSHOT_TTL`` without one. Verification keys are kep
 kid in process memory (a kid always names the same key). Decrypted private keys stay
 in this process's memory only, keyed by kid (a kid's key never changes), and never
 enter the shared cache.
+
+Under ``without_loading`` (the fast lane) nothing is read from the database: what is
+not in the process or the shared cache raises KeysNotLoaded, and the caller leaves the
+request to Django's path, which loads it.
 """
 
+import contextvars
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,7 +51,6 @@ from django.db.models import Q
 from django.utils import timezone
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
 
-from .dbkit import in_thread
 from .models import SigningKey
 
 _GENERATORS = {
@@ -82,6 +88,28 @@ _memo: dict = {"until": 0.0, "snapshot": None}
 
 class SigningKeyUnavailable(Exception):
     """No token can be signed: the current private key does not decrypt."""
+
+
+class KeysNotLoaded(Exception):
+    """Under ``without_loading``: answering needs keys from the database."""
+
+
+_may_load = contextvars.ContextVar("signing_keys_may_load", default=True)
+
+
+@contextmanager
+def without_loading():
+    """Within the block, raise KeysNotLoaded where keys would be read from the database."""
+    token = _may_load.set(False)
+    try:
+        yield
+    finally:
+        _may_load.reset(token)
+
+
+def _loading_allowed() -> None:
+    if not _may_load.get():
+        raise KeysNotLoaded
 
 
 @dataclass(frozen=True)
@@ -228,7 +256,8 @@ async def _asnapshot(reload: bool = False) -> dict:
         return _memo["snapshot"]
     snapshot = None if reload else await cache.aget(SNAPSHOT_CACHE_KEY)
     if snapshot is None:
-        snapshot = await in_thread(_load_snapshot)()
+        _loading_allowed()
+        snapshot = await sync_to_async(_load_snapshot)()
         await cache.aset(SNAPSHOT_CACHE_KEY, snapshot, SNAPSHOT_TTL)
     _memo.update(until=now + PROCESS_MEMO, snapshot=snapshot)
     return snapshot
@@ -244,12 +273,14 @@ async def asigner() -> Signer:
     SigningKeyUnavailable when it cannot be decrypted."""
     snapshot = await _asnapshot()
     if snapshot["current"] is None:
-        await in_thread(ensure_current_key)()
+        _loading_allowed()
+        await sync_to_async(ensure_current_key)()
         snapshot = await _asnapshot(reload=True)
     kid = snapshot["current"]
     key = _private_keys.get(kid)
     if key is None:
-        key = await in_thread(_load_private_key)(kid)
+        _loading_allowed()
+        key = await sync_to_async(_load_private_key)(kid)
         _private_keys[kid] = key
     return Signer(kid=kid, algorithm=snapshot["keys"][kid]["alg"], key=key)
 

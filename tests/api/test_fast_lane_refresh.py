@@ -17,9 +17,10 @@ from datetime import timedelta
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.signals import request_started
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import keys, tokens
 from accounts.fastlane import FastLane
 from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
 from authsite.asgi import django_application
@@ -48,7 +49,11 @@ async def _echo(scope, receive, send):
 
 
 @pytest.fixture
-async def lane():
+async def lane(transactional_db):
+    """The lane in front of a stand-in. The signing key is made and loaded first, as
+    Django's path does for a process's first token: the lane reads no key from the
+    database (test_keys_the_process_does_not_hold_are_left_to_django)."""
+    await keys.asigner()
     fast_lane = FastLane(_echo)
     yield fast_lane
     await fast_lane.close()
@@ -438,3 +443,24 @@ async def test_a_lost_database_connection_passes_the_refresh_on_unspent(lane, ca
     # Broken connections are dropped and new ones opened; until then, Django answers.
     statuses = [(await _post(lane, token=token)).status_code for _ in range(5)]
     assert statuses.count(200) == 1 and statuses[-1] == PASSED_ON  # then it is spent
+
+
+async def test_keys_the_process_does_not_hold_are_left_to_django(full_stack):
+    """A process's first signature needs the key from the database: Django's path loads
+    it, in a request's own thread; the lane then signs with it."""
+    keys.clear_caches()
+    user = await _member()
+    first, second = await _refresh_token(user), await _refresh_token(user)
+    started = []
+
+    def record(sender, **kwargs):
+        started.append(sender)
+
+    request_started.connect(record)
+    try:
+        by_django = await _post(full_stack, token=first)
+        by_lane = await _post(full_stack, token=second)
+    finally:
+        request_started.disconnect(record)
+    assert by_django.status_code == by_lane.status_code == 200
+    assert len(started) == 1
