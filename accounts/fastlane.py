@@ -47,7 +47,6 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import psycopg
-import redis
 from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
@@ -77,7 +76,7 @@ from organisations.access import (
 from organisations.models import Organisation
 
 from . import keys, ratelimit
-from .api import SERVICE_ERRORS, ApiError, read_json
+from .api import SERVICE_ERRORS, ApiError, read_json, unavailable_dependency
 from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
 from .compiled import (
     CompiledBatch,
@@ -208,7 +207,7 @@ async def _or_decline(answering):
     except (psycopg.Error, *SERVICE_ERRORS) as exc:
         logger.warning(
             "fast lane: %s unavailable, answering through Django: %s",
-            "cache" if isinstance(exc, redis.RedisError) else "database",
+            unavailable_dependency(exc),
             exc,
         )
     except Exception:
