@@ -129,9 +129,11 @@ async def complete_login(request) -> LoginDone:
     try:
         return await _start_session(request, upserted, claims, flow, meta)
     except SERVICE_ERRORS as exc:
-        # No session stays; the failure is recorded when the database still answers.
+        # No session stays (and none is saved with the answer when even the flush
+        # failed); the failure is recorded when the database still answers.
         with contextlib.suppress(*SERVICE_ERRORS):
             await request.session.aflush()
+        request.session.modified = False
         with contextlib.suppress(*SERVICE_ERRORS):
             await _record_failure(meta, "service_unavailable", str(exc), claims)
         raise
