@@ -85,6 +85,13 @@ def async_client(request):
     return _async_client(request)
 
 
+@pytest.fixture
+def new_browser(request):
+    """Make another browser of the ``async_client`` kind: its own cookies, no CSRF bypass
+    needed (the tests that want one take ``async_client``)."""
+    return lambda: _async_client(request)
+
+
 def _async_client(request, **kwargs):
     """Django's AsyncClient on SQLite; on PostgreSQL, one that sends its requests
     through authsite.asgi.application, fast lane included (tests/asgi_client.py)."""

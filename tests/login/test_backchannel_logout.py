@@ -24,11 +24,9 @@ async def post(async_client, token):
     return await async_client.post("/auth/backchannel-logout", {"logout_token": token})
 
 
-async def test_logout_by_sid_ends_only_that_session(async_client, idp):
-    from django.test import AsyncClient
-
+async def test_logout_by_sid_ends_only_that_session(async_client, idp, new_browser):
     first_key, first_sid = await login_as(async_client, idp)
-    other_browser = AsyncClient()
+    other_browser = new_browser()
     second_key, _ = await login_as(other_browser, idp)
     response = await post(async_client, idp.logout_token(sid=first_sid))
     assert response.status_code == 200
@@ -41,13 +39,11 @@ async def test_logout_by_sid_ends_only_that_session(async_client, idp):
     assert event.details["sessions_ended"] == 1
 
 
-async def test_logout_by_sub_ends_every_session_of_that_identity(async_client, idp):
-    from django.test import AsyncClient
-
+async def test_logout_by_sub_ends_every_session_of_that_identity(async_client, idp, new_browser):
     await login_as(async_client, idp)
-    other_browser = AsyncClient()
+    other_browser = new_browser()
     await login_as(other_browser, idp)
-    bob = AsyncClient()
+    bob = new_browser()
     await login_as(bob, idp, sub="auth0|bob")
     response = await post(async_client, idp.logout_token(sub="auth0|alice"))
     assert response.status_code == 200
@@ -57,7 +53,7 @@ async def test_logout_by_sub_ends_every_session_of_that_identity(async_client, i
     assert await LoginSession.objects.acount() == 1
 
 
-async def test_logout_revokes_the_token_families_born_from_the_session(browser, idp):
+async def test_logout_revokes_the_token_families_born_from_the_session(browser, idp, new_browser):
     await login_as(browser, idp)
     csrf = (await browser.get("/api/v1/auth/csrf")).json()["csrf_token"]
     pair = await browser.post(
@@ -70,9 +66,7 @@ async def test_logout_revokes_the_token_families_born_from_the_session(browser, 
         "/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert bearer.status_code == 401
-    from django.test import AsyncClient
-
-    refreshed = await AsyncClient().post(
+    refreshed = await new_browser().post(
         "/api/v1/auth/refresh",
         {"refresh_token": tokens["refresh_token"]},
         content_type="application/json",

@@ -108,12 +108,10 @@ async def test_replayed_code_is_refused(async_client, idp):
     assert b"invalid_grant" in replay.content
 
 
-async def test_state_from_another_browser_is_refused(async_client, idp):
-    from django.test import AsyncClient
-
+async def test_state_from_another_browser_is_refused(async_client, idp, new_browser):
     started = await start(async_client)
     callback = await authorize(started["Location"], "auth0|alice")
-    other_browser = AsyncClient()
+    other_browser = new_browser()
     response = await other_browser.get(path_of(callback))
     assert response.status_code == 400
     assert b"invalid_state" in response.content
@@ -181,17 +179,15 @@ async def test_logins_of_one_new_person_complete_concurrently(async_client, idp)
 
 
 async def test_strict_cookies_survive_the_cross_site_return_from_the_provider(
-    async_client, idp, settings
+    async_client, idp, settings, new_browser
 ):
     """SameSite=Strict: the provider's redirect arrives without our cookies; the callback
     re-opens itself from our own site, and that same-site arrival logs in."""
-    from django.test import AsyncClient
-
     settings.COOKIE_SAMESITE = "Strict"
     started = await start(async_client)
     callback = await authorize(started["Location"], "auth0|alice")
     # what the browser sends on the cross-site redirect: no Strict cookie
-    cookieless = AsyncClient()
+    cookieless = new_browser()
     bounced = await cookieless.get(path_of(callback), headers={"Sec-Fetch-Site": "cross-site"})
     assert bounced.status_code == 200
     assert b'http-equiv="refresh"' in bounced.content
@@ -219,7 +215,7 @@ async def test_logging_in_again_ends_the_old_session_and_its_token_families(brow
     assert family.revoked_at is not None
 
 
-async def test_token_mode_puts_the_login_code_in_the_fragment_only(async_client, idp):
+async def test_token_mode_puts_the_login_code_in_the_fragment_only(async_client, idp, new_browser):
     import base64
     import hashlib
 
@@ -237,9 +233,7 @@ async def test_token_mode_puts_the_login_code_in_the_fragment_only(async_client,
     assert "login_code" not in before
     assert fragment.startswith("login_code=")
     code = fragment.removeprefix("login_code=")
-    from django.test import AsyncClient
-
-    pair = await AsyncClient().post(
+    pair = await new_browser().post(
         "/api/v1/auth/token",
         {"login_code": code, "handoff_verifier": verifier},
         content_type="application/json",

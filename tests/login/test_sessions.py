@@ -70,13 +70,11 @@ async def test_logout_ends_the_session_and_returns_the_provider_logout_url(brows
     assert (await browser.get("/api/v1/auth/me")).status_code == 401
 
 
-async def test_a_stolen_session_cookie_is_useless_after_logout(browser, idp):
-    from django.test import AsyncClient
-
+async def test_a_stolen_session_cookie_is_useless_after_logout(browser, idp, new_browser):
     session_key = await logged_in(browser)
     token = await csrf_token(browser)
     await browser.post("/auth/logout", headers={"Origin": FRONTEND, "X-CSRFToken": token})
-    thief = AsyncClient()
+    thief = new_browser()
     thief.cookies["sessionid"] = session_key
     assert (await thief.get("/api/v1/auth/me")).status_code == 401
 

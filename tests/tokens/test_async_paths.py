@@ -3,7 +3,6 @@ committed data: any sync database access on the path would raise
 SynchronousOnlyOperation here."""
 
 import pytest
-from django.test import AsyncClient
 
 from accounts import tokens
 from accounts.models import TokenFamily
@@ -11,8 +10,8 @@ from accounts.models import TokenFamily
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_mint_refresh_revoke_and_jwks_from_async_code(user):
-    client = AsyncClient()
+async def test_mint_refresh_revoke_and_jwks_from_async_code(user, new_browser):
+    client = new_browser()
     pair = await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s")
 
     minted = await client.post(
