@@ -1,15 +1,21 @@
-"""Django's async test client, through the real ASGI application.
+"""Django's test clients, through the real ASGI application.
 
-Django's ``AsyncClient`` hands its request to Django's middleware directly; production
-runs ``authsite.asgi.application``: the fast lane (accounts/fastlane.py) in front of
-the static files handler in front of Django. ``ASGIClient`` sends the scope the client
-builds, and its body, through that application with real ASGI ``receive`` and ``send``,
-and turns the messages sent back into the ``HttpResponse`` the client expects: status,
+Django's ``AsyncClient`` and ``Client`` hand their request to Django's middleware
+directly; production runs ``authsite.asgi.application``: the fast lane
+(accounts/fastlane.py) in front of the static files handler in front of Django.
+``ASGIClient`` sends the scope the client builds, and its body, through that application
+with real ASGI ``receive`` and ``send``; ``SyncASGIClient`` does the same with the scope
+a server would build for ``Client``'s WSGI environ (see its handler for the threads).
+Both turn the messages sent back into the ``HttpResponse`` the client expects: status,
 every header, the Set-Cookie headers as ``response.cookies`` (so the client's cookie jar
 keeps working), the body; a streamed body (static files) as a ``StreamingHttpResponse``.
 A HEAD or 304 answer loses its body, as a server drops it. ``response.asgi_request``
-is Django's request for the scope as sent, before any middleware; templates, contexts
-and view exceptions reach the client through Django's signals, as with its handler.
+(and, for ``SyncASGIClient``, ``response.wsgi_request``) is Django's request for the
+scope as sent, before any middleware; templates, contexts and view exceptions reach the
+client through Django's signals, as with its handler. Django's middleware reads some
+settings when it is built (SecurityMiddleware, the HSTS ones): after a setting changed,
+the application's is built again before the next request, as each new client's handler
+builds its own.
 
 CSRF: Django's handler can skip the CSRF checks of a client built without
 ``enforce_csrf_checks`` (``request._dont_enforce_csrf_checks``); nothing in a request
@@ -18,32 +24,45 @@ the application unless a CSRF check could refuse them: an unsafe request to a vi
 that is not CSRF-exempt (Django's middleware checks it), or to one of the API's views
 (``accounts.api.endpoint``, which checks it itself) carrying a session or refresh
 cookie (``accounts.api.has_cookie_credentials``). Those alone are answered by Django's
-handler, as by ``AsyncClient``; other exempt views (the back-channel logout) never
+handler, as by Django's clients; other exempt views (the back-channel logout) never
 check it. The other way, a CSRF token the test did not ask for, would change the
 requests, and what the API decides on them, behind the tests' back. A client that
 enforces CSRF (the ``browser`` fixture) sends every request through the application.
 
-Unlike Django's handler, the client leaves ``close_old_connections`` on the request
+Unlike Django's handler, ``ASGIClient`` leaves ``close_old_connections`` on the request
 signals, as production does: Django's ASGI handler runs a request's sync code in a
 thread of its own, and only that receiver gives the thread's database connection back.
-A test's own connection is never one of those (it would be if the client were driven
-through ``async_to_sync`` from a sync test, whose transaction that would break).
+A test's own connection is never one of those. It is for ``SyncASGIClient``, whose
+handler keeps that receiver off as Django's ``ClientHandler`` does.
 """
 
 import asyncio
 import io
+import threading
 from http.cookies import Morsel, SimpleCookie
 
+from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIRequest
+from django.core.signals import request_finished, request_started, setting_changed
+from django.db import close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
-from django.test.client import AsyncClient, AsyncClientHandler, conditional_content_removal
+from django.test.client import (
+    AsyncClient,
+    AsyncClientHandler,
+    Client,
+    ClientHandler,
+    conditional_content_removal,
+)
 from django.urls import Resolver404, resolve
 
 from accounts.api import endpoint, has_cookie_credentials
-from authsite.asgi import application
+from authsite.asgi import application, django_application
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 _FLAGS = {"secure", "httponly"}
+# Set when a setting changed since Django's middleware was last built (see the module).
+_settings_changed = threading.Event()
+setting_changed.connect(lambda **kwargs: _settings_changed.set(), weak=False)
 
 
 class ASGIClient(AsyncClient):
@@ -62,12 +81,69 @@ class ASGIClientHandler(AsyncClientHandler):
         if not self.enforce_csrf_checks and _csrf_checked(scope):
             return await super().__call__(scope)
         body_file = scope.pop("_body_file", None)
-        body = body_file.read() if body_file is not None else b""
-        scope = _asgi_scope(scope)
-        request = ASGIRequest(scope, io.BytesIO(body))
-        response = _response(await _call_application(scope, body))
-        response.asgi_request = request
-        return conditional_content_removal(request, response)
+        return await _answer(scope, body_file.read() if body_file is not None else b"")
+
+
+class SyncASGIClient(Client):
+    """``Client`` whose requests go through ``authsite.asgi.application``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.handler = SyncASGIClientHandler(self.handler.enforce_csrf_checks)
+
+
+class SyncASGIClientHandler(ClientHandler):
+    """Answer the client's environ with the real ASGI application (or, for a request that
+    needs the CSRF bypass, with Django's handler).
+
+    ``async_to_sync`` runs the application on a new event loop in another thread, while
+    the sync code it hands back (``sync_to_async``, thread-sensitive: Django's middleware
+    and views, the ORM) runs in this one, the test's: on its connection, inside its
+    transaction, as Django's WSGI handler runs an async view. The fast lane opens its
+    pool and Redis client on that loop; they are closed before the loop ends."""
+
+    def __call__(self, environ):
+        scope = _environ_scope(environ)
+        if not self.enforce_csrf_checks and _csrf_checked(scope):
+            return super().__call__(environ)
+        body = environ["wsgi.input"].read()
+        for signal in (request_started, request_finished):
+            signal.disconnect(close_old_connections)
+        try:
+            response = async_to_sync(_answer_and_close)(scope, body)
+        finally:
+            for signal in (request_started, request_finished):
+                signal.connect(close_old_connections)
+        response.wsgi_request = response.asgi_request
+        return response
+
+
+def _environ_scope(environ) -> dict:
+    """Return the scope an ASGI server gives for the request of a WSGI environ: its
+    headers (a Host header built as PEP 3333 does when there is none), its path decoded."""
+    headers = [
+        (key.removeprefix("HTTP_").replace("_", "-").lower().encode(), str(value).encode("latin-1"))
+        for key, value in environ.items()
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
+    ]
+    scheme, port = environ["wsgi.url_scheme"], environ["SERVER_PORT"]
+    if "HTTP_HOST" not in environ:
+        default = port == ("443" if scheme == "https" else "80")
+        host = environ["SERVER_NAME"] if default else f"{environ['SERVER_NAME']}:{port}"
+        headers.insert(0, (b"host", host.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": environ["SERVER_PROTOCOL"].removeprefix("HTTP/"),
+        "method": environ["REQUEST_METHOD"],
+        "scheme": scheme,
+        "path": environ["PATH_INFO"].encode("latin-1").decode(errors="replace"),
+        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "root_path": environ.get("SCRIPT_NAME", ""),
+        "headers": headers,
+        "client": (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT", 0))),
+        "server": (environ["SERVER_NAME"], int(port)),
+    }
 
 
 def _csrf_checked(scope) -> bool:
@@ -111,6 +187,26 @@ def _asgi_scope(scope) -> dict:
         (name, value) for name, value in scope["headers"] if (name, value) != (b"cookie", b"")
     ]
     return scope
+
+
+async def _answer(scope, body: bytes) -> HttpResponse:
+    """Return the application's answer to the scope and body, as the client expects it."""
+    if _settings_changed.is_set():
+        _settings_changed.clear()
+        django_application.load_middleware(is_async=True)
+    scope = _asgi_scope(scope)
+    request = ASGIRequest(scope, io.BytesIO(body))
+    response = _response(await _call_application(scope, body))
+    response.asgi_request = request
+    return conditional_content_removal(request, response)
+
+
+async def _answer_and_close(scope, body: bytes) -> HttpResponse:
+    """Run ``_answer``, then close the fast lane's pool and Redis client of this loop."""
+    try:
+        return await _answer(scope, body)
+    finally:
+        await application.close()
 
 
 async def _call_application(scope, body: bytes) -> list[dict]:

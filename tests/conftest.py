@@ -72,43 +72,64 @@ def _close_async_connections(django_db_setup):
 
 
 @pytest.fixture
+def client(new_client):
+    """pytest-django's client; on PostgreSQL, through the real ASGI application."""
+    return new_client()
+
+
+@pytest.fixture
+def new_client():
+    """Make another client of the ``client`` kind (``new_client(enforce_csrf_checks=True)``
+    for one that checks CSRF): Django's Client on SQLite; on PostgreSQL, one that sends
+    its requests through authsite.asgi.application, fast lane included."""
+    if connection.vendor != "postgresql":
+        from django.test import Client
+
+        return Client
+    from tests.asgi_client import SyncASGIClient
+
+    return SyncASGIClient
+
+
+@pytest.fixture
 def browser(request):
     """A test client that enforces CSRF like a browser-facing server must (Django's
     test client skips the CSRF check unless asked); on PostgreSQL, through the real ASGI
     application."""
-    return _async_client(request, enforce_csrf_checks=True)
+    return _async_client_class(request)(enforce_csrf_checks=True)
 
 
 @pytest.fixture
 def async_client(request):
     """pytest-django's async client; on PostgreSQL, through the real ASGI application."""
-    return _async_client(request)
+    return _async_client_class(request)()
 
 
 @pytest.fixture
 def new_browser(request):
     """Make another browser of the ``async_client`` kind: its own cookies, no CSRF bypass
     needed (the tests that want one take ``async_client``)."""
-    return lambda: _async_client(request)
+    return _async_client_class(request)
 
 
-def _async_client(request, **kwargs):
+def _async_client_class(request):
     """Django's AsyncClient on SQLite; on PostgreSQL, one that sends its requests
     through authsite.asgi.application, fast lane included (tests/asgi_client.py)."""
     if connection.vendor != "postgresql":
         from django.test import AsyncClient
 
-        return AsyncClient(**kwargs)
+        return AsyncClient
     from tests.asgi_client import ASGIClient
 
     request.getfixturevalue("_asgi_application")
-    return ASGIClient(**kwargs)
+    return ASGIClient
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def _asgi_application(django_db_setup):
-    """Close the fast lane's pool and Redis client at the end, before the test database
-    is dropped."""
+    """Close the fast lane's pool and Redis client after the test, on its loop: a pool
+    left open there would outlive the lane's next pool, which the sync client opens on a
+    loop of its own, and hold its connections until the end."""
     from authsite.asgi import application
 
     yield
