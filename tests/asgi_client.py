@@ -289,3 +289,11 @@ def _morsel(header: str) -> SentMorsel:
         else:
             morsel.unknown.append(attribute)
     return morsel
+
+
+def sync_client_class():
+    """The sync test client to use: Django's Client on SQLite; on PostgreSQL,
+    SyncASGIClient, through authsite.asgi.application, fast lane included."""
+    from django.db import connection
+
+    return SyncASGIClient if connection.vendor == "postgresql" else Client

@@ -80,15 +80,10 @@ def client(new_client):
 @pytest.fixture
 def new_client():
     """Make another client of the ``client`` kind (``new_client(enforce_csrf_checks=True)``
-    for one that checks CSRF): Django's Client on SQLite; on PostgreSQL, one that sends
-    its requests through authsite.asgi.application, fast lane included."""
-    if connection.vendor != "postgresql":
-        from django.test import Client
+    for one that checks CSRF): tests.asgi_client.sync_client_class."""
+    from tests.asgi_client import sync_client_class
 
-        return Client
-    from tests.asgi_client import SyncASGIClient
-
-    return SyncASGIClient
+    return sync_client_class()
 
 
 @pytest.fixture

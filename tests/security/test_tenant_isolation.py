@@ -4,7 +4,6 @@ anything of another, whatever ids of the other tenant they put in the request.""
 import json
 
 import pytest
-from django.test import Client
 
 from accounts.models import Role, User
 from accounts.tokens import aissue_token_pair
@@ -16,6 +15,7 @@ from organisations.models import (
     OrganisationToolAccess,
     UserFeatureOverride,
 )
+from tests.asgi_client import sync_client_class
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +67,7 @@ def assert_nothing_of(globex, gina, body):
 @pytest.mark.parametrize("path", GETS)
 def test_session_user_reads_only_their_tenant(tenants, path):
     globex, alice, gina = tenants
-    client = Client()
+    client = sync_client_class()()
     client.force_login(alice)
     response = client.get(path, foreign_ids(globex, gina))
     assert response.status_code == 200

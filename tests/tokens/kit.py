@@ -4,9 +4,9 @@ import json
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.test import Client
 
 from accounts import tokens
+from tests.asgi_client import sync_client_class
 
 ISSUER = "http://testserver"
 FRONTEND = "http://localhost:5173"
@@ -33,7 +33,7 @@ def bearer(token):
 def csrf_client():
     """A client that enforces CSRF as the server does for browsers, and the headers a
     trusted web app sends: its CSRF token and Origin."""
-    client = Client(enforce_csrf_checks=True)
+    client = sync_client_class()(enforce_csrf_checks=True)
     token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
     return client, {"HTTP_X_CSRFTOKEN": token, "HTTP_ORIGIN": FRONTEND}
 

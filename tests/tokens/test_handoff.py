@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from accounts import tokens
 from accounts.bearer import authenticate_bearer
 from accounts.models import AuditEvent, AuditType, HandoffCode, TokenFamily
+from tests.asgi_client import sync_client_class
 
 from .kit import post_json
 
@@ -29,7 +29,7 @@ def code(user, verifier):
 
 def redeem(code, verifier, client=None):
     # A cross-site web app: no cookies, no CSRF token, an Origin of its own.
-    client = client or Client(enforce_csrf_checks=True)
+    client = client or sync_client_class()(enforce_csrf_checks=True)
     return post_json(
         client,
         "/api/v1/auth/token",
@@ -87,7 +87,7 @@ def test_wrong_verifier_is_refused_and_burns_the_code(code, verifier):
 
 
 def test_missing_verifier_is_a_wrong_verifier(code):
-    response = post_json(Client(), "/api/v1/auth/token", {"login_code": code})
+    response = post_json(sync_client_class()(), "/api/v1/auth/token", {"login_code": code})
     assert response.json()["error"] == "invalid_grant"
     assert refusal_reasons() == ["wrong_verifier"]
 

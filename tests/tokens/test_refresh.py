@@ -7,14 +7,17 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from accounts import tokens
 from accounts.bearer import authenticate_bearer
 from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily
+from tests.asgi_client import sync_client_class
 
 from .kit import FRONTEND, bearer, csrf_client, issue_pair, post_json, refresh_cookie
+
+# Transactional: on PostgreSQL the fast lane, on connections of its own, sees the rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def refresh(client, refresh_token, **extra):
@@ -233,7 +236,7 @@ def test_session_caller_gets_the_refresh_token_as_a_cookie(cookie_login, user):
 def test_refresh_cookie_follows_the_cookie_policy(user, settings):
     settings.COOKIE_SAMESITE = "Lax"
     settings.COOKIE_SECURE = False
-    client = Client()
+    client = sync_client_class()()
     client.force_login(user)
     cookie = refresh_cookie(post_json(client, "/api/v1/auth/token", HTTP_ORIGIN=FRONTEND))
     assert cookie["samesite"] == "Lax"
@@ -248,7 +251,7 @@ def test_anonymous_token_request_is_not_authenticated(db):
 
 
 def test_session_token_request_without_csrf_is_forbidden(user):
-    client = Client(enforce_csrf_checks=True)
+    client = sync_client_class()(enforce_csrf_checks=True)
     client.force_login(user)
     response = post_json(client, "/api/v1/auth/token", HTTP_ORIGIN=FRONTEND)
     assert response.status_code == 403
@@ -286,7 +289,7 @@ def test_cookie_refresh_from_an_untrusted_origin_is_forbidden(cookie_login):
 def test_refresh_cookie_alone_still_needs_csrf(user):
     # No session cookie at all: the refresh cookie is a credential by itself.
     pair = issue_pair(user)
-    client = Client(enforce_csrf_checks=True)
+    client = sync_client_class()(enforce_csrf_checks=True)
     client.cookies[settings.REFRESH_COOKIE_NAME] = pair["refresh_token"]
     response = post_json(client, "/api/v1/auth/refresh", HTTP_ORIGIN=FRONTEND)
     assert response.status_code == 403
@@ -294,7 +297,7 @@ def test_refresh_cookie_alone_still_needs_csrf(user):
 
 
 def test_body_refresh_without_cookies_needs_no_csrf(user, pair):
-    client = Client(enforce_csrf_checks=True)
+    client = sync_client_class()(enforce_csrf_checks=True)
     response = refresh(client, pair["refresh_token"], HTTP_ORIGIN="https://other-site.example")
     assert response.status_code == 200
     assert settings.REFRESH_COOKIE_NAME not in response.cookies
