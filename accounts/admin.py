@@ -401,3 +401,7 @@ class GroupAdmin(DjangoGroupAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_super_admin(request.user)
+
+
+# People sign in to the admin through the identity provider ("Continue with …").
+admin.site.login_template = "accounts/admin_login.html"

@@ -10,6 +10,15 @@ def issuer() -> str | None:
     return settings.AUTH0_ISSUER
 
 
+def provider_name() -> str:
+    """What the sign-in pages call the identity provider: the development one under
+    ``make run`` (DEBUG, issuer at DEVIDP_URL), else Auth0."""
+    issuer = settings.AUTH0_ISSUER or ""
+    if settings.DEBUG and issuer.rstrip("/") == settings.DEVIDP_URL.rstrip("/"):
+        return "the development identity provider"
+    return "Auth0"
+
+
 def discovery_url(issuer_url: str) -> str:
     """`<issuer>.well-known/openid-configuration` with exactly one slash between."""
     return issuer_url.rstrip("/") + "/.well-known/openid-configuration"

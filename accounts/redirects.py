@@ -4,6 +4,7 @@ FRONTEND_ORIGINS. Anything else is ignored, so the login cannot be an open redir
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+from django.urls import reverse
 
 
 def _origin(scheme: str, host: str, port: int | None) -> str:
@@ -23,7 +24,8 @@ def _allowed_origins() -> set[str]:
 def safe_next(value: str | None) -> str | None:
     """The absolute URL to send the browser to, or None when ``value`` is not allowed.
 
-    Relative paths resolve against LOGIN_REDIRECT_URL (the web app). Refused: anything
+    Relative paths resolve against LOGIN_REDIRECT_URL (the web app), but those into this
+    server's admin, which stay relative (``is_admin_path``). Refused: anything
     with a backslash, control character or whitespace; scheme-relative `//host`; any
     scheme but http(s); an origin (compared case-insensitively, default ports folded)
     that is not exactly one of FRONTEND_ORIGINS; user info in the authority."""
@@ -34,6 +36,8 @@ def safe_next(value: str | None) -> str | None:
     if value.startswith("/"):
         if value.startswith("//"):
             return None
+        if is_admin_path(value):
+            return value
         return urljoin(settings.LOGIN_REDIRECT_URL, value)
     try:
         parts = urlsplit(value)
@@ -46,6 +50,16 @@ def safe_next(value: str | None) -> str | None:
     if _origin(scheme, parts.hostname.lower(), port) not in _allowed_origins():
         return None
     return value
+
+
+def is_admin_path(value: str) -> bool:
+    """True for a path into this server's admin, without empty, ``.`` or ``..`` segments
+    that a browser would resolve elsewhere."""
+    path = urlsplit(value).path
+    if not path.startswith(reverse("admin:index")):
+        return False
+    segments = path.split("/")[1:]
+    return all(segment not in ("", ".", "..") for segment in segments[:-1])
 
 
 def default_landing() -> str:

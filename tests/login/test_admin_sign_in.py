@@ -1,0 +1,46 @@
+"""Signing in to the admin through the identity provider: the admin's login page offers
+"Continue with …", and the login lands back on the admin page that was asked for."""
+
+import pytest
+from django.utils.html import escape
+
+from tests.logins import browser_login
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_admin_login_page_continues_with_the_identity_provider(client):
+    page = client.get("/admin/login/", {"next": "/admin/accounts/user/"})
+    assert page.status_code == 200
+    link = '/auth/login?next=%2Fadmin%2Faccounts%2Fuser%2F">Continue with Auth0</a>'
+    assert link in page.content.decode()
+
+
+def test_the_admin_login_page_keeps_the_organisation(client):
+    page = client.get("/admin/login/", {"next": "/admin/", "organization": "org_acme"})
+    assert escape("/auth/login?next=%2Fadmin%2F&organization=org_acme") in page.content.decode()
+
+
+async def test_a_login_for_the_admin_lands_on_this_server_s_admin(async_client, idp):
+    response = await browser_login(async_client, next="/admin/accounts/user/?q=acme")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/accounts/user/?q=acme"
+
+
+@pytest.mark.parametrize(
+    "next_value",
+    ["/admin/../reports", "/admin//evil.example/", "/admin/./x/", "//evil.example/admin/"],
+)
+async def test_admin_paths_a_browser_would_resolve_elsewhere_go_to_the_web_app(
+    async_client, idp, next_value
+):
+    response = await browser_login(async_client, next=next_value)
+    assert response.status_code == 302
+    assert response["Location"].startswith("http://localhost:5173/")
+
+
+def test_under_make_run_the_page_names_the_development_provider(client, settings):
+    settings.DEBUG = True
+    settings.AUTH0_ISSUER = settings.DEVIDP_URL
+    page = client.get("/admin/login/")
+    assert "Continue with the development identity provider" in page.content.decode()
