@@ -8,7 +8,9 @@ events. Any other staff user gets nothing. Role changes, deactivations and acces
 made here are written to the append-only audit trail, naming the operator.
 """
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -27,6 +29,7 @@ from organisations.admin import (
 )
 from organisations.models import Organisation, UserApplicationAccess
 
+from . import app_settings
 from .flows.logout import end_all_sessions
 from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
 from .requestkit import request_meta
@@ -403,5 +406,20 @@ class GroupAdmin(DjangoGroupAdmin):
         return is_super_admin(request.user)
 
 
-# People sign in to the admin through the identity provider ("Continue with …").
+class PasswordSignInForm(AdminAuthenticationForm):
+    """The admin's password form, refused unless ADMIN_PASSWORD_LOGIN is on."""
+
+    def clean(self):
+        if not settings.ADMIN_PASSWORD_LOGIN:
+            raise ValidationError(
+                "Password sign-in is off here; continue with %(provider)s.",
+                code="password_login_off",
+                params={"provider": app_settings.provider_name()},
+            )
+        return super().clean()
+
+
+# People sign in to the admin through the identity provider ("Continue with …"); the
+# password form is for break-glass operator accounts (ADMIN_PASSWORD_LOGIN).
 admin.site.login_template = "accounts/admin_login.html"
+admin.site.login_form = PasswordSignInForm

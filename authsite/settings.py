@@ -77,7 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
-                "accounts.context_processors.identity_provider",
+                "accounts.context_processors.admin_sign_in",
             ],
         },
     },
@@ -173,6 +173,9 @@ AUTH_USER_MODEL = "accounts.User"
 SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W001", "security.W002", "security.W003"]
 AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveAccountBackend"]
 LOGIN_URL = "/admin/login/"
+# The admin's password form, for break-glass operator accounts only: everyone else signs
+# in through the identity provider (accounts/admin.py).
+ADMIN_PASSWORD_LOGIN = env.bool("ADMIN_PASSWORD_LOGIN", default=DEBUG)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=1209600)

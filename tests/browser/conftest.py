@@ -174,6 +174,8 @@ def _deploy(database, idp_server, app: str, samesite: str) -> Deployment:
         # Every request comes from 127.0.0.1; the limits are not what these tests test.
         "RATE_LIMIT_LOGIN": "1000/m",
         "RATE_LIMIT_TOKEN": "1000/m",
+        # The admin's browser tests sign in with the password form.
+        "ADMIN_PASSWORD_LOGIN": "true",
     }
     return Deployment(api, app, samesite, Server(database, env, port=port))
 

@@ -31,7 +31,14 @@ def api_server(e2e_database, idp_server):
     can follow over http:// (Secure cookies are only sent over HTTPS or to browsers'
     trustworthy localhost)."""
     server = Server(
-        e2e_database, auth0_env(idp_server, COOKIE_SAMESITE="Lax", COOKIE_SECURE="false")
+        e2e_database,
+        auth0_env(
+            idp_server,
+            COOKIE_SAMESITE="Lax",
+            COOKIE_SECURE="false",
+            # the break-glass operator of test_admin_under_uvicorn signs in with a password
+            ADMIN_PASSWORD_LOGIN="true",
+        ),
     )
     yield server
     server.stop()

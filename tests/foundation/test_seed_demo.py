@@ -130,7 +130,8 @@ def test_rerun_restores_demo_values(default_tools):
     assert User.objects.filter(email__iexact="alice@acme.example").count() == 1
 
 
-def test_operator_can_log_into_the_admin(default_tools):
+def test_operator_can_log_into_the_admin(default_tools, settings):
+    settings.ADMIN_PASSWORD_LOGIN = True  # as under make run (DEBUG)
     seed()
     client = Client()
     response = client.post(

@@ -44,3 +44,31 @@ def test_under_make_run_the_page_names_the_development_provider(client, settings
     settings.AUTH0_ISSUER = settings.DEVIDP_URL
     page = client.get("/admin/login/")
     assert "Continue with the development identity provider" in page.content.decode()
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_superuser("root@operators.example", "a-long-password")
+
+
+def test_without_admin_password_login_the_password_form_is_gone_and_refused(client, operator):
+    page = client.get("/admin/login/")
+    assert 'id="login-form"' not in page.content.decode()
+    refused = client.post(
+        "/admin/login/", {"username": operator.email, "password": "a-long-password"}
+    )
+    assert refused.status_code == 200
+    assert "Password sign-in is off here; continue with Auth0." in refused.content.decode()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_with_admin_password_login_a_break_glass_operator_signs_in(client, operator, settings):
+    settings.ADMIN_PASSWORD_LOGIN = True
+    page = client.get("/admin/login/")
+    assert 'id="login-form"' in page.content.decode()
+    assert "Continue with Auth0" in page.content.decode()
+    signed_in = client.post(
+        "/admin/login/?next=/admin/", {"username": operator.email, "password": "a-long-password"}
+    )
+    assert signed_in.status_code == 302
+    assert client.get("/admin/").status_code == 200
