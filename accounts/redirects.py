@@ -54,12 +54,14 @@ def safe_next(value: str | None) -> str | None:
 
 def is_admin_path(value: str) -> bool:
     """True for a path into this server's admin, without empty, ``.`` or ``..`` segments
-    that a browser would resolve elsewhere."""
+    (percent-encoded dots included) that a browser would resolve out of it."""
     path = urlsplit(value).path
     if not path.startswith(reverse("admin:index")):
         return False
-    segments = path.split("/")[1:]
-    return all(segment not in ("", ".", "..") for segment in segments[:-1])
+    segments = [segment.lower().replace("%2e", ".") for segment in path.split("/")[1:]]
+    if any(segment in (".", "..") for segment in segments):
+        return False
+    return all(segments[:-1])
 
 
 def default_landing() -> str:

@@ -29,7 +29,14 @@ async def test_a_login_for_the_admin_lands_on_this_server_s_admin(async_client, 
 
 @pytest.mark.parametrize(
     "next_value",
-    ["/admin/../reports", "/admin//evil.example/", "/admin/./x/", "//evil.example/admin/"],
+    [
+        "/admin/../reports",
+        "/admin//evil.example/",
+        "/admin/./x/",
+        "/admin/%2E%2e/reports",
+        "/admin/..",
+        "//evil.example/admin/",
+    ],
 )
 async def test_admin_paths_a_browser_would_resolve_elsewhere_go_to_the_web_app(
     async_client, idp, next_value
