@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from tests.e2e.servers import free_port
+from tests.e2e.servers import free_port, stop_process
 
 
 class RedisServer:
@@ -53,12 +53,7 @@ class RedisServer:
         """Stop the server: every connection to it is closed, new ones are refused."""
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def restart(self) -> None:

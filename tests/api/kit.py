@@ -3,6 +3,31 @@
 from asgiref.sync import sync_to_async
 from django.db import connection
 
+from accounts import tokens
+from accounts.models import Role, User
+from organisations.access import setup_organisation_access
+from organisations.models import Organisation
+
+
+def member(slug="acme") -> User:
+    """A new member (an analyst) of the organisation ``slug``, made with the default
+    tools, with access to them."""
+    organisation, _ = Organisation.objects.get_or_create(slug=slug, defaults={"name": slug})
+    user = User.objects.create_user(
+        f"member{User.objects.count()}@{slug}.example", organisation=organisation, role=Role.ANALYST
+    )
+    setup_organisation_access(organisation)
+    return user
+
+
+amember = sync_to_async(member)
+
+
+@sync_to_async
+def arefresh_token(user) -> str:
+    """A refresh token of a new family of ``user``."""
+    return tokens.issue_grant(user).refresh_token
+
 
 @sync_to_async
 def cut_the_lane_s_connections() -> int:

@@ -8,15 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.contrib.staticfiles import finders
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 
 from accounts import tokens
-from accounts.models import Role, User
-from organisations.access import setup_organisation_access
-from organisations.models import Organisation
+from tests.api.kit import amember
 from tests.asgi_client import ASGIClient, ASGIClientHandler
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -39,22 +36,13 @@ def _django_answers():
         request_started.disconnect(record)
 
 
-@sync_to_async
-def _member() -> User:
-    """A member of Acme, with access to its applications."""
-    acme = Organisation.objects.create(name="Acme", slug="acme")
-    user = User.objects.create_user("alice@acme.example", organisation=acme, role=Role.ANALYST)
-    setup_organisation_access(acme)
-    return user
-
-
 async def test_the_fixtures_are_asgi_clients(browser, async_client):
     assert isinstance(browser, ASGIClient) and browser.handler.enforce_csrf_checks
     assert isinstance(async_client, ASGIClient) and not async_client.handler.enforce_csrf_checks
 
 
 async def test_a_bearer_me_is_answered_by_the_lane_other_paths_by_django(async_client):
-    user = await _member()
+    user = await amember()
     pair = await tokens.aissue_token_pair(user, issuer="http://testserver")
     bearer = {"Authorization": f"Bearer {pair['access_token']}"}
     with _django_answers() as senders:
@@ -69,7 +57,7 @@ async def test_a_bearer_me_is_answered_by_the_lane_other_paths_by_django(async_c
 
 
 async def test_the_web_app_s_cookie_refresh_is_answered_by_the_lane(browser):
-    await browser.aforce_login(await _member())
+    await browser.aforce_login(await amember())
     csrf = (await browser.get("/api/v1/auth/csrf")).json()["csrf_token"]
     headers = {"Origin": FRONTEND, "X-CSRFToken": csrf}
     issued = await browser.post("/api/v1/auth/token", headers=headers)
@@ -92,7 +80,7 @@ async def test_set_cookie_headers_become_the_response_s_cookies(browser, setting
     assert csrf["httponly"] is True and csrf["secure"] is True and csrf["samesite"] == "None"
     assert csrf.OutputString().endswith("; Partitioned")
     assert browser.cookies["csrftoken"].value == csrf.value
-    await browser.aforce_login(await _member())
+    await browser.aforce_login(await amember())
     headers = {"Origin": FRONTEND, "X-CSRFToken": response.json()["csrf_token"]}
     with _django_answers() as senders:
         logout = await browser.post("/auth/logout", headers=headers)
@@ -103,7 +91,7 @@ async def test_set_cookie_headers_become_the_response_s_cookies(browser, setting
 
 
 async def test_only_requests_that_need_the_csrf_bypass_skip_the_application(browser, async_client):
-    user = await _member()
+    user = await amember()
     for client in (browser, async_client):
         await client.aforce_login(user)
     with _django_answers() as senders:

@@ -30,10 +30,9 @@ from django.db import connections
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts import ratelimit, tokens
-from accounts.models import RefreshToken, Role, User
+from accounts.models import RefreshToken
 from authsite.asgi import application, django_application
-from organisations.access import setup_organisation_access
-from organisations.models import Organisation
+from tests.api.kit import amember, arefresh_token
 from tests.e2e.servers import free_port
 from tests.redis_server import RedisServer
 
@@ -185,21 +184,6 @@ NESTED_PAYLOADS = {
 
 
 @sync_to_async
-def _member(slug="acme") -> User:
-    organisation, _ = Organisation.objects.get_or_create(slug=slug, defaults={"name": slug})
-    user = User.objects.create_user(
-        f"member{User.objects.count()}@{slug}.example", organisation=organisation, role=Role.ANALYST
-    )
-    setup_organisation_access(organisation)
-    return user
-
-
-@sync_to_async
-def _refresh_token(user) -> str:
-    return tokens.issue_grant(user).refresh_token
-
-
-@sync_to_async
 def _used_at(plaintext: str):
     return RefreshToken.objects.get(token_hash=tokens.hash_token(plaintext)).used_at
 
@@ -340,8 +324,8 @@ async def test_refreshes_from_one_address_are_each_counted_once_whichever_path_a
     Each person behind the address has a pair of their own, so only the address's limit
     is reached."""
     settings.RATE_LIMIT_TOKEN = "5/h"
-    people = [await _member() for _ in range(4)]
-    first, second, third, fourth = [await _refresh_token(person) for person in people]
+    people = [await amember() for _ in range(4)]
+    first, second, third, fourth = [await arefresh_token(person) for person in people]
     requests = [
         ("rotated by the lane", first),
         ("spent within the grace: Django's sibling", first),

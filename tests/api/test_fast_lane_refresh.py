@@ -22,11 +22,10 @@ from django.utils import timezone
 
 from accounts import keys, tokens
 from accounts.fastlane import FastLane
-from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
+from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily, User
 from authsite.asgi import django_application
-from organisations.access import setup_organisation_access
 from organisations.models import Organisation
-from tests.api.kit import cut_the_lane_s_connections
+from tests.api.kit import amember, arefresh_token, cut_the_lane_s_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -74,22 +73,6 @@ async def _post(app, body=None, *, token=None, method="POST", client=PEER, **kwa
     transport = httpx2.ASGITransport(app=app, client=client)
     async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
         return await http.request(method, PATH, content=body, headers=headers, **kwargs)
-
-
-@sync_to_async
-def _member(slug="acme") -> User:
-    """A member of an organisation with the default tools, and access to them."""
-    organisation, _ = Organisation.objects.get_or_create(slug=slug, defaults={"name": slug})
-    user = User.objects.create_user(
-        f"member{User.objects.count()}@{slug}.example", organisation=organisation, role=Role.ANALYST
-    )
-    setup_organisation_access(organisation)
-    return user
-
-
-@sync_to_async
-def _refresh_token(user) -> str:
-    return tokens.issue_grant(user).refresh_token
 
 
 @sync_to_async
@@ -149,8 +132,8 @@ async def test_the_lane_rotates_exactly_as_django_does(lane, settings, caller):
         setattr(settings, name, value)
     if overrides:
         settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    user = await _member()
-    by_lane, by_django = await _refresh_token(user), await _refresh_token(user)
+    user = await amember()
+    by_lane, by_django = await arefresh_token(user), await arefresh_token(user)
 
     lane_answer = await _post(lane, token=by_lane, headers=dict(headers), client=client)
     django_answer = await _post(
@@ -190,8 +173,8 @@ async def test_the_lane_rotates_exactly_as_django_does(lane, settings, caller):
 
 
 async def test_the_pair_from_the_lane_works_everywhere(lane, full_stack):
-    user = await _member()
-    answer = await _post(lane, token=await _refresh_token(user))
+    user = await amember()
+    answer = await _post(lane, token=await arefresh_token(user))
     assert answer.status_code == 200
     pair = answer.json()
 
@@ -243,8 +226,8 @@ def _set_cookie(response) -> tuple[str, list[str]]:
     ],
 )
 async def test_the_web_app_s_cookie_refresh_is_answered_as_django_does(lane, user_agent):
-    user = await _member()
-    by_lane, by_django = await _refresh_token(user), await _refresh_token(user)
+    user = await amember()
+    by_lane, by_django = await arefresh_token(user), await arefresh_token(user)
     csrf_cookie, csrf_token = await _csrf()
 
     lane_answer = await _post(
@@ -270,7 +253,7 @@ async def test_the_web_app_s_cookie_refresh_is_answered_as_django_does(lane, use
 
 
 async def test_a_cookie_refresh_that_fails_the_csrf_check_is_passed_on_unspent(lane):
-    token = await _refresh_token(await _member())
+    token = await arefresh_token(await amember())
     csrf_cookie, csrf_token = await _csrf()
     for headers in (
         _cookie_headers(token, csrf_cookie, "wrong" * 8),
@@ -282,7 +265,7 @@ async def test_a_cookie_refresh_that_fails_the_csrf_check_is_passed_on_unspent(l
 
 
 async def test_a_malformed_csrf_cookie_is_left_to_django_which_replaces_it(lane):
-    token = await _refresh_token(await _member())
+    token = await arefresh_token(await amember())
     body = json.dumps({"refresh_token": token}).encode()
     await _passed_on_intact(lane, body, headers={"Cookie": "csrftoken=not-a-secret"})
     answer = await _post(django_application, body, headers={"Cookie": "csrftoken=not-a-secret"})
@@ -328,8 +311,8 @@ REFUSALS = {
 async def test_tokens_django_refuses_or_treats_specially_are_passed_on_untouched(
     lane, full_stack, how
 ):
-    user = await _member()
-    plaintext = await _refresh_token(user)
+    user = await amember()
+    plaintext = await arefresh_token(user)
     if how == "unknown":
         plaintext = "not-a-token-this-server-issued"
     else:
@@ -360,8 +343,8 @@ async def test_with_redis_a_rate_limited_refresh_is_passed_on_and_spends_nothing
 
 async def _a_limited_refresh_is_passed_on(lane, full_stack, settings):
     settings.RATE_LIMIT_TOKEN = "2/h"
-    user = await _member()
-    first, second, third = [await _refresh_token(user) for _ in range(3)]
+    user = await amember()
+    first, second, third = [await arefresh_token(user) for _ in range(3)]
     assert (await _post(lane, token=first)).status_code == 200
     assert (await _post(lane, token=second)).status_code == 200
 
@@ -380,8 +363,8 @@ async def _passed_on_intact(lane, body, **kwargs):
 
 
 async def test_requests_the_lane_does_not_serve_reach_django_with_their_body(lane, settings):
-    user = await _member()
-    token = await _refresh_token(user)
+    user = await amember()
+    token = await arefresh_token(user)
     before = await _row_counts()
     # No token at all: Django's 401.
     await _passed_on_intact(lane, b"")
@@ -406,7 +389,7 @@ async def test_requests_the_lane_does_not_serve_reach_django_with_their_body(lan
 
 
 async def test_a_body_sent_in_several_parts_is_read_whole(lane):
-    token = await _refresh_token(await _member())
+    token = await arefresh_token(await amember())
     body = json.dumps({"refresh_token": token}).encode()
 
     async def in_parts():
@@ -422,7 +405,7 @@ async def test_a_body_sent_in_several_parts_is_read_whole(lane):
 
 
 async def test_concurrent_presentations_through_lane_and_django_rotate_exactly_once(full_stack):
-    token = await _refresh_token(await _member())
+    token = await arefresh_token(await amember())
     answers = await asyncio.gather(*(_post(full_stack, token=token) for _ in range(32)))
     # One winner; every other presentation within the grace gets a sibling from Django.
     assert {answer.status_code for answer in answers} == {200}
@@ -432,11 +415,11 @@ async def test_concurrent_presentations_through_lane_and_django_rotate_exactly_o
 
 
 async def test_a_lost_database_connection_passes_the_refresh_on_unspent(lane, caplog):
-    user = await _member()
-    assert (await _post(lane, token=await _refresh_token(user))).status_code == 200
+    user = await amember()
+    assert (await _post(lane, token=await arefresh_token(user))).status_code == 200
     assert await cut_the_lane_s_connections() >= 1
 
-    token = await _refresh_token(user)
+    token = await arefresh_token(user)
     assert (await _post(lane, token=token)).status_code == PASSED_ON
     assert "fast lane: database unavailable, answering through Django" in caplog.text
     assert (await _token_row(token)).used_at is None
@@ -449,8 +432,8 @@ async def test_keys_the_process_does_not_hold_are_left_to_django(full_stack):
     """A process's first signature needs the key from the database: Django's path loads
     it, in a request's own thread; the lane then signs with it."""
     keys.clear_caches()
-    user = await _member()
-    first, second = await _refresh_token(user), await _refresh_token(user)
+    user = await amember()
+    first, second = await arefresh_token(user), await arefresh_token(user)
     started = []
 
     def record(sender, **kwargs):

@@ -1,25 +1,15 @@
 """FAST_LANE=false sends every request to Django, and the answers stay the same."""
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.core.signals import request_started
 from django.db import connection
 
 from accounts import tokens
 from accounts.compiled import insert_statement
-from accounts.models import AuditEvent, AuditType, Role, User
-from organisations.access import setup_organisation_access
-from organisations.models import Organisation
+from accounts.models import AuditEvent, AuditType
+from tests.api.kit import amember
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@sync_to_async
-def _member() -> User:
-    acme = Organisation.objects.create(name="Acme", slug="acme")
-    user = User.objects.create_user("alice@acme.example", organisation=acme, role=Role.ANALYST)
-    setup_organisation_access(acme)
-    return user
 
 
 async def _me_and_whether_django_answered(client, token: str):
@@ -39,7 +29,7 @@ async def _me_and_whether_django_answered(client, token: str):
 async def test_fast_lane_false_sends_bearer_me_to_django_with_the_same_answer(
     async_client, settings
 ):
-    user = await _member()
+    user = await amember()
     pair = await tokens.aissue_token_pair(user, issuer="http://testserver")
     on, django_answered_on = await _me_and_whether_django_answered(
         async_client, pair["access_token"]

@@ -11,9 +11,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import connection
 
 from accounts import tokens
-from accounts.models import Role, User
-from organisations.access import setup_organisation_access
-from organisations.models import Organisation
+from tests.api.kit import member
 from tests.asgi_client import SyncASGIClient, SyncASGIClientHandler
 
 from .test_asgi_client import FRONTEND, _django_answers
@@ -24,14 +22,6 @@ LANE_CONNECTIONS = """
     SELECT count(*) FROM pg_stat_activity
     WHERE application_name = 'authsite fast lane' AND datname = current_database()
 """
-
-
-def _member() -> User:
-    """A member of Acme, with access to its applications."""
-    acme = Organisation.objects.create(name="Acme", slug="acme")
-    user = User.objects.create_user("alice@acme.example", organisation=acme, role=Role.ANALYST)
-    setup_organisation_access(acme)
-    return user
 
 
 def _bearer(user) -> dict:
@@ -61,7 +51,7 @@ def test_the_client_fixtures_are_sync_asgi_clients(client, new_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_bearer_me_is_answered_by_the_lane_other_paths_by_django(client):
-    user = _member()
+    user = member()
     bearer = _bearer(user)
     with _django_answers() as senders:
         me = client.get("/api/v1/auth/me", headers=bearer)
@@ -73,7 +63,7 @@ def test_a_bearer_me_is_answered_by_the_lane_other_paths_by_django(client):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_lane_keeps_no_connection_open_between_requests(client):
-    bearer = _bearer(_member())
+    bearer = _bearer(member())
     with _django_answers() as senders:
         answers = [client.get("/api/v1/auth/me", headers=bearer) for _ in range(50)]
     assert {answer.status_code for answer in answers} == {200} and senders == []
@@ -82,7 +72,7 @@ def test_the_lane_keeps_no_connection_open_between_requests(client):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_in_the_body_is_answered_by_the_lane(client):
-    pair = async_to_sync(tokens.aissue_token_pair)(_member(), issuer="http://testserver")
+    pair = async_to_sync(tokens.aissue_token_pair)(member(), issuer="http://testserver")
     body = {"refresh_token": pair["refresh_token"]}
     with _django_answers() as senders:
         refreshed = client.post("/api/v1/auth/refresh", body, content_type="application/json")
@@ -94,7 +84,7 @@ def test_a_refresh_in_the_body_is_answered_by_the_lane(client):
 def test_django_answers_on_the_test_s_connection_inside_its_transaction(client):
     # The lane reads on connections of its own, which cannot see the test's rows:
     # it declines, and Django answers from the rows the test wrote.
-    user = _member()
+    user = member()
     with _django_answers() as senders:
         me = client.get("/api/v1/auth/me", headers=_bearer(user))
     assert me.status_code == 200 and me.json()["id"] == user.pk
@@ -103,7 +93,7 @@ def test_django_answers_on_the_test_s_connection_inside_its_transaction(client):
 
 @pytest.mark.django_db
 def test_only_requests_that_need_the_csrf_bypass_skip_the_application(client, new_client):
-    user = _member()
+    user = member()
     enforcing = new_client(enforce_csrf_checks=True)
     for each in (client, enforcing):
         each.force_login(user)

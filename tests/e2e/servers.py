@@ -71,6 +71,16 @@ class E2EDatabase:
             self._dir.cleanup()
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate ``process`` and wait for it; kill it if it has not ended in 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def base_env() -> dict:
     return {
         "DEBUG": "false",
@@ -123,12 +133,7 @@ class Server:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.log.close()
         self._output = Path(self.log.name).read_text(errors="replace")
         Path(self.log.name).unlink()
