@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +8,11 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """Django's admin with this project's site: entry by role, step-up to a
+    multi-factor login, sign-in through the identity provider."""
+
+    default = False
+    default_site = "accounts.admin_site.AdminSite"

@@ -1,10 +1,42 @@
 """Session authentication that refuses a deactivated user or organisation at the next
-request, not at session expiry."""
+request, not at session expiry, and permissions that follow the role."""
 
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import FETCH_RAISE, Q
 
 from .models import Role, User
+
+# What an organisation admin's role lets them do in their scoped admin: manage their
+# members, their members' application access and feature overrides; view their
+# organisation, its tool access, the tools, the flags and their organisation's audit events.
+ROLE_PERMISSIONS = {
+    Role.ADMIN: frozenset(
+        {
+            "accounts.view_user",
+            "accounts.change_user",
+            "accounts.view_auditevent",
+            "accounts.view_loginsession",
+            "accounts.view_tokenfamily",
+            "organisations.add_userapplicationaccess",
+            "organisations.change_userapplicationaccess",
+            "organisations.delete_userapplicationaccess",
+            "organisations.view_userapplicationaccess",
+            "organisations.add_organisationfeatureoverride",
+            "organisations.change_organisationfeatureoverride",
+            "organisations.delete_organisationfeatureoverride",
+            "organisations.view_organisationfeatureoverride",
+            "organisations.add_userfeatureoverride",
+            "organisations.change_userfeatureoverride",
+            "organisations.delete_userfeatureoverride",
+            "organisations.view_userfeatureoverride",
+            "organisations.view_organisation",
+            "organisations.view_organisationdomain",
+            "organisations.view_organisationtoolaccess",
+            "organisations.view_tool",
+            "organisations.view_featureflag",
+        }
+    ),
+}
 
 
 def _active(queryset):
@@ -15,6 +47,22 @@ def _active(queryset):
 
 
 class ActiveAccountBackend(ModelBackend):
+    """Django's model backend for active people of active organisations, whose role's
+    permissions (ROLE_PERMISSIONS) add to those granted by hand."""
+
+    def get_all_permissions(self, user_obj, obj=None):
+        permissions = super().get_all_permissions(user_obj, obj)
+        return permissions | self._role_permissions(user_obj, obj)
+
+    async def aget_all_permissions(self, user_obj, obj=None):
+        permissions = await super().aget_all_permissions(user_obj, obj)
+        return permissions | self._role_permissions(user_obj, obj)
+
+    def _role_permissions(self, user_obj, obj):
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return frozenset()
+        return ROLE_PERMISSIONS.get(user_obj.role, frozenset())
+
     def user_can_authenticate(self, user):
         if not super().user_can_authenticate(user):
             return False

@@ -11,6 +11,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from organisations.models import Organisation
 
@@ -20,6 +21,11 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Organisation admin"
     ANALYST = "analyst", "Analyst"
     VIEWER = "viewer", "Viewer"
+
+
+ADMIN_ROLES = (Role.SUPER_ADMIN, Role.ADMIN)
+# How much of a client's User-Agent header is kept (accounts.requestkit.request_meta).
+USER_AGENT_LENGTH = 500
 
 
 class UserManager(BaseUserManager):
@@ -42,7 +48,7 @@ class UserManager(BaseUserManager):
         return self.get(email__iexact=username)
 
     def create_superuser(self, email, password=None, **fields):
-        fields.update(role=Role.SUPER_ADMIN, is_staff=True, is_superuser=True)
+        fields.update(role=Role.SUPER_ADMIN, is_superuser=True)
         return self.create_user(email, password, **fields)
 
 
@@ -90,6 +96,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.email:
             self.email = self.__class__.objects.normalize_email(self.email).lower()
 
+    def save(self, *args, **kwargs):
+        # Staff status follows the role (who may enter the admin); it is never set by hand.
+        self.is_staff = self.is_superuser or self.role in ADMIN_ROLES
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"role", "is_superuser"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "is_staff"}
+        super().save(*args, **kwargs)
+
 
 class ExternalIdentity(models.Model):
     """Proof that a person is the holder of (issuer, subject) at an identity provider."""
@@ -113,7 +127,8 @@ class ExternalIdentity(models.Model):
 
 class LoginSession(models.Model):
     """Links a Django session to the identity-provider session it came from, so that
-    back-channel logout (by `sid` or `sub`) can find and end it."""
+    back-channel logout (by `sid` or `sub`) can find and end it, and describes it to its
+    owner (accounts.flows.sessions): ``ip`` and ``user_agent`` are the login's."""
 
     session_key = models.CharField(max_length=40, unique=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_sessions")
@@ -122,6 +137,10 @@ class LoginSession(models.Model):
     )
     idp_sid = models.CharField(max_length=255, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Moved by an authenticated API request at most once a minute (accounts.api).
+    last_used_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True)
 
     def __str__(self):
         return f"session of user {self.user_id}"
@@ -130,7 +149,9 @@ class LoginSession(models.Model):
 class TokenFamily(models.Model):
     """All refresh tokens descended from one grant. Revocation is per family: one
     UPDATE ends every token of it, and access tokens carry the family id so that the
-    revocation takes effect at the next request."""
+    revocation takes effect at the next request. ``ip`` and ``user_agent`` are the
+    grant's; the family's last use is its newest token's ``created_at``, written by every
+    grant and rotation, so no path writes the family itself."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
@@ -138,6 +159,8 @@ class TokenFamily(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.CharField(max_length=50, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True)
 
     class Meta:
         verbose_name_plural = "token families"
@@ -223,6 +246,7 @@ class AuditType(models.TextChoices):
     ACCESS_CHANGED = "access_changed", "Access changed"
     USER_DEACTIVATED = "user_deactivated", "User deactivated"
     SESSIONS_REVOKED = "sessions_revoked", "Sessions and tokens revoked"
+    SESSION_ENDED = "session_ended", "Session ended"
 
 
 class AuditEvent(models.Model):
@@ -236,7 +260,7 @@ class AuditEvent(models.Model):
         Organisation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=500, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

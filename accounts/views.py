@@ -96,6 +96,7 @@ async def login(request):
             invitation=request.GET.get("invitation"),
             mode=request.GET.get("mode"),
             handoff_challenge=request.GET.get("handoff_challenge"),
+            step_up=request.GET.get("step_up"),
         )
     except LoginRequestInvalid as exc:
         return _login_error(request, exc.code, exc.reason, 400)

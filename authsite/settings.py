@@ -33,7 +33,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -174,8 +174,13 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W001", "security.W002", "securi
 AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveAccountBackend"]
 LOGIN_URL = "/admin/login/"
 # The admin's password form, for break-glass operator accounts only: everyone else signs
-# in through the identity provider (accounts/admin.py).
+# in through the identity provider (accounts/admin/site.py), with a multi-factor login no
+# older than ADMIN_AUTH_MAX_AGE seconds when ADMIN_MFA_REQUIRED is on.
 ADMIN_PASSWORD_LOGIN = env.bool("ADMIN_PASSWORD_LOGIN", default=DEBUG)
+ADMIN_MFA_REQUIRED = env.bool("ADMIN_MFA_REQUIRED", default=not DEBUG)
+ADMIN_AUTH_MAX_AGE = env.int("ADMIN_AUTH_MAX_AGE", default=43200)
+if ADMIN_AUTH_MAX_AGE < 1:
+    raise ImproperlyConfigured("ADMIN_AUTH_MAX_AGE must be a positive number of seconds.")
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=1209600)

@@ -2,12 +2,14 @@
 
 Who may do what (``TenantScopedAdmin``, ``TenantScopedInline``):
 
-- a super admin (role ``super_admin``, or a Django superuser) sees and changes everything;
-- an organisation admin (role ``admin``, staff, active) has their Django model permissions,
-  confined to the rows of their own organisation. Other organisations' rows are not listed,
-  and their change, delete and history pages answer 404 exactly like rows that do not exist.
-  Global rows (tools, flags) and organisation-wide settings are at most viewable;
-- any other staff user gets nothing.
+- a super admin (role ``super_admin``, or a Django superuser; active) sees and changes
+  everything;
+- an organisation admin (role ``admin``, active) has their Django model permissions (their
+  role's, see ``accounts.backends``), confined to the rows of their own organisation.
+  Other organisations' rows are not listed, and their change, delete and history pages
+  answer 404 exactly like rows that do not exist. Global rows (tools, flags) and
+  organisation-wide settings are at most viewable;
+- anyone else gets nothing (the admin site shows them a 403 page).
 
 This app never imports ``accounts``: roles are read as strings from ``request.user``, and
 changes to tool or application access are announced through the ``access_changed`` signal,
@@ -34,9 +36,7 @@ from .models import (
     UserApplicationAccess,
     UserFeatureOverride,
 )
-
-SUPER_ADMIN = "super_admin"
-ORGANISATION_ADMIN = "admin"
+from .roles import admin_organisation_id, is_super_admin
 
 access_changed = Signal()
 """Sent after an operator changes tool or application access in the admin.
@@ -45,27 +45,6 @@ The sender is the model class; the arguments are ``request``, ``organisation_id`
 organisation concerned), ``user_id`` (the member concerned, or None for organisation-wide
 access) and ``details`` (a JSON-serialisable description of the change).
 """
-
-
-def is_super_admin(user) -> bool:
-    """True for an active staff user who may see and change everything."""
-    return bool(
-        user.is_active
-        and user.is_staff
-        and (user.is_superuser or getattr(user, "role", None) == SUPER_ADMIN)
-    )
-
-
-def admin_organisation_id(user) -> int | None:
-    """The organisation an organisation admin is confined to; None for anyone else."""
-    if (
-        user.is_active
-        and user.is_staff
-        and not user.is_superuser
-        and getattr(user, "role", None) == ORGANISATION_ADMIN
-    ):
-        return user.organisation_id
-    return None
 
 
 def _scope_foreign_key(db_field, request, kwargs):

@@ -1,10 +1,11 @@
 """GET /auth/callback: finish the login.
 
 Order matters: the flow entry is consumed (single use) before anything else is
-trusted; the code is exchanged with the PKCE verifier; the ID token is verified; the
-organisation is checked; the user is upserted in one atomic unit; only then is a new
-session started, and recorded with its LOGIN_SUCCEEDED event in one transaction. Any
-failure leaves no new session and no changed user; a failure after the upsert (the
+trusted; the code is exchanged with the PKCE verifier; the ID token is verified; a
+step-up's multi-factor login is checked; the organisation is checked; the user is
+upserted in one atomic unit; only then is a new session started, keeping the login's
+authentication facts, and recorded with its LOGIN_SUCCEEDED event in one transaction.
+Any failure leaves no new session and no changed user; a failure after the upsert (the
 database or the cache going down) records LOGIN_FAILED when the database answers.
 """
 
@@ -26,6 +27,7 @@ from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
 from ..tokens import create_handoff_code
 from ..upsert import LoginRefused, aupsert_identity, login_succeeded_event
+from . import step_up
 from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
 from .logout import end_login_session
 
@@ -100,6 +102,8 @@ async def complete_login(request) -> LoginDone:
         claims = await oidc.verify_id_token(
             tokens.get("id_token"), nonce=flow["nonce"], access_token=tokens.get("access_token")
         )
+        if flow["step_up"]:
+            step_up.check(step_up.login_auth(claims))
         org_id = claims.get("org_id")
         if flow["organization"] and org_id != flow["organization"]:
             await _record_failure(
@@ -118,7 +122,7 @@ async def complete_login(request) -> LoginDone:
     except oidc.OIDCError as exc:
         await _record_failure(meta, exc.code, exc.reason, claims)
         raise LoginFailed(exc.code, exc.reason, exc.status) from None
-    except LoginRefused as exc:
+    except (LoginRefused, step_up.StepUpRefused) as exc:
         await _record_failure(meta, exc.code, exc.reason, claims)
         raise LoginFailed(exc.code, exc.reason) from None
     except LoginFailed as exc:
@@ -152,6 +156,7 @@ async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> L
         await sync_to_async(end_login_session)(previous_key, "replaced")
     await request.session.aflush()
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
+    request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
     login_code = await sync_to_async(_record_login)(
         request.session.session_key, upserted, claims, flow, meta
     )
@@ -169,6 +174,8 @@ def _record_login(session_key: str, upserted, claims: dict, flow: dict, meta) ->
             user=upserted.user,
             identity=upserted.identity,
             idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
+            ip=meta.ip,
+            user_agent=meta.user_agent,
         )
         login_succeeded_event(upserted, meta).save()
         if flow["mode"] != "token":

@@ -17,6 +17,7 @@ from django.core.cache import cache
 from .. import oidc
 from ..redirects import default_landing, safe_next
 from ..requestkit import base_url
+from . import step_up as step_up_flow
 
 FLOW_TTL = 600
 BINDING_COOKIE = "auth_flow"
@@ -60,8 +61,11 @@ async def begin_login(
     invitation: str | None,
     mode: str | None,
     handoff_challenge: str | None,
+    step_up: str | None,
 ) -> LoginStart:
     mode = mode or "cookie"
+    if step_up not in (None, "", step_up_flow.MFA):
+        raise LoginRequestInvalid("invalid_request", "step_up must be 'mfa'.")
     if mode not in ("cookie", "token"):
         raise LoginRequestInvalid("invalid_request", "mode must be 'cookie' or 'token'.")
     if mode == "token" and not (handoff_challenge and _CHALLENGE_RE.match(handoff_challenge)):
@@ -84,6 +88,7 @@ async def begin_login(
         code_verifier=verifier,
         organization=organization or None,
         invitation=invitation or None,
+        extra=step_up_flow.authorization_params() if step_up else None,
     )
     await cache.aset(
         flow_key(state),
@@ -96,6 +101,7 @@ async def begin_login(
             "organization": organization or None,
             "mode": mode,
             "handoff_challenge": handoff_challenge if mode == "token" else None,
+            "step_up": bool(step_up),
             "created": time.time(),
         },
         FLOW_TTL,

@@ -19,12 +19,14 @@ async def authorization_url(
     code_verifier: str,
     organization: str | None = None,
     invitation: str | None = None,
+    extra: dict | None = None,
 ) -> str:
     """Where to send the browser: the provider's authorization endpoint with
     response_type=code, client_id, redirect_uri, scope, state, nonce, the S256 code
-    challenge, and audience / organization / invitation when given."""
+    challenge, audience / organization / invitation when given, and ``extra``
+    parameters (a step-up's acr_values and max_age)."""
     metadata = await discovery()
-    extra = {"nonce": nonce}
+    extra = {**(extra or {}), "nonce": nonce}
     if app_settings.audience():
         extra["audience"] = app_settings.audience()
     if organization:

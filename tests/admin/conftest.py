@@ -1,14 +1,12 @@
 """Two organisations, A and B, each with an organisation admin and a member, plus a super
 admin by role (not a Django superuser), so every test can try one tenant against the other.
 
-Organisation admins get exactly the permissions `seed_demo` gives them: what the tests
-prove is what a seeded demo admin can and cannot do."""
+Organisation admins get exactly the permissions their role gives them (no group, no
+permission granted by hand): what the tests prove is what any organisation admin can and
+cannot do."""
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 
-from accounts.management.commands.seed_demo import ORGANISATION_ADMIN_PERMISSIONS
 from accounts.models import Role, User
 from organisations.models import (
     FeatureFlag,
@@ -19,13 +17,7 @@ from organisations.models import (
     UserApplicationAccess,
     UserFeatureOverride,
 )
-
-
-def organisation_admin_permissions():
-    query = Q()
-    for app_label, codenames in ORGANISATION_ADMIN_PERMISSIONS.items():
-        query |= Q(content_type__app_label=app_label, codename__in=codenames)
-    return Permission.objects.filter(query)
+from tests.admin.kit import sign_in
 
 
 @pytest.fixture
@@ -52,14 +44,10 @@ def org_b(db, tool):
 
 @pytest.fixture
 def make_staff(db):
-    """A staff user of ``organisation`` with the seeded organisation admins' permissions."""
+    """A person of ``organisation`` with ``role`` (an organisation admin by default)."""
 
     def make(email, organisation, role=Role.ADMIN):
-        user = User.objects.create_user(
-            email, name="Staff", role=role, organisation=organisation, is_staff=True
-        )
-        user.user_permissions.set(organisation_admin_permissions())
-        return user
+        return User.objects.create_user(email, name="Staff", role=role, organisation=organisation)
 
     return make
 
@@ -81,9 +69,7 @@ def member_b(org_b):
 
 @pytest.fixture
 def super_admin(db):
-    return User.objects.create_user(
-        "root@operators.example", name="Root", role=Role.SUPER_ADMIN, is_staff=True
-    )
+    return User.objects.create_user("root@operators.example", name="Root", role=Role.SUPER_ADMIN)
 
 
 @pytest.fixture
@@ -108,11 +94,9 @@ def user_override_b(flag, member_b):
 
 @pytest.fixture
 def as_admin_a(client, admin_a):
-    client.force_login(admin_a)
-    return client
+    return sign_in(client, admin_a)
 
 
 @pytest.fixture
 def as_super_admin(client, super_admin):
-    client.force_login(super_admin)
-    return client
+    return sign_in(client, super_admin)

@@ -11,6 +11,7 @@ from organisations.models import (
     Tool,
     UserApplicationAccess,
 )
+from tests.admin.kit import sign_in
 
 from .formdata import change_form_data
 
@@ -108,7 +109,7 @@ def test_operator_cannot_deactivate_themselves(as_admin_a, admin_a):
 
 def test_deactivated_user_is_refused_at_next_request(client, admin_a, as_super_admin):
     other = client.__class__()
-    other.force_login(admin_a)
+    sign_in(other, admin_a)
     assert other.get(reverse("admin:accounts_user_changelist")).status_code == 200
     run_action(as_super_admin, "admin:accounts_user_changelist", "deactivate_users", [admin_a])
     response = other.get(reverse("admin:accounts_user_changelist"))

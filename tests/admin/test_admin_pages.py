@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEvent, AuditType, ExternalIdentity, User
+from tests.admin.kit import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,7 @@ def pages():
 
 
 def client_for(email):
-    client = Client()
-    client.force_login(User.objects.get(email=email))
-    return client
+    return sign_in(Client(), User.objects.get(email=email))
 
 
 @pytest.mark.parametrize(

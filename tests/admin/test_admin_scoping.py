@@ -13,6 +13,7 @@ from organisations.models import (
     UserApplicationAccess,
     UserFeatureOverride,
 )
+from tests.admin.kit import sign_in
 
 from .formdata import change_form_data
 
@@ -345,12 +346,27 @@ def test_duplicate_email_in_other_case_is_a_form_error(as_super_admin, member_a)
 
 
 @pytest.mark.parametrize("role", [Role.ANALYST, Role.VIEWER])
-def test_other_staff_roles_get_nothing(client, make_staff, org_a, member_a, role):
-    client.force_login(make_staff(f"{role}@alpha.example", org_a, role=role))
-    assert client.get(reverse("admin:accounts_user_changelist")).status_code == 403
-    index = client.get(reverse("admin:index"))
-    assert index.status_code == 200
-    assert index.context["app_list"] == []
+def test_other_roles_get_the_403_page_everywhere(client, make_staff, org_a, member_a, role):
+    sign_in(client, make_staff(f"{role}@alpha.example", org_a, role=role))
+    for url in (
+        reverse("admin:index"),
+        reverse("admin:accounts_user_changelist"),
+        reverse("admin:accounts_user_change", args=[member_a.pk]),
+        reverse("admin:login") + "?next=/admin/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        page = response.content.decode()
+        assert "The admin is for organisation admins and super admins" in page
+        assert f"whose role is <strong>{role.label}</strong>" in page
+        assert 'href="http://localhost:5173/"' in page
+        assert "member@alpha.example" not in page
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[member_a.pk]), {"name": "Changed"}
+    )
+    assert response.status_code == 403
+    member_a.refresh_from_db()
+    assert member_a.name == "Member A"
 
 
 def test_groups_are_for_super_admins_only(as_admin_a, admin_a):

@@ -5,7 +5,6 @@ from io import StringIO
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -19,6 +18,7 @@ from organisations.models import (
     Tool,
     UserApplicationAccess,
 )
+from tests.admin.kit import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +131,9 @@ def test_rerun_restores_demo_values(default_tools):
 
 
 def test_operator_can_log_into_the_admin(default_tools, settings):
-    settings.ADMIN_PASSWORD_LOGIN = True  # as under make run (DEBUG)
+    # As under make run (DEBUG): password sign-in on, multi-factor login not required.
+    settings.ADMIN_PASSWORD_LOGIN = True
+    settings.ADMIN_MFA_REQUIRED = False
     seed()
     client = Client()
     response = client.post(
@@ -145,12 +147,10 @@ def test_operator_can_log_into_the_admin(default_tools, settings):
 def test_seeded_organisation_admin_sees_only_their_organisation(default_tools):
     seed()
     alice = User.objects.get(email="alice@acme.example")
-    assert alice.groups.filter(name="Organisation admins").exists()
-    client = Client()
-    client.force_login(alice)
+    assert not alice.groups.exists() and not alice.user_permissions.exists()
+    client = sign_in(Client(), alice)
     response = client.get("/admin/accounts/user/")
     assert response.status_code == 200
     listed = {user.email for user in response.context["cl"].result_list}
     assert listed == {spec["email"] for spec in DEMO_PEOPLE if spec["organisation"] == "acme"}
     assert client.get("/admin/organisations/userapplicationaccess/add/").status_code == 200
-    assert Group.objects.filter(name="Organisation admins").count() == 1

@@ -4,21 +4,30 @@
 import pytest
 from django.utils.html import escape
 
+from organisations.models import Organisation
 from tests.logins import browser_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_admin_login_page_continues_with_the_identity_provider(client):
+def test_the_admin_login_page_continues_with_a_multi_factor_login(client):
     page = client.get("/admin/login/", {"next": "/admin/accounts/user/"})
     assert page.status_code == 200
+    link = escape("/auth/login?next=%2Fadmin%2Faccounts%2Fuser%2F&step_up=mfa")
+    assert f'{link}">Continue with Auth0</a>' in page.content.decode()
+
+
+def test_without_admin_mfa_required_the_page_continues_with_a_plain_login(client, settings):
+    settings.ADMIN_MFA_REQUIRED = False
+    page = client.get("/admin/login/", {"next": "/admin/accounts/user/"})
     link = '/auth/login?next=%2Fadmin%2Faccounts%2Fuser%2F">Continue with Auth0</a>'
     assert link in page.content.decode()
 
 
 def test_the_admin_login_page_keeps_the_organisation(client):
     page = client.get("/admin/login/", {"next": "/admin/", "organization": "org_acme"})
-    assert escape("/auth/login?next=%2Fadmin%2F&organization=org_acme") in page.content.decode()
+    link = escape("/auth/login?next=%2Fadmin%2F&step_up=mfa&organization=org_acme")
+    assert link in page.content.decode()
 
 
 async def test_a_login_for_the_admin_lands_on_this_server_s_admin(async_client, idp):
@@ -70,7 +79,9 @@ def test_without_admin_password_login_the_password_form_is_gone_and_refused(clie
 
 
 def test_with_admin_password_login_a_break_glass_operator_signs_in(client, operator, settings):
+    # Break-glass: both switched on purpose, since a password is a single factor.
     settings.ADMIN_PASSWORD_LOGIN = True
+    settings.ADMIN_MFA_REQUIRED = False
     page = client.get("/admin/login/")
     assert 'id="login-form"' in page.content.decode()
     assert "Continue with Auth0" in page.content.decode()
@@ -79,3 +90,33 @@ def test_with_admin_password_login_a_break_glass_operator_signs_in(client, opera
     )
     assert signed_in.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_password_sign_in_is_not_a_multi_factor_login(client, operator, settings):
+    settings.ADMIN_PASSWORD_LOGIN = True
+    signed_in = client.post(
+        "/admin/login/?next=/admin/", {"username": operator.email, "password": "a-long-password"}
+    )
+    assert signed_in.status_code == 302
+    stepped_up = client.get("/admin/")
+    assert stepped_up.status_code == 302
+    assert stepped_up["Location"] == "/auth/login?next=%2Fadmin%2F&step_up=mfa"
+
+
+def test_the_password_form_refuses_a_person_whose_role_is_not_admin(
+    client, django_user_model, settings
+):
+    settings.ADMIN_PASSWORD_LOGIN = True
+    settings.ADMIN_MFA_REQUIRED = False
+    analyst = django_user_model.objects.create_user(
+        "analyst@acme.example",
+        "a-long-password",
+        role="analyst",
+        organisation=Organisation.objects.create(name="Acme", slug="acme"),
+    )
+    refused = client.post(
+        "/admin/login/?next=/admin/", {"username": analyst.email, "password": "a-long-password"}
+    )
+    assert refused.status_code == 200
+    assert "the correct email and password for a staff account" in refused.content.decode()
+    assert "_auth_user_id" not in client.session

@@ -8,10 +8,8 @@ demo has published passwords, so the command refuses to run with DEBUG off unles
 """
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Q
 
 from accounts.demo import DEMO_FLAGS, DEMO_OPERATOR, DEMO_ORGANISATIONS, DEMO_PEOPLE
 from accounts.models import Role, User
@@ -19,34 +17,6 @@ from organisations.access import setup_organisation_access
 from organisations.models import FeatureFlag, Organisation, OrganisationDomain
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
-
-ORGANISATION_ADMINS_GROUP = "Organisation admins"
-
-# What an organisation admin needs for their scoped admin: manage their members,
-# their members' application access and feature overrides; view their organisation,
-# its tool access, the tools, the flags and their organisation's audit events.
-ORGANISATION_ADMIN_PERMISSIONS = {
-    "accounts": ["view_user", "change_user", "view_auditevent"],
-    "organisations": [
-        "add_userapplicationaccess",
-        "change_userapplicationaccess",
-        "delete_userapplicationaccess",
-        "view_userapplicationaccess",
-        "add_organisationfeatureoverride",
-        "change_organisationfeatureoverride",
-        "delete_organisationfeatureoverride",
-        "view_organisationfeatureoverride",
-        "add_userfeatureoverride",
-        "change_userfeatureoverride",
-        "delete_userfeatureoverride",
-        "view_userfeatureoverride",
-        "view_organisation",
-        "view_organisationdomain",
-        "view_organisationtoolaccess",
-        "view_tool",
-        "view_featureflag",
-    ],
-}
 
 
 class Command(BaseCommand):
@@ -68,10 +38,9 @@ class Command(BaseCommand):
             )
         self.created = self.updated = 0
         with transaction.atomic():
-            group = self._organisation_admins_group()
             organisations = {spec["slug"]: self._organisation(spec) for spec in DEMO_ORGANISATIONS}
             for spec in DEMO_PEOPLE:
-                self._person(spec, organisations, group)
+                self._person(spec, organisations)
             operator = self._operator()
             for organisation in organisations.values():
                 tools, grants = setup_organisation_access(organisation)
@@ -101,26 +70,6 @@ class Command(BaseCommand):
             obj.save(update_fields=changed)
             self.updated += 1
         return obj
-
-    def _organisation_admins_group(self):
-        query = Q()
-        for app_label, codenames in ORGANISATION_ADMIN_PERMISSIONS.items():
-            query |= Q(content_type__app_label=app_label, codename__in=codenames)
-        permissions = set(Permission.objects.filter(query))
-        expected = sum(len(codenames) for codenames in ORGANISATION_ADMIN_PERMISSIONS.values())
-        if len(permissions) != expected:
-            raise CommandError(
-                "Some permissions the organisation admins need do not exist; "
-                "run `manage.py migrate` first."
-            )
-        group, created = Group.objects.get_or_create(name=ORGANISATION_ADMINS_GROUP)
-        if created:
-            self.created += 1
-        if set(group.permissions.all()) != permissions:
-            group.permissions.set(permissions)
-            if not created:
-                self.updated += 1
-        return group
 
     def _organisation(self, spec):
         organisation = self._upsert(
@@ -161,8 +110,8 @@ class Command(BaseCommand):
             self.updated += 1
         return user
 
-    def _person(self, spec, organisations, group):
-        user = self._user(
+    def _person(self, spec, organisations):
+        self._user(
             spec["email"],
             {
                 "name": spec["name"],
@@ -170,13 +119,9 @@ class Command(BaseCommand):
                 "organisation": organisations.get(spec["organisation"]),
                 "email_verified": True,
                 "is_active": True,
-                "is_staff": spec["role"] in (Role.SUPER_ADMIN, Role.ADMIN),
                 "is_superuser": spec["role"] == Role.SUPER_ADMIN,
             },
         )
-        if spec["role"] == Role.ADMIN and not user.groups.filter(pk=group.pk).exists():
-            user.groups.add(group)
-            self.created += 1
 
     def _operator(self):
         return self._user(
@@ -187,7 +132,6 @@ class Command(BaseCommand):
                 "organisation": None,
                 "email_verified": True,
                 "is_active": True,
-                "is_staff": True,
                 "is_superuser": True,
             },
             password=DEMO_OPERATOR["password"],

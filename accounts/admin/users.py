@@ -1,66 +1,19 @@
-"""The admin for people, their identities and the audit trail.
+"""The admin for people and their identities."""
 
-Scoped like the rest of the admin (see ``organisations.admin``): a super admin sees and
-changes everyone; an organisation admin sees and changes only their own organisation's
-members, can neither make anyone super admin nor move anyone to another organisation,
-cannot set passwords or Django permissions, and reads only their organisation's audit
-events. Any other staff user gets nothing. Role changes, deactivations and access changes
-made here are written to the append-only audit trail, naming the operator.
-"""
-
-from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.dispatch import receiver
 
-from organisations.admin import OrganisationAdmin as BaseOrganisationAdmin
-from organisations.admin import (
-    TenantScopedAdmin,
-    TenantScopedInline,
-    access_changed,
-    admin_organisation_id,
-    is_super_admin,
-)
-from organisations.models import Organisation, UserApplicationAccess
+from organisations.admin import TenantScopedAdmin, TenantScopedInline
+from organisations.admin_confirm import Confirmation, confirm_first, counted
+from organisations.models import UserApplicationAccess
+from organisations.roles import admin_organisation_id, is_super_admin
 
-from . import app_settings
-from .flows.logout import end_all_sessions
-from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
-from .requestkit import request_meta
-
-
-def _audit_event(request, type, *, user_id=None, organisation_id=None, **details) -> AuditEvent:
-    """An unsaved audit event for a change an operator made through the admin."""
-    operator = request.user
-    meta = request_meta(request)
-    return AuditEvent(
-        type=type,
-        user_id=user_id,
-        organisation_id=organisation_id,
-        ip=meta.ip,
-        user_agent=meta.user_agent,
-        details={"operator_id": operator.pk, "operator_email": operator.email, **details},
-    )
-
-
-@receiver(access_changed, dispatch_uid="accounts.admin.audit_access_change")
-def _audit_access_change(sender, request, organisation_id, user_id, details, **kwargs):
-    _audit_event(
-        request,
-        AuditType.ACCESS_CHANGED,
-        user_id=user_id,
-        organisation_id=organisation_id,
-        **details,
-    ).save()
-
-
-# --- users ----------------------------------------------------------------------------
+from ..flows.logout import end_all_sessions, sessions_to_end
+from ..models import AuditEvent, AuditType, ExternalIdentity, Role, User
+from .audit import audit_event
 
 
 class UserFormMixin:
@@ -106,6 +59,52 @@ class UserCreationAdminForm(UserFormMixin, AdminUserCreationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].required = True
+
+
+def _signed_out(sessions: int, families: int) -> str:
+    return (
+        f"they are signed out of {counted(sessions, 'browser session')} and lose "
+        f"{counted(families, 'token family', 'token families')} now"
+    )
+
+
+def describe_deactivation(modeladmin, request, queryset) -> Confirmation:
+    """Return what ``UserAdmin.deactivate_users`` would do to ``queryset``."""
+    people = queryset.filter(is_active=True).exclude(pk=request.user.pk).order_by("email")
+    count = people.count()
+    notes = []
+    if queryset.filter(pk=request.user.pk).exists():
+        notes.append("You selected yourself: you are left out, as you cannot deactivate yourself.")
+    inactive = queryset.filter(is_active=False).exclude(pk=request.user.pk).count()
+    if inactive:
+        notes.append(
+            f"Already inactive, and left as they are: {counted(inactive, 'person', 'people')}."
+        )
+    if count:
+        summary = (
+            f"Deactivate {counted(count, 'person', 'people')}: "
+            f"{_signed_out(*sessions_to_end(people))}, and cannot sign in until reactivated."
+        )
+    else:
+        summary = "Nothing to do: none of the selected people can be deactivated."
+    return Confirmation("Deactivate people", summary, count, people, notes)
+
+
+def describe_revocation(modeladmin, request, queryset) -> Confirmation:
+    """Return what ``UserAdmin.revoke_sessions_and_tokens`` would do to ``queryset``."""
+    people = queryset.exclude(pk=request.user.pk).order_by("email")
+    count = people.count()
+    notes = []
+    if queryset.filter(pk=request.user.pk).exists():
+        notes.append("You selected yourself: your own sessions and tokens are left alone.")
+    if count:
+        summary = (
+            f"Sign {counted(count, 'person', 'people')} out everywhere: "
+            f"{_signed_out(*sessions_to_end(people))}. They can sign in again."
+        )
+    else:
+        summary = "Nothing to do: your own sessions and tokens are left alone."
+    return Confirmation("Revoke sessions and tokens", summary, count, people, notes)
 
 
 class ReadOnlyInline(TenantScopedInline):
@@ -155,7 +154,6 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         "organisation",
         "role",
         "is_active",
-        "is_staff",
         "email_verified",
         "last_login",
         "created_at",
@@ -163,7 +161,6 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     list_filter = (
         "role",
         "is_active",
-        "is_staff",
         "email_verified",
         ("organisation", admin.RelatedOnlyFieldListFilter),
     )
@@ -179,13 +176,13 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         ("Organisation and role", {"fields": ("organisation", "role")}),
         (
             "Admin permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            {"fields": ("is_active", "is_superuser", "groups", "user_permissions")},
         ),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
     organisation_admin_fieldsets = (
         (None, {"fields": ("email", "name", "picture", "email_verified")}),
-        ("Organisation and role", {"fields": ("organisation", "role", "is_active", "is_staff")}),
+        ("Organisation and role", {"fields": ("organisation", "role", "is_active")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
     organisation_admin_readonly_fields = (
@@ -193,7 +190,6 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         "picture",
         "email_verified",
         "organisation",
-        "is_staff",
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "name", "role", "organisation")}),
@@ -218,7 +214,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         readonly = super().get_readonly_fields(request, obj)
         if obj is not None and not is_super_admin(request.user):
             # The email is the identity provider's, and it links logins to accounts; the
-            # organisation is the tenant boundary; staff status opens this admin.
+            # organisation is the tenant boundary.
             readonly = (*readonly, *self.organisation_admin_readonly_fields)
         return readonly
 
@@ -237,7 +233,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             obj.organisation_id = admin_organisation_id(request.user)
         super().save_model(request, obj, form, change)
         if "role" in form.changed_data:
-            _audit_event(
+            audit_event(
                 request,
                 AuditType.ROLE_CHANGED,
                 user_id=obj.pk,
@@ -247,7 +243,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             ).save()
         if change and "is_active" in form.changed_data and not obj.is_active:
             end_all_sessions(obj, "deactivated")
-            _audit_event(
+            audit_event(
                 request,
                 AuditType.USER_DEACTIVATED,
                 user_id=obj.pk,
@@ -265,6 +261,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         permissions=["change"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
+    @confirm_first(describe_deactivation)
     def deactivate_users(self, request, queryset):
         """Deactivated people are refused at their next request (accounts.backends), not
         when their session or tokens expire. Operators cannot lock themselves out."""
@@ -282,7 +279,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             for user in User.objects.filter(pk__in=[pk for pk, _ in targets]):
                 end_all_sessions(user, "deactivated")
             AuditEvent.objects.bulk_create(
-                _audit_event(
+                audit_event(
                     request,
                     AuditType.USER_DEACTIVATED,
                     user_id=pk,
@@ -297,6 +294,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         permissions=["change"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
+    @confirm_first(describe_revocation)
     def revoke_sessions_and_tokens(self, request, queryset):
         """accounts.flows.logout.end_all_sessions for each selected user but oneself."""
         users = list(queryset.exclude(pk=request.user.pk))
@@ -305,7 +303,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         with transaction.atomic():
             for user in users:
                 end_all_sessions(user, "admin_revoked")
-                _audit_event(
+                audit_event(
                     request,
                     AuditType.SESSIONS_REVOKED,
                     user_id=user.pk,
@@ -335,91 +333,3 @@ class ExternalIdentityAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_super_admin(request.user)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdmin):
-    """Read-only: the trail is append-only. Organisation admins read their own
-    organisation's events."""
-
-    organisation_path = ("organisation_id",)
-    list_display = ("created_at", "type", "user", "organisation", "ip")
-    list_filter = ("type", "created_at", ("organisation", admin.RelatedOnlyFieldListFilter))
-    list_select_related = ("user", "organisation")
-    search_fields = ("user__email",)
-    search_help_text = "Search by the email of the person concerned."
-    date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# --- what accounts adds to other apps' admin --------------------------------------------
-
-
-class MemberInline(ReadOnlyInline):
-    model = User
-    organisation_path = ("organisation_id",)
-    fields = ("email", "name", "role", "is_active", "last_login")
-    show_change_link = True
-    verbose_name = "member"
-    verbose_name_plural = "members"
-
-
-admin.site.unregister(Organisation)
-
-
-@admin.register(Organisation)
-class OrganisationAdmin(BaseOrganisationAdmin):
-    """The organisations app's admin with the members listed: that app cannot name the
-    user model, so accounts adds them."""
-
-    inlines = [*BaseOrganisationAdmin.inlines, MemberInline]
-
-
-admin.site.unregister(Group)
-
-
-@admin.register(Group)
-class GroupAdmin(DjangoGroupAdmin):
-    """Groups grant Django permissions across every organisation: super admins only."""
-
-    def has_module_permission(self, request):
-        return is_super_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_super_admin(request.user)
-
-    def has_add_permission(self, request):
-        return is_super_admin(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return is_super_admin(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return is_super_admin(request.user)
-
-
-class PasswordSignInForm(AdminAuthenticationForm):
-    """The admin's password form, refused unless ADMIN_PASSWORD_LOGIN is on."""
-
-    def clean(self):
-        if not settings.ADMIN_PASSWORD_LOGIN:
-            raise ValidationError(
-                "Password sign-in is off here; continue with %(provider)s.",
-                code="password_login_off",
-                params={"provider": app_settings.provider_name()},
-            )
-        return super().clean()
-
-
-# People sign in to the admin through the identity provider ("Continue with …"); the
-# password form is for break-glass operator accounts (ADMIN_PASSWORD_LOGIN).
-admin.site.login_template = "accounts/admin_login.html"
-admin.site.login_form = PasswordSignInForm
