@@ -15,6 +15,7 @@ button { display: block; width: 100%; text-align: left; margin: .5rem 0; padding
          cursor: pointer; }
 button:hover, button:focus { background: #e4e9f5; border-color: #7d8bb0; }
 .who { font-weight: 600; }
+.mfa { display: block; margin: .5rem 0 1rem; }
 .detail { display: block; color: #5b6475; font-size: .9rem; }
 """
 
@@ -28,9 +29,10 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def chooser(params: dict[str, str], users: Iterable[dict]) -> str:
+def chooser(params: dict[str, str], users: Iterable[dict], *, mfa: bool) -> str:
     """ "Choose a demo user": one button per user, posting the original authorization
-    request back to /authorize together with the chosen `sub`."""
+    request back to /authorize together with the chosen `sub`, and a "Sign in with MFA"
+    box (`mfa`), ticked when the application asked for a multi-factor login."""
     hidden = "".join(
         f'<input type=hidden name="{escape(name)}" value="{escape(value)}">'
         for name, value in params.items()
@@ -42,10 +44,15 @@ def chooser(params: dict[str, str], users: Iterable[dict]) -> str:
         f"{escape(' · ' + user['org_name']) if user.get('org_name') else ''}</span></button>"
         for user in users
     )
+    checkbox = (
+        f"<label class=mfa><input type=checkbox name=mfa{' checked' if mfa else ''}> "
+        "Sign in with MFA (as if a second factor was confirmed)</label>"
+    )
+    asked = "<p class=note>The application asks for a multi-factor login.</p>" if mfa else ""
     return _page(
         "Choose a demo user",
-        f"<p>Signing in to <b>{escape(params['client_id'])}</b>.</p>"
-        f'<form method=post action="authorize">{hidden}{buttons}</form>'
+        f"<p>Signing in to <b>{escape(params['client_id'])}</b>.</p>{asked}"
+        f'<form method=post action="authorize">{hidden}{checkbox}{buttons}</form>'
         "<p class=note>This is the development identity provider: anyone may sign in as "
         "anyone. It only runs with DEBUG=true.</p>",
     )

@@ -1,8 +1,9 @@
 """A local OpenID Connect provider that behaves like Auth0 where our backend can tell the
 difference: issuer ending in `/`, discovery, JWKS, `/authorize` with PKCE (S256 only),
 `/oauth/token` with client_secret_basic or client_secret_post, `/userinfo`,
-`/oidc/logout` and `/v2/logout`, `org_id`/`org_name` claims, and a JWT access token when
-an `audience` is asked for.
+`/oidc/logout` and `/v2/logout`, `org_id`/`org_name` claims, a JWT access token when
+an `audience` is asked for, and a multi-factor login (`amr: ["mfa"]`, and `acr` when the
+multi-factor policy is asked for in `acr_values`) with `max_age` honoured.
 
 It is the test suite's identity provider (served over real HTTP in a thread of the test
 process, so tests flip its faults, keys and hooks directly) and the development identity
@@ -49,6 +50,8 @@ ID_TOKEN_TTL = 3600
 ACCESS_TOKEN_TTL = 86400
 LOGOUT_TOKEN_TTL = 120
 CLAIMS_SUPPORTED = [
+    "acr",
+    "amr",
     "aud",
     "auth_time",
     "email",
@@ -65,6 +68,7 @@ CLAIMS_SUPPORTED = [
     "sub",
 ]
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 
 _CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
@@ -145,6 +149,18 @@ def _profile(user: dict[str, Any], scope: str) -> dict[str, Any]:
     return {name: value for name, value in claims.items() if value is not None}
 
 
+def _wants_mfa(params: dict[str, str]) -> bool:
+    return MFA_POLICY in params.get("acr_values", "").split()
+
+
+def _authentication(grant: dict[str, Any]) -> dict[str, Any]:
+    """The ID token's `amr` and `acr` for a login: Auth0 names a multi-factor login in
+    `amr`, and answers `acr` only when `acr_values` asked for the policy."""
+    if not grant["mfa"]:
+        return {}
+    return {"amr": ["mfa"], **({"acr": MFA_POLICY} if grant["acr_asked"] else {})}
+
+
 def _organisation(user: dict[str, Any]) -> dict[str, Any]:
     if not user.get("org_id"):
         return {}
@@ -188,11 +204,13 @@ class Provider:
       token endpoint mints an ID token; it may change `claims` and `header` in place,
       return new claims (signed normally) or return a string sent verbatim as id_token.
     - `requests`: Counter of (method, path) for every request received.
-    - `logins`: one dict per approved authorization (sub, sid, client_id, auth_time), so a
-      test can find the `sid` the relying party was given.
-    - `sso_sessions`: {cookie value: sub}. Like Auth0, a person who picked a user in this
-      browser is not asked again (the `devidp_sso` cookie) until they log out here or a
-      request says `prompt=login`; `login_hint` always wins.
+    - `logins`: one dict per approved authorization (sub, sid, client_id, auth_time, mfa),
+      so a test can find the `sid` the relying party was given.
+    - `sso_sessions`: {cookie value: {"sub", "mfa", "auth_time"}}. Like Auth0, a person who
+      picked a user in this browser is not asked again (the `devidp_sso` cookie) until
+      they log out here, a request says `prompt=login`, asks for the multi-factor policy
+      the session did not use, or gives a `max_age` the session is older than;
+      `login_hint` always wins (and completes the multi-factor step when asked for).
     """
 
     def __init__(self, issuer: str = "") -> None:
@@ -224,7 +242,7 @@ class Provider:
         self.logins: list[dict[str, Any]] = []
         self._codes: dict[str, dict[str, Any]] = {}
         self._access_tokens: dict[str, dict[str, Any]] = {}
-        self.sso_sessions: dict[str, str] = {}
+        self.sso_sessions: dict[str, dict[str, Any]] = {}
 
     # --- registration ----------------------------------------------------------------
 
@@ -432,6 +450,7 @@ class Provider:
                     "client_secret_post",
                 ],
                 "code_challenge_methods_supported": ["S256"],
+                "acr_values_supported": [MFA_POLICY],
                 "scopes_supported": ["openid", "profile", "email"],
                 "claims_supported": CLAIMS_SUPPORTED,
                 "backchannel_logout_supported": True,
@@ -451,6 +470,7 @@ class Provider:
         except DuplicateParameter as exc:
             return html_response(pages.error(f"The parameter {exc} was given twice."), 400)
         chosen = params.pop("sub", None) if request.method == "POST" else None
+        chose_mfa = params.pop("mfa", None) == "on" if request.method == "POST" else False
         problem = self._authorize_problem(params)
         if problem:
             return html_response(pages.error(problem), 400)
@@ -459,22 +479,34 @@ class Provider:
             if user is None:
                 return html_response(pages.error("Choose one of the listed users."), 400)
             session = secrets.token_urlsafe(24)
-            self.sso_sessions[session] = user["sub"]
-            response = self._approve(params, user)
+            login = {"sub": user["sub"], "mfa": chose_mfa, "auth_time": int(time.time())}
+            self.sso_sessions[session] = login
+            response = self._approve(params, user, login)
             response.headers.append(
                 ("set-cookie", f"{SSO_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax")
             )
             return response
-        user = self._find_user(params.get("login_hint", "")) or self._sso_user(request, params)
-        if user is None:
-            return html_response(pages.chooser(params, self.users.values()))
-        return self._approve(params, user)
+        user = self._find_user(params.get("login_hint", ""))
+        if user is not None:
+            login = {"sub": user["sub"], "mfa": _wants_mfa(params), "auth_time": int(time.time())}
+            return self._approve(params, user, login)
+        login = self._sso_login(request, params)
+        if login is None:
+            return html_response(pages.chooser(params, self.users.values(), mfa=_wants_mfa(params)))
+        return self._approve(params, self.users[login["sub"]], login)
 
-    def _sso_user(self, request: Request, params: dict[str, str]) -> dict[str, Any] | None:
-        """The person this browser already picked, unless the client asks to log in again."""
-        if params.get("prompt") == "login":
+    def _sso_login(self, request: Request, params: dict[str, str]) -> dict[str, Any] | None:
+        """The login this browser already made, unless the client asks to log in again,
+        asks for a multi-factor login it did not use, or wants one newer than `max_age`."""
+        login = self.sso_sessions.get(request.cookie(SSO_COOKIE) or "")
+        if login is None or login["sub"] not in self.users or params.get("prompt") == "login":
             return None
-        return self.users.get(self.sso_sessions.get(request.cookie(SSO_COOKIE) or "", ""))
+        if _wants_mfa(params) and not login["mfa"]:
+            return None
+        max_age = params.get("max_age", "")
+        if max_age.isdigit() and time.time() - login["auth_time"] > int(max_age):
+            return None
+        return login
 
     def _authorize_problem(self, params: dict[str, str]) -> str | None:
         """Why the authorization request is refused, checked so that nothing is ever
@@ -504,7 +536,9 @@ class Provider:
             None,
         )
 
-    def _approve(self, params: dict[str, str], user: dict[str, Any]) -> Response:
+    def _approve(
+        self, params: dict[str, str], user: dict[str, Any], sso: dict[str, Any]
+    ) -> Response:
         organization = params.get("organization")
         if organization and organization != user.get("org_id"):
             return redirect(
@@ -523,7 +557,8 @@ class Provider:
             "sub": user["sub"],
             "sid": secrets.token_urlsafe(16),
             "client_id": params["client_id"],
-            "auth_time": int(time.time()),
+            "auth_time": sso["auth_time"],
+            "mfa": sso["mfa"],
         }
         self.logins.append(login)
         code = secrets.token_urlsafe(32)
@@ -532,6 +567,7 @@ class Provider:
             "redirect_uri": params["redirect_uri"],
             "code_challenge": params["code_challenge"],
             "nonce": params.get("nonce"),
+            "acr_asked": _wants_mfa(params),
             "scope": params["scope"],
             "audience": params.get("audience"),
             "expires": time.monotonic() + self.code_ttl,
@@ -590,6 +626,7 @@ class Provider:
                 "auth_time": grant["auth_time"],
                 "nonce": grant["nonce"],
                 "sid": grant["sid"],
+                **_authentication(grant),
                 **_profile(user, scope),
             },
             _organisation(user),
