@@ -114,6 +114,8 @@ class Backfill:
     organisation_id: int
     tool_access: int
     application_access: int
+    people: int
+    """Members who gain application access to at least one tool."""
 
 
 def backfill_access(organisation_ids, *, dry_run: bool = False) -> list[Backfill]:
@@ -170,11 +172,15 @@ def backfill_access(organisation_ids, *, dry_run: bool = False) -> list[Backfill
     tools_per_organisation = Counter(row.organisation_id for row in tool_rows)
     member_of = dict(people)
     applications_per_organisation = Counter(member_of[row.user_id] for row in application_rows)
+    people_per_organisation = Counter(
+        member_of[user_id] for user_id in {row.user_id for row in application_rows}
+    )
     return [
         Backfill(
             organisation_id,
             tools_per_organisation[organisation_id],
             applications_per_organisation[organisation_id],
+            people_per_organisation[organisation_id],
         )
         for organisation_id in organisation_ids
     ]

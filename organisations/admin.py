@@ -25,7 +25,8 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.http import Http404
 
-from .access import setup_organisation_access
+from .access import backfill_access, setup_organisation_access
+from .admin_confirm import Confirmation, confirm_first, counted
 from .models import (
     FeatureFlag,
     Organisation,
@@ -229,6 +230,37 @@ class AccessAuditMixin:
 # --- organisations --------------------------------------------------------------------
 
 
+def describe_default_access(modeladmin, request, queryset) -> Confirmation:
+    """Return what ``OrganisationAdmin.grant_default_tool_access`` would grant the
+    organisations of ``queryset`` (``backfill_access`` in a dry run)."""
+    organisations = list(queryset.order_by("name"))
+    plans = backfill_access([organisation.pk for organisation in organisations], dry_run=True)
+    tools = sum(plan.tool_access for plan in plans)
+    grants = sum(plan.application_access for plan in plans)
+    people = sum(plan.people for plan in plans)
+    if tools or grants:
+        summary = (
+            f"Grant default tool access to {counted(len(organisations), 'organisation')}: "
+            f"they gain {counted(tools, 'tool')}, and {counted(people, 'person', 'people')} "
+            f"gain access to applications ({counted(grants, 'grant')})."
+        )
+    else:
+        summary = (
+            "Nothing to do: the selected organisations already have every default tool, "
+            "and their members access to every application."
+        )
+    return Confirmation(
+        "Grant default tool access",
+        summary,
+        tools + grants,
+        [
+            f"{organisation}: {counted(plan.tool_access, 'tool')}, "
+            f"{counted(plan.people, 'person', 'people')} gain access"
+            for organisation, plan in zip(organisations, plans, strict=True)
+        ],
+    )
+
+
 class OrganisationDomainForm(forms.ModelForm):
     class Meta:
         model = OrganisationDomain
@@ -291,6 +323,7 @@ class OrganisationAdmin(TenantScopedAdmin):
         permissions=["grant_access"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
+    @confirm_first(describe_default_access)
     def grant_default_tool_access(self, request, queryset):
         """Default tool access for each selected organisation, and application access
         for its members, where missing."""

@@ -212,6 +212,10 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.is_active:
+            # Deactivating ends every session and token, so only the "Deactivate" action,
+            # which asks first, does it; the box is there to reactivate someone.
+            readonly = (*readonly, "is_active")
         if obj is not None and not is_super_admin(request.user):
             # The email is the identity provider's, and it links logins to accounts; the
             # organisation is the tenant boundary.
@@ -240,14 +244,6 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
                 organisation_id=obj.organisation_id,
                 old_role=form.initial.get("role") if change else None,
                 new_role=obj.role,
-            ).save()
-        if change and "is_active" in form.changed_data and not obj.is_active:
-            end_all_sessions(obj, "deactivated")
-            audit_event(
-                request,
-                AuditType.USER_DEACTIVATED,
-                user_id=obj.pk,
-                organisation_id=obj.organisation_id,
             ).save()
 
     def user_change_password(self, request, id, form_url=""):

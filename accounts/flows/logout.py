@@ -7,9 +7,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import alogout
 from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from .. import oidc
-from ..models import AuditEvent, AuditType, LoginSession, TokenFamily
+from ..models import AuditEvent, AuditType, LoginSession, RefreshToken, TokenFamily
 from ..redirects import default_landing
 from ..requestkit import request_meta
 from ..tokens import arevoke_family, revoke_session_families, revoke_user_families
@@ -40,6 +42,31 @@ def end_all_sessions(user, reason: str) -> None:
         if not user.has_usable_password():
             user.set_unusable_password()
             user.save(update_fields=["password"])
+
+
+def sessions_to_end(users) -> tuple[int, int]:
+    """Return how many browser sessions and token families ``end_all_sessions`` would end
+    now for the people of ``users`` (a queryset): their login sessions whose Django
+    session has not expired, and their unrevoked families that still hold a refresh
+    token that has not expired."""
+    now = timezone.now()
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    sessions = LoginSession.objects.filter(
+        user__in=users,
+        session_key__in=store.get_model_class()
+        .objects.filter(expire_date__gt=now)
+        .values("session_key"),
+    ).count()
+    families = TokenFamily.objects.filter(
+        Exists(
+            RefreshToken.objects.filter(
+                family=OuterRef("pk"), expires_at__gt=now, revoked_at__isnull=True
+            )
+        ),
+        user__in=users,
+        revoked_at__isnull=True,
+    ).count()
+    return sessions, families
 
 
 async def logout(request, principal) -> str:

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.django_db
 
 
 def run_action(client, changelist, action, objects):
+    """Run ``action`` on ``objects`` from the change list, confirmed (``post=yes``)."""
     return client.post(
         reverse(changelist),
-        {"action": action, "_selected_action": [obj.pk for obj in objects]},
+        {"action": action, "_selected_action": [obj.pk for obj in objects], "post": "yes"},
     )
 
 
@@ -123,6 +124,7 @@ def test_deactivate_from_the_change_form(as_super_admin, member_b):
         {
             "CHANGE_FORM-action": "deactivate_users",
             "_selected_action": [member_b.pk],
+            "post": "yes",
         },
     )
     assert response.status_code == 302
