@@ -1,0 +1,145 @@
+"""The admin for organisations and their email domains."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+
+from ..access import backfill_access, setup_organisation_access
+from ..admin_confirm import Confirmation, confirm_first, counted
+from ..models import Organisation, OrganisationDomain, OrganisationToolAccess
+from ..roles import is_super_admin
+from .changes import access_changed, announce
+from .scoping import TenantScopedAdmin, TenantScopedInline
+
+
+def describe_default_access(modeladmin, request, queryset) -> Confirmation:
+    """Return what ``OrganisationAdmin.grant_default_tool_access`` would grant the
+    organisations of ``queryset`` (``backfill_access`` in a dry run)."""
+    organisations = list(queryset.order_by("name"))
+    plans = backfill_access([organisation.pk for organisation in organisations], dry_run=True)
+    tools = sum(plan.tool_access for plan in plans)
+    grants = sum(plan.application_access for plan in plans)
+    people = sum(plan.people for plan in plans)
+    if tools or grants:
+        summary = (
+            f"Grant default tool access to {counted(len(organisations), 'organisation')}: "
+            f"they gain {counted(tools, 'tool')}, and {counted(people, 'person', 'people')} "
+            f"gain access to applications ({counted(grants, 'grant')})."
+        )
+    else:
+        summary = (
+            "Nothing to do: the selected organisations already have every default tool, "
+            "and their members access to every application."
+        )
+    return Confirmation(
+        "Grant default tool access",
+        summary,
+        tools + grants,
+        [
+            f"{organisation}: {counted(plan.tool_access, 'tool')}, "
+            f"{counted(plan.people, 'person', 'people')} gain access"
+            for organisation, plan in zip(organisations, plans, strict=True)
+        ],
+    )
+
+
+class OrganisationDomainForm(forms.ModelForm):
+    class Meta:
+        model = OrganisationDomain
+        fields = ("organisation", "domain", "verified")
+
+    def clean_domain(self):
+        # The database stores domains in lower case (a check constraint).
+        return self.cleaned_data["domain"].strip().lower()
+
+
+class OrganisationDomainInline(TenantScopedInline):
+    model = OrganisationDomain
+    form = OrganisationDomainForm
+    organisation_path = ("organisation_id",)
+
+
+class OrganisationToolAccessInline(TenantScopedInline):
+    model = OrganisationToolAccess
+    organisation_path = ("organisation_id",)
+    fields = ("tool", "enabled", "tier", "features", "limits")
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(TenantScopedAdmin):
+    """An organisation admin may view their own organisation; its plan, status, domains
+    and tool access are for super admins to change."""
+
+    organisation_path = ("id",)
+    list_display = (
+        "name",
+        "slug",
+        "subscription_plan",
+        "industry",
+        "is_active",
+        "auth0_org_id",
+        "created_at",
+    )
+    list_filter = ("subscription_plan", "is_active", "industry")
+    search_fields = ("name", "slug", "auth0_org_id", "domains__domain")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("created_at", "updated_at")
+    inlines = [OrganisationDomainInline, OrganisationToolAccessInline]
+    actions = ["grant_default_tool_access"]
+
+    def has_grant_access_permission(self, request):
+        return is_super_admin(request.user)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is OrganisationToolAccess:
+            for obj in formset.new_objects:
+                announce(request, obj, "added")
+            for obj, fields in formset.changed_objects:
+                announce(request, obj, "changed", fields=sorted(fields))
+            for obj in formset.deleted_objects:
+                announce(request, obj, "deleted")
+
+    @admin.action(
+        description="Grant default tool access",
+        permissions=["grant_access"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    @confirm_first(describe_default_access)
+    def grant_default_tool_access(self, request, queryset):
+        """Default tool access for each selected organisation, and application access
+        for its members, where missing."""
+        tools_granted = member_grants = 0
+        for organisation in queryset:
+            with transaction.atomic():
+                tools, grants = setup_organisation_access(organisation)
+                if tools or grants:
+                    access_changed.send(
+                        sender=OrganisationToolAccess,
+                        request=request,
+                        organisation_id=organisation.pk,
+                        user_id=None,
+                        details={
+                            "action": "granted_default",
+                            "tools": [tool.code for tool in tools],
+                            "member_grants": grants,
+                        },
+                    )
+            tools_granted += len(tools)
+            member_grants += grants
+        self.message_user(
+            request,
+            f"Granted {tools_granted} tool access row(s) and {member_grants} member "
+            f"application access row(s) across {len(queryset)} organisation(s).",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(OrganisationDomain)
+class OrganisationDomainAdmin(TenantScopedAdmin):
+    organisation_path = ("organisation_id",)
+    form = OrganisationDomainForm
+    list_display = ("domain", "organisation", "verified")
+    list_filter = ("verified", ("organisation", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("organisation",)
+    search_fields = ("domain", "organisation__name")

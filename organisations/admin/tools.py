@@ -1,0 +1,68 @@
+"""The admin for tools, organisations' tool access and members' application access."""
+
+from django.contrib import admin
+
+from ..models import OrganisationToolAccess, Tool, UserApplicationAccess
+from ..roles import admin_organisation_id
+from .changes import AccessAuditMixin
+from .scoping import TenantScopedAdmin
+
+
+@admin.register(Tool)
+class ToolAdmin(TenantScopedAdmin):
+    list_display = ("code", "name", "is_active", "is_default", "default_tier")
+    list_filter = ("is_active", "is_default", "default_tier")
+    search_fields = ("code", "name", "description")
+
+
+@admin.register(OrganisationToolAccess)
+class OrganisationToolAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
+    organisation_path = ("organisation_id",)
+    list_display = ("organisation", "tool", "enabled", "tier", "updated_at")
+    list_filter = (
+        "tool",
+        "enabled",
+        "tier",
+        ("organisation", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("organisation", "tool")
+    search_fields = ("organisation__name", "organisation__slug", "tool__code")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(UserApplicationAccess)
+class UserApplicationAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
+    """Which member may open which tool. Organisation admins manage their own members'
+    access, among the tools their organisation has enabled."""
+
+    organisation_path = ("user", "organisation_id")
+    organisation_admin_may_edit = True
+    audit_related = ("tool", "user")
+    list_display = ("user", "organisation", "tool", "has_access", "granted_by", "granted_at")
+    list_filter = (
+        "tool",
+        "has_access",
+        ("user__organisation", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("user__organisation", "tool", "granted_by")
+    search_fields = ("user__email", "user__name", "tool__code")
+    raw_id_fields = ("user",)
+    readonly_fields = ("granted_by", "granted_at")
+
+    @admin.display(ordering="user__organisation__name")
+    def organisation(self, obj):
+        return obj.user.organisation
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        organisation_id = admin_organisation_id(request.user)
+        if db_field.name == "tool" and organisation_id is not None:
+            kwargs["queryset"] = Tool.objects.filter(
+                organisation_access__organisation_id=organisation_id,
+                organisation_access__enabled=True,
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.granted_by = request.user
+        super().save_model(request, obj, form, change)
