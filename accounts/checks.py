@@ -178,3 +178,31 @@ def check_deployment_security(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def check_admin_sign_in(app_configs, **kwargs):
+    """Warn about an admin whose password form is on in production, or on while a
+    multi-factor login is required (a password is one factor: it cannot enter then)."""
+    if not settings.ADMIN_PASSWORD_LOGIN:
+        return []
+    if settings.ADMIN_MFA_REQUIRED:
+        return [
+            Warning(
+                "ADMIN_PASSWORD_LOGIN is on while ADMIN_MFA_REQUIRED is on: a password "
+                "sign-in is one factor, so the admin sends it to the identity provider.",
+                hint="Turn ADMIN_PASSWORD_LOGIN off, or both switches only for break-glass "
+                "access while the identity provider is down.",
+                id="accounts.W004",
+            )
+        ]
+    if not settings.DEBUG:
+        return [
+            Warning(
+                "ADMIN_PASSWORD_LOGIN is on and ADMIN_MFA_REQUIRED off: the admin accepts a "
+                "password alone.",
+                hint="Use this only for break-glass access, and switch both back afterwards.",
+                id="accounts.W005",
+            )
+        ]
+    return []

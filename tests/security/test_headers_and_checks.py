@@ -96,3 +96,14 @@ def test_content_security_policy_on_every_answer(client):
     page = client.get("/auth/callback")
     nonce = page["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
     assert f'<style nonce="{nonce}">' in page.content.decode()
+
+
+def test_deploy_checks_warn_about_the_admin_s_password_form(settings):
+    settings.ADMIN_PASSWORD_LOGIN = False
+    ids = _ids(include_deployment_checks=True)
+    assert "accounts.W004" not in ids and "accounts.W005" not in ids
+    settings.ADMIN_PASSWORD_LOGIN = True
+    settings.ADMIN_MFA_REQUIRED = True
+    assert "accounts.W004" in _ids(include_deployment_checks=True)
+    settings.ADMIN_MFA_REQUIRED = False
+    assert "accounts.W005" in _ids(include_deployment_checks=True)
