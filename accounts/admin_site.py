@@ -40,6 +40,8 @@ class PasswordSignInForm(AdminAuthenticationForm):
 
 
 class AdminSite(admin.AdminSite):
+    """Django's admin site, entered by role and with a recent multi-factor login."""
+
     login_template = "accounts/admin_login.html"
     login_form = PasswordSignInForm
 
@@ -68,8 +70,9 @@ class AdminSite(admin.AdminSite):
         return super().login(request, extra_context)
 
     def _refusal(self, request, next_path: str):
-        """The 403 page for a signed-in person whose role keeps them out, a redirect
-        through the step-up login for an admin whose login does not pass it, or None."""
+        """Return the 403 page for a signed-in person whose role keeps them out, a
+        redirect through the step-up login (back to ``next_path``) for an admin whose
+        login does not pass it, or None."""
         user = request.user
         if not user.is_authenticated or request.path == reverse("admin:logout"):
             return None
