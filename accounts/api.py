@@ -18,7 +18,10 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+
+from .models import LoginSession
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +144,15 @@ SESSION_TOUCH_INTERVAL = 60
 async def _keep_session_alive(request):
     """Idle timeout: a session expires SESSION_IDLE_TIMEOUT seconds after its last use.
     Saving a session pushes its expiry forward; it is saved at most once a minute so
-    that busy clients do not write on every request."""
+    that busy clients do not write on every request, and its login's ``last_used_at``
+    (the session list's) is moved with it."""
     now = int(time.time())
     seen = await request.session.aget(SESSION_SEEN_KEY, 0)
     if now - seen >= SESSION_TOUCH_INTERVAL:
         await request.session.aset(SESSION_SEEN_KEY, now)
+        await LoginSession.objects.filter(session_key=request.session.session_key).aupdate(
+            last_used_at=timezone.now()
+        )
 
 
 def read_json(request) -> dict:

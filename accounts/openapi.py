@@ -56,6 +56,26 @@ class Applications(serializers.Serializer):
     applications = Application(many=True)
 
 
+class Session(serializers.Serializer):
+    id = serializers.CharField(help_text="`browser-<number>` or `token-<uuid>`.")
+    kind = serializers.ChoiceField(["browser", "token"])
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    ip = serializers.IPAddressField(allow_null=True, help_text="Where the sign-in came from.")
+    user_agent = serializers.CharField(
+        help_text="The sign-in's client, summarised for a person, e.g. `Chrome on Linux`."
+    )
+    current = serializers.BooleanField(help_text="Holds the credential of this request.")
+
+
+class Sessions(serializers.Serializer):
+    sessions = Session(many=True)
+
+
+class Ended(serializers.Serializer):
+    ended = serializers.IntegerField(min_value=0)
+
+
 class Csrf(serializers.Serializer):
     csrf_token = serializers.CharField()
 
@@ -93,6 +113,7 @@ def _errors(*statuses):
         400: "Bad input.",
         401: "Not authenticated, or the token is invalid, expired, reused or revoked.",
         403: "Forbidden: CSRF token or Origin missing or wrong.",
+        404: "Not found.",
         405: "Method not allowed.",
         429: "Too many requests; see Retry-After.",
         503: "A dependency (the database) is down.",
@@ -169,6 +190,49 @@ class RevokeDoc(APIView):
     def post(self, request): ...
 
 
+SESSIONS_DESCRIPTION = (
+    "One row per sign-in: a `browser` session (with the token families issued from it) "
+    "or a `token` family of its own; only live ones. `current` marks the row holding the "
+    "request's own session cookie or app access token (none for an identity provider's "
+    "token). Ending a session is refused at its next request everywhere."
+)
+
+
+class SessionsDoc(APIView):
+    @extend_schema(
+        operation_id="auth_sessions",
+        summary="The caller's sessions",
+        description=SESSIONS_DESCRIPTION,
+        auth=BEARER_OR_COOKIE,
+        responses={200: Sessions, **_errors(401, *COMMON)},
+    )
+    def get(self, request): ...
+
+    @extend_schema(
+        operation_id="auth_sessions_end_others",
+        summary="End every session of the caller but the current one",
+        description="Counted against RATE_LIMIT_TOKEN per client IP and per user.",
+        auth=BEARER_OR_COOKIE,
+        responses={200: Ended, **_errors(401, 403, *COMMON)},
+    )
+    def delete(self, request): ...
+
+
+class SessionDoc(APIView):
+    @extend_schema(
+        operation_id="auth_session_end",
+        summary="End one of the caller's sessions",
+        description="Another person's session, an unknown or ended one, and a malformed id "
+        "are all 404. Counted against RATE_LIMIT_TOKEN per client IP and per user.",
+        auth=BEARER_OR_COOKIE,
+        responses={
+            204: OpenApiResponse(description="Ended."),
+            **_errors(401, 403, 404, *COMMON),
+        },
+    )
+    def delete(self, request, session_id): ...
+
+
 class FeaturesDoc(APIView):
     @extend_schema(
         operation_id="features",
@@ -195,6 +259,8 @@ urlpatterns = [
     path("api/v1/auth/token", TokenDoc.as_view()),
     path("api/v1/auth/refresh", RefreshDoc.as_view()),
     path("api/v1/auth/revoke", RevokeDoc.as_view()),
+    path("api/v1/auth/sessions", SessionsDoc.as_view()),
+    path("api/v1/auth/sessions/<str:session_id>", SessionDoc.as_view()),
     path("api/v1/features", FeaturesDoc.as_view()),
     path("api/v1/applications", ApplicationsDoc.as_view()),
 ]

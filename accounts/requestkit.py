@@ -7,6 +7,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from .models import USER_AGENT_LENGTH
 from .upsert import RequestMeta
 
 
@@ -79,5 +80,6 @@ def base_url(request) -> str:
 
 def request_meta(request) -> RequestMeta:
     return RequestMeta(
-        ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:500]
+        ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
     )

@@ -369,7 +369,9 @@ def issue_grant(
     now = timezone.now()
     with transaction.atomic():
         if family_id is None:
-            family_id = TokenFamily.objects.create(user=user, session_key=session_key or "").pk
+            family_id = TokenFamily.objects.create(
+                user=user, session_key=session_key or "", ip=meta.ip, user_agent=meta.user_agent
+            ).pk
         token, plaintext = _new_refresh_token(family_id, now)
         _audit(
             AuditType.TOKEN_ISSUED, user, meta, family=str(family_id), token=token.pk, grant="api"
@@ -665,7 +667,9 @@ def _redeem(code_hash: str, verifier, now, meta: RequestMeta) -> Grant | TokenEr
     if reason is not None:
         _audit(AuditType.HANDOFF_REFUSED, user, meta, reason=reason)
         return TokenError("invalid_grant", "The login code is not valid; log in again.")
-    family = TokenFamily.objects.create(user=user, session_key=row.session_key)
+    family = TokenFamily.objects.create(
+        user=user, session_key=row.session_key, ip=meta.ip, user_agent=meta.user_agent
+    )
     token, plaintext = _new_refresh_token(family.pk, now)
     _audit(
         AuditType.TOKEN_ISSUED, user, meta, family=str(family.pk), token=token.pk, grant="handoff"

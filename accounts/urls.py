@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import token_views, views
+from . import session_views, token_views, views
 
 urlpatterns = [
     path("auth/login", views.login, name="login"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/v1/auth/revoke", token_views.revoke, name="api-revoke"),
     path(".well-known/jwks.json", token_views.jwks, name="jwks"),
     path("api/v1/auth/me", views.me, name="api-me"),
+    path("api/v1/auth/sessions", session_views.sessions, name="api-sessions"),
+    path("api/v1/auth/sessions/<str:session_id>", session_views.session, name="api-session"),
     path("api/v1/features", views.features, name="api-features"),
     path("api/v1/applications", views.applications, name="api-applications"),
 ]
