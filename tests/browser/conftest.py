@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
+from accounts.demo import DEMO_ORGANISATIONS, DEMO_PEOPLE
 from tests.e2e.servers import ROOT, E2EDatabase, Server, base_env, free_port
 from tests.idp import CLIENT_ID, CLIENT_SECRET, seed
 
@@ -57,14 +58,10 @@ THIRD_PARTY_COOKIES_ALLOWED = {"profile": {"cookie_controls_mode": 0}}
 THIRD_PARTY_COOKIES_BLOCKED = {"profile": {"cookie_controls_mode": 1}}
 FRESH_PROFILE = None  # Chromium's own default: blocked
 
-ORG_ADMIN_PASSWORD = "acme-admin-browser-test-password"
-_SETUP_ADMIN = f"""
+_USER_IDS = """
 import json
 from accounts.models import User
-alice = User.objects.get(email="alice@acme.example")
-alice.set_password({ORG_ADMIN_PASSWORD!r})
-alice.save(update_fields=["password"])
-print(json.dumps({{u.email: u.pk for u in User.objects.all()}}))
+print(json.dumps({u.email: u.pk for u in User.objects.all()}))
 """
 
 
@@ -128,12 +125,11 @@ def attacker_site():
 @pytest.fixture(scope="session")
 def browser_database():
     """The servers' own database: the demo tenants and people of `seed_demo` (Acme and
-    Globex, an operator with a password), and a password for Acme's admin Alice so that
-    she can use the admin."""
+    Globex, an operator with a password); `user_ids` maps each seeded email to its id."""
     database = E2EDatabase(f"authsite_browser_{os.getpid()}")
     database.run_manage("seed_demo", "--force")
     output = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", _SETUP_ADMIN],
+        [sys.executable, "manage.py", "shell", "-c", _USER_IDS],
         cwd=ROOT,
         env={**os.environ, **base_env(), "DATABASE_URL": database.url},
         check=True,
@@ -174,8 +170,6 @@ def _deploy(database, idp_server, app: str, samesite: str) -> Deployment:
         # Every request comes from 127.0.0.1; the limits are not what these tests test.
         "RATE_LIMIT_LOGIN": "1000/m",
         "RATE_LIMIT_TOKEN": "1000/m",
-        # The admin's browser tests sign in with the password form.
-        "ADMIN_PASSWORD_LOGIN": "true",
     }
     return Deployment(api, app, samesite, Server(database, env, port=port))
 
@@ -203,6 +197,27 @@ def _fresh_provider(idp_server):
     seed(idp_server.provider)
     yield
     idp_server.provider.reset()
+
+
+@pytest.fixture
+def demo_people(_fresh_provider, idp_server):
+    """The provider also knows the demo people of accounts/demo.py that its seed lacks
+    (the seed's Alice Acme is Acme's seeded admin by verified email): Sam Super, Victor
+    Viewer and the rest, with their demo organisation's `org_id`, as under `make run`."""
+    provider = idp_server.provider
+    known = {user["email"] for user in provider.users.values()}
+    organisations = {org["slug"]: org for org in DEMO_ORGANISATIONS}
+    for person in DEMO_PEOPLE:
+        if person["email"] in known:
+            continue
+        org = organisations.get(person["organisation"] or "")
+        provider.add_user(
+            person["sub"],
+            email=person["email"],
+            name=person["name"],
+            org_id=org["auth0_org_id"] if org else None,
+            org_name=org["name"] if org else None,
+        )
 
 
 # --- the browser ----------------------------------------------------------------------

@@ -5,7 +5,6 @@ pages load without a single policy violation."""
 import pytest
 from playwright.sync_api import expect
 
-from accounts.demo import DEMO_OPERATOR
 from tests.browser.conftest import FRESH_PROFILE
 from tests.browser.test_admin import log_in_to_admin
 
@@ -36,10 +35,10 @@ def test_api_docs_render_every_operation_offline(launch, steps, same_site):
     assert violations == []
 
 
-def test_admin_pages_raise_no_policy_violation(launch, steps, same_site):
+def test_admin_pages_raise_no_policy_violation(launch, steps, same_site, demo_people):
     page = launch(FRESH_PROFILE).pages[0]
     violations = collect_violations(page)
-    log_in_to_admin(page, same_site, steps, DEMO_OPERATOR["email"], DEMO_OPERATOR["password"])
+    log_in_to_admin(page, same_site, steps, "Sam Super")
     page.goto(same_site.api + "/admin/accounts/user/")
     expect(page.locator("#result_list")).to_be_visible()
     page.goto(same_site.api + "/admin/organisations/organisation/add/")
