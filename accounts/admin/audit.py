@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.dispatch import receiver
 
 from organisations.admin import TenantScopedAdmin, access_changed
+from organisations.admin.columns import column
 
 from ..flows import step_up
 from ..models import AuditEvent, AuditType
@@ -50,7 +51,13 @@ class AuditEventAdmin(TenantScopedAdmin):
     organisation's events."""
 
     organisation_path = ("organisation_id",)
-    list_display = ("created_at", "type", "user", "organisation", "ip")
+    list_display = (
+        "created_at",
+        "type",
+        column("user", "User"),
+        column("organisation", "Organisation"),
+        column("ip", "IP"),
+    )
     list_filter = ("type", "created_at", ("organisation", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("user", "organisation")
     search_fields = ("user__email",)

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from organisations.admin import TenantScopedAdmin, TenantScopedInline
+from organisations.admin.columns import column
 from organisations.admin_confirm import Confirmation, confirm_first, counted
 from organisations.models import UserApplicationAccess
 from organisations.roles import admin_organisation_id, is_super_admin
@@ -14,6 +15,7 @@ from organisations.roles import admin_organisation_id, is_super_admin
 from ..flows.logout import end_all_sessions, sessions_to_end
 from ..models import AuditEvent, AuditType, ExternalIdentity, Role, User
 from .audit import audit_event
+from .sessions import EndSessionMixin, SessionInline
 
 
 class UserFormMixin:
@@ -139,7 +141,7 @@ class ApplicationAccessInline(ReadOnlyInline):
 
 
 @admin.register(User)
-class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
+class UserAdmin(EndSessionMixin, TenantScopedAdmin, DjangoUserAdmin):
     """People. Those who come through Auth0 have unusable passwords; super admins may give
     an operator a password for this admin. Organisation admins change only the name, role
     (never super admin) and active status of their own organisation's members."""
@@ -149,14 +151,12 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
     list_display = (
-        "email",
+        column("email", "Email"),
         "name",
-        "organisation",
+        column("organisation", "Organisation"),
         "role",
-        "is_active",
-        "email_verified",
-        "last_login",
-        "created_at",
+        column("is_active", "Active", boolean=True),
+        column("last_login", "Last login"),
     )
     list_filter = (
         "role",
@@ -168,7 +168,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     search_fields = ("email", "name", "organisation__name", "identities__subject")
     ordering = ("email",)
     readonly_fields = ("last_login", "created_at", "updated_at")
-    inlines = [ExternalIdentityInline, ApplicationAccessInline]
+    inlines = [ExternalIdentityInline, ApplicationAccessInline, SessionInline]
     actions = ["deactivate_users", "revoke_sessions_and_tokens"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -316,7 +316,11 @@ class ExternalIdentityAdmin(TenantScopedAdmin):
     delete one, to unlink it or to delete its user."""
 
     organisation_path = ("user", "organisation_id")
-    list_display = ("subject", "issuer", "user", "last_login_at", "created_at")
+    list_display = (
+        column("subject", "Subject"),
+        column("user", "User"),
+        column("last_login_at", "Last login"),
+    )
     list_filter = ("issuer",)
     list_select_related = ("user",)
     search_fields = ("subject", "user__email")

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from ..models import FeatureFlag, OrganisationFeatureOverride, UserFeatureOverride
+from .columns import column
 from .scoping import TenantScopedAdmin, TenantScopedInline
 
 
@@ -33,7 +34,13 @@ class FeatureFlagAdmin(TenantScopedAdmin):
     their own organisation's overrides, and change those overrides on their own pages."""
 
     form = FeatureFlagForm
-    list_display = ("key", "name", "enabled", "rollout_percentage", "updated_at")
+    list_display = (
+        "key",
+        "name",
+        "enabled",
+        column("rollout_percentage", "Rollout %"),
+        column("updated_at", "Updated"),
+    )
     list_filter = ("enabled",)
     search_fields = ("key", "name", "description")
     readonly_fields = ("created_at", "updated_at")
@@ -44,7 +51,12 @@ class FeatureFlagAdmin(TenantScopedAdmin):
 class OrganisationFeatureOverrideAdmin(TenantScopedAdmin):
     organisation_path = ("organisation_id",)
     organisation_admin_may_edit = True
-    list_display = ("flag", "organisation", "enabled", "expires_at")
+    list_display = (
+        "flag",
+        column("organisation", "Organisation"),
+        "enabled",
+        column("expires_at", "Expires"),
+    )
     list_filter = ("flag", "enabled", ("organisation", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("flag", "organisation")
     search_fields = ("flag__key", "organisation__name")
@@ -54,7 +66,7 @@ class OrganisationFeatureOverrideAdmin(TenantScopedAdmin):
 class UserFeatureOverrideAdmin(TenantScopedAdmin):
     organisation_path = ("user", "organisation_id")
     organisation_admin_may_edit = True
-    list_display = ("flag", "user", "enabled", "expires_at")
+    list_display = ("flag", column("user", "User"), "enabled", column("expires_at", "Expires"))
     list_filter = ("flag", "enabled", ("user__organisation", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("flag", "user")
     search_fields = ("flag__key", "user__email")

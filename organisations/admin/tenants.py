@@ -9,6 +9,7 @@ from ..admin_confirm import Confirmation, confirm_first, counted
 from ..models import Organisation, OrganisationDomain, OrganisationToolAccess
 from ..roles import is_super_admin
 from .changes import access_changed, announce
+from .columns import column
 from .scoping import TenantScopedAdmin, TenantScopedInline
 
 
@@ -74,11 +75,10 @@ class OrganisationAdmin(TenantScopedAdmin):
     list_display = (
         "name",
         "slug",
-        "subscription_plan",
+        column("subscription_plan", "Plan"),
         "industry",
-        "is_active",
-        "auth0_org_id",
-        "created_at",
+        column("is_active", "Active", boolean=True),
+        column("auth0_org_id", "Auth0 ID"),
     )
     list_filter = ("subscription_plan", "is_active", "industry")
     search_fields = ("name", "slug", "auth0_org_id", "domains__domain")
@@ -139,7 +139,7 @@ class OrganisationAdmin(TenantScopedAdmin):
 class OrganisationDomainAdmin(TenantScopedAdmin):
     organisation_path = ("organisation_id",)
     form = OrganisationDomainForm
-    list_display = ("domain", "organisation", "verified")
+    list_display = ("domain", column("organisation", "Organisation"), "verified")
     list_filter = ("verified", ("organisation", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("organisation",)
     search_fields = ("domain", "organisation__name")

@@ -5,12 +5,19 @@ from django.contrib import admin
 from ..models import OrganisationToolAccess, Tool, UserApplicationAccess
 from ..roles import admin_organisation_id
 from .changes import AccessAuditMixin
+from .columns import column
 from .scoping import TenantScopedAdmin
 
 
 @admin.register(Tool)
 class ToolAdmin(TenantScopedAdmin):
-    list_display = ("code", "name", "is_active", "is_default", "default_tier")
+    list_display = (
+        "code",
+        "name",
+        column("is_active", "Active", boolean=True),
+        column("is_default", "Default", boolean=True),
+        column("default_tier", "Tier"),
+    )
     list_filter = ("is_active", "is_default", "default_tier")
     search_fields = ("code", "name", "description")
 
@@ -18,7 +25,13 @@ class ToolAdmin(TenantScopedAdmin):
 @admin.register(OrganisationToolAccess)
 class OrganisationToolAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
     organisation_path = ("organisation_id",)
-    list_display = ("organisation", "tool", "enabled", "tier", "updated_at")
+    list_display = (
+        column("organisation", "Organisation"),
+        "tool",
+        "enabled",
+        "tier",
+        column("updated_at", "Updated"),
+    )
     list_filter = (
         "tool",
         "enabled",
@@ -38,7 +51,13 @@ class UserApplicationAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
     organisation_path = ("user", "organisation_id")
     organisation_admin_may_edit = True
     audit_related = ("tool", "user")
-    list_display = ("user", "organisation", "tool", "has_access", "granted_by", "granted_at")
+    list_display = (
+        column("user", "User"),
+        column("user__organisation", "Organisation"),
+        "tool",
+        column("has_access", "Access", boolean=True),
+        column("granted_by", "Granted by"),
+    )
     list_filter = (
         "tool",
         "has_access",
@@ -48,10 +67,6 @@ class UserApplicationAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
     search_fields = ("user__email", "user__name", "tool__code")
     raw_id_fields = ("user",)
     readonly_fields = ("granted_by", "granted_at")
-
-    @admin.display(ordering="user__organisation__name")
-    def organisation(self, obj):
-        return obj.user.organisation
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         organisation_id = admin_organisation_id(request.user)
