@@ -10,7 +10,8 @@ naming the operator and how they signed in.
 
 The admin site itself (who may enter, the step-up to a multi-factor login, the sign-in
 page) is ``accounts.admin_site``, outside this package: Django builds it before any model
-admin registers. ``users``, ``audit`` and ``tenants`` register the model admins.
+admin registers. ``users``, ``audit`` and ``tenants`` register the model admins;
+``sessions`` adds a person's sessions, and ending one, to their page.
 """
 
-from . import audit, tenants, users  # noqa: F401  (register the model admins)
+from . import audit, sessions, tenants, users  # noqa: F401  (register the model admins)
