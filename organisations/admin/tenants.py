@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from ..access import backfill_access, setup_organisation_access
@@ -42,6 +43,42 @@ def describe_default_access(modeladmin, request, queryset) -> Confirmation:
             for organisation, plan in zip(organisations, plans, strict=True)
         ],
     )
+
+
+def _to_deactivate(request, queryset):
+    """The active organisations of ``queryset`` but the operator's own: deactivating it
+    would lock the operator out."""
+    return queryset.filter(is_active=True).exclude(pk=request.user.organisation_id)
+
+
+def describe_organisation_deactivation(modeladmin, request, queryset) -> Confirmation:
+    """Return what ``OrganisationAdmin.deactivate_organisations`` would do to
+    ``queryset``."""
+    organisations = _to_deactivate(request, queryset).order_by("name")
+    count = organisations.count()
+    notes = []
+    if queryset.filter(pk=request.user.organisation_id).exists():
+        notes.append(
+            "You selected your own organisation: it is left out, as you would lock yourself out."
+        )
+    inactive = queryset.filter(is_active=False).count()
+    if inactive:
+        notes.append(
+            f"Already inactive, and left as they are: {counted(inactive, 'organisation')}."
+        )
+    if count:
+        people = get_user_model()._default_manager.filter(
+            organisation__in=organisations, is_active=True
+        )
+        summary = (
+            f"Deactivate {counted(count, 'organisation')}: every request of their "
+            f"{counted(people.count(), 'person', 'people')} is refused from now on, and none "
+            "of them can sign in until their organisation is reactivated. Their sessions and "
+            "tokens are suspended, not ended: they work again once it is."
+        )
+    else:
+        summary = "Nothing to do: none of the selected organisations can be deactivated."
+    return Confirmation("Deactivate organisations", summary, count, organisations, notes)
 
 
 class OrganisationDomainForm(forms.ModelForm):
@@ -85,10 +122,18 @@ class OrganisationAdmin(TenantScopedAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at", "updated_at")
     inlines = [OrganisationDomainInline, OrganisationToolAccessInline]
-    actions = ["grant_default_tool_access"]
+    actions = ["grant_default_tool_access", "deactivate_organisations"]
 
     def has_grant_access_permission(self, request):
         return is_super_admin(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.is_active:
+            # Deactivating shuts every member out, so only the "Deactivate" action, which
+            # asks first, does it; the box is there to reactivate an organisation.
+            readonly = (*readonly, "is_active")
+        return readonly
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
@@ -132,6 +177,30 @@ class OrganisationAdmin(TenantScopedAdmin):
             f"Granted {tools_granted} tool access row(s) and {member_grants} member "
             f"application access row(s) across {len(queryset)} organisation(s).",
             messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Deactivate selected organisations",
+        permissions=["change"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    @confirm_first(describe_organisation_deactivation)
+    def deactivate_organisations(self, request, queryset):
+        """Members of a deactivated organisation are refused at their next request
+        (``accounts.backends``). Operators cannot deactivate their own organisation."""
+        if queryset.filter(pk=request.user.organisation_id).exists():
+            self.message_user(
+                request, "You cannot deactivate your own organisation.", messages.WARNING
+            )
+        with transaction.atomic():
+            organisations = list(_to_deactivate(request, queryset))
+            Organisation.objects.filter(pk__in=[org.pk for org in organisations]).update(
+                is_active=False
+            )
+            for organisation in organisations:
+                self.log_change(request, organisation, "Deactivated.")
+        self.message_user(
+            request, f"Deactivated {len(organisations)} organisation(s).", messages.SUCCESS
         )
 
 

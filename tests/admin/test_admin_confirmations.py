@@ -8,12 +8,15 @@ from importlib import import_module
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, AuditType, LoginSession, TokenFamily, User
 from accounts.tokens import issue_grant
 from organisations.models import Organisation, OrganisationToolAccess, Tool, UserApplicationAccess
+from tests.admin.kit import sign_in
 
 from .formdata import change_form_data
 
@@ -246,3 +249,47 @@ def test_the_active_box_cannot_deactivate_only_reactivate(as_super_admin, member
     assert as_super_admin.post(url, change_form_data(page, is_active="on")).status_code == 302
     member_b.refresh_from_db()
     assert member_b.is_active is True
+
+
+def test_organisation_deactivation_asks_first_and_counts_its_people(
+    as_super_admin, org_a, admin_a, member_a
+):
+    browser = Client()
+    browser.force_login(member_a)
+    page = ask(as_super_admin, ORGANISATIONS, "deactivate_organisations", [org_a])
+
+    assert (
+        "Deactivate 1 organisation: every request of their 2 people is refused from now on"
+        in page.content.decode()
+    )
+    assert browser.get("/api/v1/auth/me").status_code == 200
+
+    assert confirming_post(as_super_admin, page).status_code == 302
+    org_a.refresh_from_db()
+    assert org_a.is_active is False
+    assert browser.get("/api/v1/auth/me").status_code == 401
+    assert LogEntry.objects.get(object_id=str(org_a.pk)).change_message == "Deactivated."
+
+
+def test_an_operator_cannot_deactivate_their_own_organisation(client, org_a, org_b):
+    operator = User.objects.create_user(
+        "root@alpha.example", role="super_admin", organisation=org_a
+    )
+    sign_in(client, operator)
+    page = ask(client, ORGANISATIONS, "deactivate_organisations", [org_a, org_b])
+
+    text = page.content.decode()
+    assert "Deactivate 1 organisation" in text
+    assert "You selected your own organisation: it is left out" in text
+    assert "<li>Bravo</li>" in text and "<li>Alpha</li>" not in text
+    confirming_post(client, page)
+    org_a.refresh_from_db()
+    org_b.refresh_from_db()
+    assert (org_a.is_active, org_b.is_active) == (True, False)
+
+
+def test_the_organisation_active_box_cannot_deactivate(as_super_admin, org_a):
+    url = reverse("admin:organisations_organisation_change", args=[org_a.pk])
+    assert 'name="is_active"' not in as_super_admin.get(url).content.decode()
+    Organisation.objects.filter(pk=org_a.pk).update(is_active=False)
+    assert 'name="is_active"' in as_super_admin.get(url).content.decode()
