@@ -44,29 +44,31 @@ def end_all_sessions(user, reason: str) -> None:
             user.save(update_fields=["password"])
 
 
+def live_logins(now):
+    """Login sessions whose Django session exists and has not expired at ``now``."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    live_keys = store.get_model_class().objects.filter(expire_date__gt=now).values("session_key")
+    return LoginSession.objects.filter(session_key__in=live_keys)
+
+
+def live_families(now):
+    """Token families that are not revoked and hold a refresh token that is neither
+    spent, revoked nor expired at ``now``."""
+    spendable = RefreshToken.objects.filter(
+        family=OuterRef("pk"), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    )
+    return TokenFamily.objects.filter(Exists(spendable), revoked_at__isnull=True)
+
+
 def sessions_to_end(users) -> tuple[int, int]:
     """Return how many browser sessions and token families ``end_all_sessions`` would end
-    now for the people of ``users`` (a queryset): their login sessions whose Django
-    session has not expired, and their unrevoked families that still hold a refresh
-    token that has not expired."""
+    now for the people of ``users`` (a queryset): their live ones (``live_logins``,
+    ``live_families``)."""
     now = timezone.now()
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    sessions = LoginSession.objects.filter(
-        user__in=users,
-        session_key__in=store.get_model_class()
-        .objects.filter(expire_date__gt=now)
-        .values("session_key"),
-    ).count()
-    families = TokenFamily.objects.filter(
-        Exists(
-            RefreshToken.objects.filter(
-                family=OuterRef("pk"), expires_at__gt=now, revoked_at__isnull=True
-            )
-        ),
-        user__in=users,
-        revoked_at__isnull=True,
-    ).count()
-    return sessions, families
+    return (
+        live_logins(now).filter(user__in=users).count(),
+        live_families(now).filter(user__in=users).count(),
+    )
 
 
 async def logout(request, principal) -> str:

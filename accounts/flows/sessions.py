@@ -22,21 +22,20 @@ ending a family revokes it. Either is refused at its next request everywhere.
 
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import alogout
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Max
 from django.utils import timezone
 
 from .. import ratelimit
-from ..models import AuditType, LoginSession, RefreshToken, TokenFamily
+from ..models import AuditType
 from ..tokens import audit_event, revoke_family
 from ..upsert import RequestMeta
 from ..useragent import summarise
-from .logout import end_login_session
+from .logout import end_login_session, live_families, live_logins
 
 BROWSER = "browser"
 TOKEN = "token"
@@ -90,37 +89,26 @@ class Session:
         }
 
 
-def _live_session_keys(now):
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    return store.get_model_class().objects.filter(expire_date__gt=now).values("session_key")
-
-
-def _live_families(user, now):
-    spendable = RefreshToken.objects.filter(
-        family=OuterRef("pk"), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
-    )
-    return (
-        TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
-        .filter(Exists(spendable))
-        .annotate(last_used_at=Max("tokens__created_at"))
-        .values("pk", "session_key", "created_at", "last_used_at", "ip", "user_agent")
-    )
-
-
 def sessions_of(caller: Caller) -> list[Session]:
     """Return the caller's live browser sessions and token families, most recently used
     first (two queries)."""
     now = timezone.now()
-    logins = LoginSession.objects.filter(user=caller.user, session_key__in=_live_session_keys(now))
+    logins = live_logins(now).filter(user=caller.user)
     browsers = {
         login["session_key"]: login
         for login in logins.values(
             "pk", "session_key", "created_at", "last_used_at", "ip", "user_agent"
         )
     }
+    families = (
+        live_families(now)
+        .filter(user=caller.user)
+        .annotate(last_used_at=Max("tokens__created_at"))
+        .values("pk", "session_key", "created_at", "last_used_at", "ip", "user_agent")
+    )
     born_from = {key: [] for key in browsers}
     rows = []
-    for family in _live_families(caller.user, now):
+    for family in families:
         family_id = str(family["pk"])
         if family["session_key"] in born_from:
             born_from[family["session_key"]].append(family)
