@@ -144,7 +144,9 @@ class ApplicationAccessInline(ReadOnlyInline):
 class UserAdmin(EndSessionMixin, TenantScopedAdmin, DjangoUserAdmin):
     """People. Those who come through Auth0 have unusable passwords; super admins may give
     an operator a password for this admin. Organisation admins change only the name, role
-    (never super admin) and active status of their own organisation's members."""
+    (never super admin) and active status of their own organisation's members. People are
+    deactivated only through ``deactivate_users``, which asks first; the form's "active"
+    box reactivates."""
 
     organisation_path = ("organisation_id",)
     organisation_admin_may_edit = True
