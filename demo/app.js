@@ -22,6 +22,7 @@ const session = {
   me: null, // the answer of GET /api/v1/auth/me
   accessToken: null,
   refreshToken: null, // token mode only; in cookie mode the browser keeps it as a cookie
+  sessions: [], // the answer of GET /api/v1/auth/sessions
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -141,7 +142,9 @@ function render() {
   $("#memory-note").hidden = session.mode !== "token";
 
   $("#login").disabled = Boolean(me);
-  for (const id of ["#get-token", "#refresh", "#logout"]) $(id).disabled = !me;
+  for (const id of ["#get-token", "#refresh", "#logout", "#reload-sessions", "#end-others"]) {
+    $(id).disabled = !me;
+  }
 
   $("#profile").hidden = !me;
   if (me) {
@@ -162,6 +165,9 @@ function render() {
     );
   }
 
+  $("#sessions").hidden = !me;
+  if (me) renderSessions();
+
   $("#token").hidden = !session.accessToken;
   if (session.accessToken) {
     const claims = claimsOf(session.accessToken);
@@ -174,7 +180,13 @@ function render() {
 }
 
 function forget() {
-  Object.assign(session, { mode: null, me: null, accessToken: null, refreshToken: null });
+  Object.assign(session, {
+    mode: null,
+    me: null,
+    accessToken: null,
+    refreshToken: null,
+    sessions: [],
+  });
 }
 
 // --- the login ------------------------------------------------------------------------
@@ -259,6 +271,7 @@ async function loadMeWithToken() {
   const result = await call("/api/v1/auth/me", { bearer: session.accessToken });
   if (result.ok) {
     session.me = result.data;
+    await loadSessions();
   } else {
     forget();
     showError(`The API does not know you any more: ${describe(result)}`);
@@ -288,6 +301,7 @@ async function start() {
     if (after === COOKIE_LOGIN) {
       say("Logged in with the API's session cookie: this browser sends it to the API.");
     }
+    await loadSessions();
     return render();
   }
   if (me.status === 401 && after === COOKIE_LOGIN) {
@@ -405,20 +419,87 @@ async function logOutTokens() {
   return result.data.logout_url;
 }
 
-// Every button: one action at a time, errors shown in words.
-function wire(id, action) {
-  $(id).addEventListener("click", async () => {
-    const buttons = document.querySelectorAll("button");
-    for (const button of buttons) button.disabled = true;
-    showError("");
-    try {
-      await action();
-    } catch (error) {
-      showError(error.message);
-    } finally {
-      render();
+// --- where you are signed in ---------------------------------------------------------
+
+// A call to the session endpoints with this tab's credentials: the access token in
+// token mode; in cookie mode the cookie, and the CSRF token for the DELETEs.
+async function sessionsCall(path, method = "GET") {
+  if (session.mode === "token") return call(path, { method, bearer: session.accessToken });
+  const csrf = method === "GET" ? undefined : await csrfToken();
+  return call(path, { method, cookies: true, csrf });
+}
+
+async function loadSessions() {
+  const result = await sessionsCall("/api/v1/auth/sessions");
+  if (!result.ok) return showError(`Your sessions could not be listed: ${describe(result)}`);
+  session.sessions = result.data.sessions;
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function renderSessions() {
+  const rows = session.sessions.map((signIn) => {
+    const row = document.createElement("tr");
+    row.dataset.sessionId = signIn.id;
+    const client = `${signIn.user_agent} (${signIn.kind === "browser" ? "browser" : "app tokens"})`;
+    row.append(
+      cell(client),
+      cell(signIn.ip ?? "unknown"),
+      cell(new Date(signIn.created_at).toLocaleString()),
+      cell(new Date(signIn.last_used_at).toLocaleString()),
+    );
+    const action = document.createElement("td");
+    if (signIn.current) {
+      action.textContent = "This session";
+    } else {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.textContent = "End";
+      end.setAttribute("aria-label", `End the session of ${client}`);
+      end.addEventListener("click", () => run(() => endSession(signIn.id)));
+      action.append(end);
     }
+    row.append(action);
+    return row;
   });
+  $("#session-rows").replaceChildren(...rows);
+}
+
+async function endSession(id) {
+  const result = await sessionsCall(`/api/v1/auth/sessions/${encodeURIComponent(id)}`, "DELETE");
+  if (result.status !== 204) return showError(`The session was not ended: ${describe(result)}`);
+  await loadSessions();
+  say("Session ended: it is signed out at its next request.");
+}
+
+async function endOtherSessions() {
+  const result = await sessionsCall("/api/v1/auth/sessions", "DELETE");
+  if (!result.ok) return showError(`The other sessions were not ended: ${describe(result)}`);
+  await loadSessions();
+  const ended = result.data.ended;
+  say(ended ? `Ended ${ended} other session${ended === 1 ? "" : "s"}.` : "No other session to end.");
+}
+
+// One action at a time, errors shown in words.
+async function run(action) {
+  const buttons = document.querySelectorAll("button");
+  for (const button of buttons) button.disabled = true;
+  showError("");
+  try {
+    await action();
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    render();
+  }
+}
+
+function wire(id, action) {
+  $(id).addEventListener("click", () => run(action));
 }
 
 wire("#login", async () => {
@@ -428,6 +509,8 @@ wire("#login", async () => {
 wire("#get-token", getToken);
 wire("#refresh", refresh);
 wire("#logout", logOut);
+wire("#reload-sessions", loadSessions);
+wire("#end-others", endOtherSessions);
 
 start().catch((error) => {
   showError(error.message);
