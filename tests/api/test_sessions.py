@@ -434,6 +434,22 @@ async def test_ending_while_the_shared_cache_is_down_is_a_json_503_and_ends_noth
     assert not await ended.aexists()
 
 
+@pytest.fixture
+async def a_pair(transactional_db):
+    """A token pair of a new member, made while the database still answers."""
+    return await token_pair(await amember())
+
+
+@pytest.mark.postgres
+async def test_the_session_endpoints_answer_a_json_503_while_the_database_is_down(
+    async_client, a_pair, database_down
+):
+    for method, path in [("GET", SESSIONS), ("DELETE", SESSIONS), ("DELETE", f"{SESSIONS}/x")]:
+        response = await async_client.generic(method, path, headers=bearer(a_pair["access_token"]))
+        assert response.status_code == 503, response.content
+        assert response.json()["error"] == "service_unavailable"
+
+
 # --- what is recorded, and when it moves -----------------------------------------------
 
 
