@@ -16,7 +16,8 @@ changes to tool or application access are announced through the ``access_changed
 which ``accounts`` records in its audit trail.
 
 ``scoping`` holds the scoped base classes, ``changes`` the ``access_changed`` signal,
-and ``tenants``, ``tools`` and ``flags`` register the model admins. Actions that end
+``columns`` the change lists' short, wrapping columns, and ``tenants``, ``tools`` and
+``flags`` register the model admins. Actions that end
 sessions, deactivate people or change access in bulk ask first
 (``organisations.admin_confirm``).
 """
