@@ -15,9 +15,10 @@ One row per sign-in:
 
 Ids are ``browser-<number>`` and ``token-<uuid>``; a session key never leaves the
 server. A row is ``current`` when it holds the caller's credential: the session of
-their cookie, or the family of their app access token. An identity provider's access
-token belongs to no row. Ending a browser session is logout's ``end_login_session``;
-ending a family revokes it. Either is refused at its next request everywhere.
+their cookie, or the family of their app access token (the browser session it was born
+from, when that is live). An identity provider's access token belongs to no row.
+Ending a browser session is logout's ``end_login_session``; ending a family revokes it.
+Either is refused at its next request everywhere.
 """
 
 from dataclasses import dataclass
