@@ -77,7 +77,7 @@ from organisations.models import Organisation
 
 from . import keys, ratelimit
 from .api import SERVICE_ERRORS, ApiError, read_json, unavailable_dependency
-from .bearer import app_token_family_query, app_token_user, is_app_token_issuer
+from .bearer import PRINCIPAL, app_token_user, is_app_token_issuer
 from .compiled import (
     CompiledBatch,
     CompiledQuery,
@@ -88,7 +88,7 @@ from .compiled import (
 from .dbkit import in_thread
 from .flows.refresh import LANE_COUNT, acount_token_request
 from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
-from .models import RefreshToken, TokenFamily, User
+from .models import RefreshToken, User
 from .requestkit import base_url, is_allowed_host, is_trusted_proxy, request_meta
 from .token_views import presented_refresh_token, set_refresh_cookie
 from .tokens import (
@@ -114,7 +114,6 @@ ME_PATH = "/api/v1/auth/me"
 # Longest wait for a pooled connection before the request goes to Django instead.
 POOL_WAIT = 2.0
 
-PRINCIPAL = CompiledQuery(app_token_family_query, family_id=TokenFamily._meta.pk)
 APPLICATIONS = CompiledQuery(
     applications_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
 )
