@@ -133,8 +133,13 @@ def sessions_of(caller: Caller) -> list[Session]:
                 id=f"{BROWSER}-{login['pk']}",
                 kind=BROWSER,
                 created_at=login["created_at"],
+                # Never before its creation (the two are stamped a moment apart).
                 last_used_at=max(
-                    [login["last_used_at"], *(family["last_used_at"] for family in families)]
+                    [
+                        login["created_at"],
+                        login["last_used_at"],
+                        *(family["last_used_at"] for family in families),
+                    ]
                 ),
                 ip=login["ip"],
                 user_agent=login["user_agent"],
