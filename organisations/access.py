@@ -1,5 +1,8 @@
 """Default tool access, application access and feature-flag evaluation.
 
+A person's access is read through the shared cache (``access_rows``, with
+organisations.access_cache), and every write here invalidates what it changes there.
+
 Writes are idempotent and race-safe: unique constraints plus INSERT … ON CONFLICT DO
 NOTHING (``bulk_create(ignore_conflicts=True)``), so concurrent callers can never
 create a second row. Each write has an ``a``-prefixed entry point for async code that
@@ -16,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
+from . import access_cache
 from .models import (
     FeatureFlag,
     Organisation,
@@ -271,8 +275,10 @@ def features_from_rows(rows, user_id, now: datetime) -> dict[str, bool]:
 
 
 def features_for(user, now: datetime) -> dict[str, bool]:
-    """Every flag evaluated for the user, in one query."""
-    return features_from_rows(features_query(user.pk, user.organisation_id), user.pk, now)
+    """Every flag evaluated for the user at ``now`` (``features_query``): no query when
+    the shared cache holds their access."""
+    _, rows = access_rows(user, applications=False)
+    return features_from_rows(rows, user.pk, now)
 
 
 def applications_query(user_id, organisation_id):
@@ -299,8 +305,28 @@ def applications_from_rows(rows) -> list[dict]:
 
 
 def applications_for(user) -> list[dict]:
-    """The tools the user may open, as dicts (``applications_query``)."""
-    return applications_from_rows(applications_query(user.pk, user.organisation_id))
+    """The tools the user may open, as dicts (``applications_query``): no query when the
+    shared cache holds their access."""
+    rows, _ = access_rows(user, features=False)
+    return applications_from_rows(rows)
+
+
+def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
+    """(rows of ``applications_query``, rows of ``features_query``) for the user, from
+    the shared cache (organisations.access_cache). On a miss both are read, one query
+    each, and stored; when they may not be stored, only those asked for are read (the
+    other is empty)."""
+    key, rows = access_cache.lookup(user.pk, user.organisation_id)
+    if rows is not None:
+        return rows
+    stored = key is not None
+    rows = (
+        list(applications_query(user.pk, user.organisation_id)) if applications or stored else [],
+        list(features_query(user.pk, user.organisation_id)) if features or stored else [],
+    )
+    if stored:
+        access_cache.store(key, rows)
+    return rows
 
 
 # One thread hop each: async views must not pay a hop per query.
@@ -310,5 +336,7 @@ aapplications_for = sync_to_async(applications_for)
 
 @sync_to_async
 def aaccess_for(user, now: datetime) -> tuple[list[dict], dict[str, bool]]:
-    """(applications, features) for the user, in one thread hop and two queries."""
-    return applications_for(user), features_for(user, now)
+    """(applications, features) for the user, in one thread hop: no query when the
+    shared cache holds their access (two reads of it), else two queries."""
+    applications, features = access_rows(user)
+    return applications_from_rows(applications), features_from_rows(features, user.pk, now)

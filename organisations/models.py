@@ -2,12 +2,17 @@
 
 This app is the ground floor: it never imports `accounts`; it names the user model
 through ``settings.AUTH_USER_MODEL``. Invariants live in the database as constraints.
+Every write to the models that decide a person's access (``access_cache.WATCHED``)
+invalidates the cached access it concerns: saves and deletes through signals, bulk
+writes through their manager's ``access_cache.AccessQuerySet``.
 """
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+
+from .access_cache import AccessQuerySet
 
 
 class SubscriptionPlan(models.TextChoices):
@@ -79,6 +84,8 @@ class Tool(models.Model):
     default_features = models.JSONField(default=list, blank=True)
     default_limits = models.JSONField(default=dict, blank=True)
 
+    objects = AccessQuerySet.as_manager()
+
     class Meta:
         ordering = ["code"]
         constraints = [
@@ -102,6 +109,8 @@ class OrganisationToolAccess(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccessQuerySet.as_manager()
 
     class Meta:
         verbose_name = "organisation tool access"
@@ -134,6 +143,8 @@ class UserApplicationAccess(models.Model):
     )
     granted_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AccessQuerySet.as_manager()
+
     class Meta:
         db_table = "user_application_access"
         verbose_name = "application access"
@@ -154,6 +165,8 @@ class FeatureFlag(models.Model):
     rollout_percentage = models.PositiveSmallIntegerField(default=100)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccessQuerySet.as_manager()
 
     class Meta:
         ordering = ["key"]
@@ -178,6 +191,8 @@ class OrganisationFeatureOverride(models.Model):
     enabled = models.BooleanField()
     expires_at = models.DateTimeField(null=True, blank=True)
 
+    objects = AccessQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -196,6 +211,8 @@ class UserFeatureOverride(models.Model):
     )
     enabled = models.BooleanField()
     expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccessQuerySet.as_manager()
 
     class Meta:
         constraints = [
