@@ -4,10 +4,11 @@ The token's ``iss`` is read unverified only to choose the verifier; each verifie
 checks everything, ``iss`` included. A token from an issuer we do not verify is refused.
 """
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.db.models import FETCH_RAISE
+
+from authsite.db import in_thread
 
 from . import oidc
 from .api import ApiError, Principal
@@ -66,7 +67,7 @@ def app_token_family_query(family_id):
 PRINCIPAL = CompiledQuery(app_token_family_query, family_id=TokenFamily._meta.pk)
 
 
-@sync_to_async
+@in_thread
 def _family_row(family_id):
     """Return the row of ``app_token_family_query`` for ``family_id``, or None."""
     if PRINCIPAL.sql is None:

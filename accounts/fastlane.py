@@ -61,6 +61,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import http_date
 from psycopg_pool import AsyncConnectionPool
 
+from authsite.db import in_thread
 from authsite.middleware import (
     ContentSecurityPolicyMiddleware,
     CsrfViewMiddleware,
@@ -85,7 +86,6 @@ from .compiled import (
     insert_statement,
     numbered_placeholders,
 )
-from .dbkit import in_thread
 from .flows.refresh import LANE_COUNT, acount_token_request
 from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, User

@@ -30,8 +30,9 @@ from django.core.cache import cache
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from authsite.db import in_thread
+
 from .api import ApiError
-from .dbkit import in_thread
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,7 +102,7 @@ def _hit_each(limits) -> None:
 
 
 # Never in asyncio's default executor, whose threads would keep a database cache's
-# connection out of the pool (accounts/dbkit.py).
+# connection out of the pool (authsite/db.py).
 _hits_in_thread = in_thread(_hit_each)
 # Each key in turn: INCR, the window's expiry on its first hit, and a stop at the first
 # count past its limit, as successive ``hit`` calls stop at the first RateLimited.

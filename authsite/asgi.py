@@ -11,12 +11,17 @@ and hands every other request straight to the application; a proxy in front may 
 
 import os
 
+import django
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authsite.settings")
 
-django_application = get_asgi_application()
+# What django.core.asgi.get_asgi_application does, with the project's handler.
+django.setup(set_prefix=False)
+
+from authsite.handler import ASGIHandler  # noqa: E402
+
+django_application = ASGIHandler()
 
 # Imported once Django is set up: the fast lane uses its models and settings.
 from accounts.fastlane import FastLane  # noqa: E402

@@ -1,28 +1,76 @@
-"""Database work that async code runs outside Django's request cycle.
+"""The threads the project's async code runs its database work in.
 
-Django gives a thread's connection back to the pool when a request finishes. The fast
-lane answers without that cycle, so its rare ORM work (compiling its statements once,
-counting a rate limit on a database cache) runs through ``in_thread``, which gives the
-connection back itself: none stays checked out of Django's pool, and none broken by a
-database restart is kept for the next call.
+Django's async ORM sends each call to a thread of the request's own (asgiref's
+thread-sensitive mode): one new thread per request, whose connection stays checked out
+until the request finishes and is given back in one more hop. The project's async code
+instead runs its database work through ``in_thread``: a fixed set of threads, each call
+giving its connection back when it returns (to the pool, when there is one). A request
+whose database work all went that way holds no connection when it finishes, so the
+handler (authsite/handler.py) finishes it without a hop.
 """
 
+import contextvars
 import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
+from django.db.backends.signals import connection_created
+
+# As many threads as Django's pool lends connections (at least a few without a pool).
+_POOL = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
+_executor = ThreadPoolExecutor(
+    max_workers=max(4, _POOL.get("max_size", 4)), thread_name_prefix="db"
+)
+_own_thread = threading.local()
+
+# The connections a request opened in Django's thread-sensitive hops (a set shared by
+# the request's contexts); None outside a request.
+_opened: contextvars.ContextVar[set | None] = contextvars.ContextVar("opened", default=None)
 
 
 def in_thread(function):
-    """Return ``sync_to_async(function)`` that closes the thread's connection afterwards
-    (a pooled one goes back to the pool), unless the thread is inside an atomic block."""
+    """Return an async ``function`` run in the project's database threads (Django's
+    thread-sensitive hop when ASYNC_DB_THREADS is off). Afterwards the thread's
+    connection goes back to the pool (or is closed when it is unusable or past
+    CONN_MAX_AGE, as Django does at a request's end), unless an atomic block is open."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
+        _own_thread.active = True
         try:
             return function(*args, **kwargs)
         finally:
+            _own_thread.active = False
             if not connection.in_atomic_block:
-                connection.close()
+                if _POOL or not settings.ASYNC_DB_THREADS:
+                    connection.close()
+                else:
+                    connection.close_if_unusable_or_obsolete()
 
-    return sync_to_async(run)
+    if not settings.ASYNC_DB_THREADS:
+        return sync_to_async(run)
+    return sync_to_async(run, thread_sensitive=False, executor=_executor)
+
+
+def track_request() -> None:
+    """Start counting the connections this request's thread-sensitive hops open."""
+    _opened.set(set())
+
+
+def request_opened_connections() -> bool:
+    """True when a thread-sensitive hop of this request opened a database connection,
+    which only a hop into that thread can give back."""
+    opened = _opened.get()
+    return opened is None or bool(opened)
+
+
+def _note_connection(sender, connection, **kwargs):
+    opened = _opened.get()
+    if opened is not None and not getattr(_own_thread, "active", False):
+        opened.add(connection.alias)
+
+
+connection_created.connect(_note_connection, dispatch_uid="authsite.db.note_connection")

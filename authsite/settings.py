@@ -127,6 +127,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The project's async code runs its database work in a fixed set of threads, each call
+# giving its connection back (authsite/db.py); off: Django's thread-sensitive hops.
+ASYNC_DB_THREADS = True
 
 # --- cache ----------------------------------------------------------------------------
 

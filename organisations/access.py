@@ -19,6 +19,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
+from authsite.db import in_thread
+
 from . import access_cache
 from .models import (
     FeatureFlag,
@@ -329,12 +331,13 @@ def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
     return rows
 
 
-# One thread hop each: async views must not pay a hop per query.
-afeatures_for = sync_to_async(features_for)
-aapplications_for = sync_to_async(applications_for)
+# One hop each into the project's database threads (authsite.db): async views must not
+# pay a hop per query, nor hold a connection past their database work.
+afeatures_for = in_thread(features_for)
+aapplications_for = in_thread(applications_for)
 
 
-@sync_to_async
+@in_thread
 def aaccess_for(user, now: datetime) -> tuple[list[dict], dict[str, bool]]:
     """(applications, features) for the user, in one thread hop: no query when the
     shared cache holds their access (two reads of it), else two queries."""

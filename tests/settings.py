@@ -19,3 +19,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # never gives its connection back to a pool: in-process tests run without Django's pool
 # (servers that tests start as processes run the defaults).
 DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
+# pytest-django wraps a test in a transaction on the test thread's connection; database
+# work of in-process requests must see it, so it runs in Django's thread-sensitive hops
+# (the servers that tests start as processes run the project's database threads).
+ASYNC_DB_THREADS = False

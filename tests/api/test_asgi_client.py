@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
-from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 
 from accounts import tokens
+from authsite.handler import ASGIHandler
 from tests.api.kit import amember
 from tests.asgi_client import ASGIClient, ASGIClientHandler
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.core.handlers.asgi import ASGIHandler
 from django.db import connection
 
 from accounts import tokens
+from authsite.handler import ASGIHandler
 from tests.api.kit import member
 from tests.asgi_client import SyncASGIClient, SyncASGIClientHandler
 

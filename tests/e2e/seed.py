@@ -1,5 +1,5 @@
 """Seed an end-to-end database from a subprocess: `python -m tests.e2e.seed pairs N`
-creates an organisation with N users, one token pair each, and prints the refresh
+creates a new organisation with N users, one token pair each, and prints the refresh
 tokens as a JSON list."""
 
 import asyncio
@@ -14,9 +14,11 @@ def pairs(count: int) -> list[str]:
     from accounts.tokens import aissue_token_pair
     from organisations.models import Organisation
 
-    organisation = Organisation.objects.create(name="Seeded", slug="seeded")
+    # A new organisation each call: several tests seed one database.
+    slug = f"seeded-{Organisation.objects.count()}"
+    organisation = Organisation.objects.create(name="Seeded", slug=slug)
     users = [
-        User.objects.create_user(f"user{index}@seeded.example", organisation=organisation)
+        User.objects.create_user(f"user{index}@{slug}.example", organisation=organisation)
         for index in range(count)
     ]
 

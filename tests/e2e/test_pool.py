@@ -4,6 +4,7 @@ request that waits past DB_POOL_TIMEOUT for one answers 503 (JSON on the API, th
 error page on a login step) instead of hanging or failing with a 500."""
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -139,4 +140,61 @@ def test_after_the_database_drops_every_connection_no_request_fails(idp_server):
         server.stop()
         pool_database.drop()
     assert answers == [200, 200, 200, 200]
+    server.assert_clean_log()
+
+
+def test_django_s_path_gives_every_connection_back(pool_database, idp_server):
+    """With the lane off and a pool of two, a burst mixing the project's database threads
+    (Bearer requests), Django's thread-sensitive hops (session cookies), rotations and
+    clients that hang up leaves no connection checked out: request after request still
+    gets one, and none is left inside a transaction."""
+    refresh_tokens = json.loads(pool_database.run_python("tests.e2e.seed", "pairs", "40"))
+    env = auth0_env(idp_server, DB_POOL_MAX_SIZE="2", FAST_LANE="false", DB_POOL_TIMEOUT="2")
+    server = Server(pool_database, env)
+
+    async def burst():
+        async with httpx2.AsyncClient(base_url=server.url, timeout=30) as http:
+            first = await http.post(
+                "/api/v1/auth/refresh", json={"refresh_token": refresh_tokens[0]}
+            )
+            bearer = {"Authorization": f"Bearer {first.json()['access_token']}"}
+            mixed = await asyncio.gather(
+                *(
+                    http.get(path, headers=bearer)
+                    for path in ("/api/v1/auth/me", "/api/v1/features") * 10
+                ),
+                *(
+                    http.get("/api/v1/auth/me", headers={"Cookie": f"sessionid={i:032d}"})
+                    for i in range(20)
+                ),
+                *(
+                    http.post("/api/v1/auth/refresh", json={"refresh_token": t})
+                    for t in refresh_tokens[1:20]
+                ),
+            )
+            async with httpx2.AsyncClient(base_url=server.url, timeout=0.005) as impatient:
+                for _ in range(20):
+                    with contextlib.suppress(httpx2.TimeoutException):
+                        await impatient.get("/api/v1/auth/me", headers=bearer)
+            await asyncio.sleep(1)
+            after = [await http.get("/api/v1/auth/me", headers=bearer) for _ in range(10)]
+            after += [
+                await http.get("/api/v1/auth/me", headers={"Cookie": f"sessionid={i:032d}"})
+                for i in range(10)
+            ]
+            return mixed, after
+
+    try:
+        mixed, after = asyncio.run(burst())
+        with psycopg.connect(pool_database._pg_admin, autocommit=True) as conn:
+            in_transaction = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                " AND state LIKE 'idle in transaction%%'",
+                [pool_database.name],
+            ).fetchone()[0]
+    finally:
+        server.stop()
+    assert [answer.status_code for answer in mixed] == [200] * 20 + [401] * 20 + [200] * 19
+    assert [answer.status_code for answer in after] == [200] * 10 + [401] * 10
+    assert in_transaction == 0
     server.assert_clean_log()
