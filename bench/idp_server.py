@@ -1,9 +1,10 @@
 """The local identity provider (accounts.devidp) in a process of its own, for the login
-storm: ``--users`` people ``bench|login<i>`` of the bench organisation, one confidential
-client whose callbacks are any loopback port, and a token endpoint that waits
-``--token-delay`` seconds before it answers.
+storm: ``--users`` people ``bench|login<i>`` of the bench organisation, ``--personal``
+more after them with no organisation (their first login makes a personal one), one
+confidential client whose callbacks are any loopback port, and a token endpoint that
+waits ``--token-delay`` seconds before it answers.
 
-    python -m bench.idp_server --port 0 --users 200 --token-delay 0.3
+    python -m bench.idp_server --port 0 --users 200 --personal 0 --token-delay 0.3
 
 Prints ``READY <issuer>`` once it accepts connections. ``POST /_bench/token-delay?seconds=S``
 changes the delay between storms (the provider keeps its keys, so the servers' cached
@@ -52,7 +53,7 @@ class WithDelayControl:
         await self.provider(scope, receive, send)
 
 
-def provider(users: int, token_delay: float) -> Provider:
+def provider(users: int, token_delay: float, personal: int = 0) -> Provider:
     idp = Provider()
     for i in range(users):
         idp.add_user(
@@ -63,6 +64,8 @@ def provider(users: int, token_delay: float) -> Provider:
             org_id=ORG_ID,
             org_name=ORG_NAME,
         )
+    for i in range(users, users + personal):  # no organisation owns their email's domain
+        idp.add_user(subject(i), email=f"login{i}@personal.example", name=f"Bench Login {i}")
     idp.add_client(CLIENT_ID, CLIENT_SECRET, LOOPBACK_CALLBACKS)
     idp.token_delay = token_delay
     return idp
@@ -72,9 +75,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.idp_server", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--personal", type=int, default=0)
     parser.add_argument("--token-delay", type=float, default=0.0)
     args = parser.parse_args(argv)
-    idp = provider(args.users, args.token_delay)
+    idp = provider(args.users, args.token_delay, args.personal)
     sock = bind("127.0.0.1", args.port)
     idp.issuer = base_url("127.0.0.1", sock.getsockname()[1])
     server = make_server(WithDelayControl(idp))

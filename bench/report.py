@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .endpoints import endpoints_section
 from .prepare import ROOT
 from .scenarios import (
     HotResult,
@@ -24,6 +25,7 @@ from .scenarios import (
     StormResult,
     median,
 )
+from .tables import fmt, verdict
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "benchmarks-throughput.png"
@@ -68,17 +70,9 @@ _(numbers from `python -m bench.setup_tool_access` go here)_
 """
 
 
-def fmt(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}"
-
-
 # The goals are the ASGI build's; the WSGI build's rows are there to compare with.
 COMPARISON = "comparison"
 ASGI_JUDGED = "what production runs; the WSGI row is the comparison"
-
-
-def verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("**pass**" if ok else "**FAIL**")
 
 
 @dataclass
@@ -553,7 +547,7 @@ def plot(hot: HotResult, path: Path = PLOT) -> Path:
     return path
 
 
-def generated(info: RunInfo, hot, storms, refresh, reference, profiles, settings) -> str:
+def generated(info: RunInfo, hot, storms, refresh, reference, endpoints, profiles, settings) -> str:
     lines = [
         f"_Last run: {info.started}, {info.seconds / 60:.1f} minutes, at commit {info.commit}._",
         "",
@@ -581,13 +575,22 @@ def generated(info: RunInfo, hot, storms, refresh, reference, profiles, settings
         *refresh_section(refresh, GOAL_ROTATIONS),
         *memory_section(hot, settings.memory_requests),
         *reference_section(reference),
+        *endpoints_section(endpoints),
         *profile_section(profiles),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def write(
-    info: RunInfo, hot, storms, refresh, reference, profiles, settings, path: Path = DOC
+    info: RunInfo,
+    hot,
+    storms,
+    refresh,
+    reference,
+    endpoints,
+    profiles,
+    settings,
+    path: Path = DOC,
 ) -> Path:
     """Replace the generated part of docs/benchmarks.md (creating the page when it is
     missing, and adding the marked section when an existing page has none)."""
@@ -600,7 +603,7 @@ def write(
         text += "\n## Backfilling tool access\n\n_(numbers from `python -m bench.setup_tool_access` go here)_\n"  # noqa: E501
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    body = generated(info, hot, storms, refresh, reference, profiles, settings)
+    body = generated(info, hot, storms, refresh, reference, endpoints, profiles, settings)
     path.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
     if hot is not None:
         plot(hot)

@@ -3,9 +3,9 @@ one command, cleaning up after itself on success, failure or Ctrl-C.
 
 Order: install what is missing (wrk, requirements-bench.txt); a fresh PostgreSQL
 database, migrated and seeded; the identity provider; then the scenarios (hot path with
-memory, login storm tuned and with the documented defaults, refresh), the profiles, and
-docs/benchmarks.md. Every process it started is stopped and the database dropped at the
-end.
+memory, login storm tuned and with the documented defaults, refresh, and when named the
+endpoints of issue 16), the profiles, and docs/benchmarks.md. Every process it started
+is stopped and the database dropped at the end.
 """
 
 import argparse
@@ -31,7 +31,8 @@ from bench.scenarios import Bench, Settings, loadavg, set_in_dotenv
 from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
-EXTRA_SCENARIOS = ("storm-defaults",)  # part of "storm"; alone, only when named
+# Only when named (storm-defaults is also part of "storm").
+EXTRA_SCENARIOS = ("storm-defaults", "endpoints")
 SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
 
 
@@ -51,7 +52,11 @@ def parse(argv) -> argparse.Namespace:
         help=f"comma list of {', '.join(SCENARIOS + EXTRA_SCENARIOS)} (default: "
         f"{','.join(SCENARIOS)}). storm runs the login storm with the bench's "
         "DB_POOL_MAX_SIZE and Redis CACHE_URL, then again with the documented defaults "
-        "(both absent from the servers' environment); storm-defaults runs only the latter",
+        "(both absent from the servers' environment); storm-defaults runs only the latter. "
+        "endpoints (issue 16: every JSON endpoint with FAST_LANE=true and =false under "
+        "uvicorn beside the bare-Django reference under gunicorn, runs of half --duration, "
+        "and the login callback's CPU per login; about 7 minutes, 3 with --quick) runs "
+        "only when named",
     )
     parser.add_argument("--users", type=int, help="seeded members with tokens (default 1000)")
     parser.add_argument("--logins", type=int, help="logins per storm (default 200)")
@@ -189,7 +194,7 @@ def main(argv=None) -> int:
     if not args.no_install:
         prepare.ensure_wrk()
         prepare.ensure_requirements()
-    from bench import profiling, report  # after the requirements
+    from bench import endpoints, profiling, report  # after the requirements
     from bench import scenarios as sc
 
     results = ROOT / "bench" / "results"
@@ -207,7 +212,8 @@ def main(argv=None) -> int:
         prepare.migrate(env)
         bench = Bench(settings, env, processes, {}, results, database.url, database.admin_url,
                       database.name)  # fmt: skip
-        bench.idp_url = sc.start_idp(bench, settings.logins)
+        personal = endpoints.first_logins(settings) if "endpoints" in scenarios else 0
+        bench.idp_url = sc.start_idp(bench, settings.logins, personal)
         env.update(
             AUTH0_ISSUER=bench.idp_url, AUTH0_CLIENT_ID=CLIENT_ID, AUTH0_CLIENT_SECRET=CLIENT_SECRET
         )
@@ -222,7 +228,7 @@ def main(argv=None) -> int:
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         bench.seed = json.loads(seed_file.read_text())
-        hot = refresh = reference = None
+        hot = refresh = reference = endpoint_rows = None
         storms, profiles = [], []
         if "hot" in scenarios:
             print("Hot path (and memory)", flush=True)
@@ -243,6 +249,9 @@ def main(argv=None) -> int:
         if "reference" in scenarios:
             print("Reference: a bare Django view", flush=True)
             reference = sc.reference(bench)
+        if "endpoints" in scenarios:
+            print("Endpoints: the lane and Django's path beside the reference", flush=True)
+            endpoint_rows = endpoints.measure(bench)
         if "profile" in scenarios:
             print("Profiles (py-spy)", flush=True)
             if hot is None:  # the profile drives /me with the same wrk script
@@ -275,6 +284,7 @@ def main(argv=None) -> int:
                     "storms": [asdict(storm) for storm in storms],
                     "refresh": asdict(refresh) if refresh else None,
                     "reference": asdict(reference) if reference else None,
+                    "endpoints": asdict(endpoint_rows) if endpoint_rows else None,
                     "profiles": [asdict(p) for p in profiles],
                 },
                 default=str,
@@ -282,7 +292,9 @@ def main(argv=None) -> int:
             )
         )
         if not args.no_docs:
-            path = report.write(info, hot, storms, refresh, reference, profiles, settings)
+            path = report.write(
+                info, hot, storms, refresh, reference, endpoint_rows, profiles, settings
+            )
             print(f"Wrote {path.relative_to(ROOT)}", flush=True)
         print(f"Done in {(time.monotonic() - t0) / 60:.1f} minutes", flush=True)
         return 0

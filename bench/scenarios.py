@@ -32,6 +32,7 @@ SERVER_CPU = "0"
 GENERATOR_CPU = "1"
 BOTH_CPUS = "0,1"
 LANDING = "http://127.0.0.1:5173/"
+ME = "/api/v1/auth/me"
 
 
 @dataclass
@@ -127,10 +128,10 @@ def _meter(bench: "Bench", server: Server) -> servers.CpuMeter:
     ).start()
 
 
-def _measured_run(bench, server: Server, script: Path, connections: int, seconds: float):
+def _measured_run(bench, server: Server, script: Path, connections: int, seconds: float, path=ME):
     meter = _meter(bench, server)
     result = wrk.run(
-        server.url + "/api/v1/auth/me",
+        server.url + path,
         script,
         connections=connections,
         seconds=seconds,
@@ -351,11 +352,12 @@ def _set_token_delay(idp_url: str, seconds: float) -> None:
         response.read()
 
 
-def start_idp(bench: Bench, users: int) -> str:
-    """The identity provider in its own process on the generator's core; its issuer."""
+def start_idp(bench: Bench, users: int, personal: int) -> str:
+    """The identity provider in its own process on the generator's core, with ``users``
+    people of the bench organisation and ``personal`` people of none; its issuer."""
     process = bench.processes.start(
         "idp",
-        [sys.executable, "-m", "bench.idp_server", "--users", str(users)],
+        [sys.executable, "-m", "bench.idp_server", f"--users={users}", f"--personal={personal}"],
         bench.env,
         cpus=GENERATOR_CPU,
     )
@@ -378,15 +380,15 @@ def start_idp(bench: Bench, users: int) -> str:
     raise RuntimeError(f"the identity provider did not start:\n{process.output()}")
 
 
-async def _prepare_logins(server: Server, idp_url: str, count: int) -> list[client.Request]:
-    """For each login: GET /auth/login (the server's flow entry and auth_flow cookie),
-    then the provider's /authorize with login_hint (approved at once): the callback
-    request a browser would make next, with its cookie."""
+async def _prepare_logins(server: Server, idp_url: str, people: range) -> list[client.Request]:
+    """For each of the provider's ``people`` (by number): GET /auth/login (the server's
+    flow entry and auth_flow cookie), then the provider's /authorize with login_hint
+    (approved at once): the callback request a browser would make next, with its cookie."""
     starts = await client.fire(
-        "127.0.0.1", server.port, [client.Request("GET", "/auth/login")] * count, 8
+        "127.0.0.1", server.port, [client.Request("GET", "/auth/login")] * len(people), 8
     )
     authorizes, cookies = [], []
-    for i, response in enumerate(starts.responses):
+    for i, response in zip(people, starts.responses, strict=True):
         if response is None or response.status != 302:
             raise RuntimeError(f"/auth/login answered {response and response.status}")
         location = response.headers["location"]
@@ -422,14 +424,8 @@ def _failure(response: client.Response | None) -> str:
     return f"{response.status} {code.group(1).decode()}" if code else str(response.status)
 
 
-def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
-    callbacks = asyncio.run(_prepare_logins(server, bench.idp_url, count))
-    with PeakConnections(bench.admin_url, bench.database, server) as peak:
-        meter = _meter(bench, server)
-        own = time.thread_time()  # the client's thread: not the sampler's
-        batch = asyncio.run(client.fire_at_once("127.0.0.1", server.port, callbacks))
-        client_cpu = time.thread_time() - own
-        used = meter.stop()
+def _outcomes(batch: client.Batch) -> tuple[int, dict[str, int]]:
+    """(logins answered with a 302 to the landing page, the others counted by answer)."""
     failures: dict[str, int] = {}
     ok = 0
     for response in batch.responses:
@@ -438,6 +434,18 @@ def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
         else:
             key = _failure(response)
             failures[key] = failures.get(key, 0) + 1
+    return ok, failures
+
+
+def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
+    callbacks = asyncio.run(_prepare_logins(server, bench.idp_url, range(count)))
+    with PeakConnections(bench.admin_url, bench.database, server) as peak:
+        meter = _meter(bench, server)
+        own = time.thread_time()  # the client's thread: not the sampler's
+        batch = asyncio.run(client.fire_at_once("127.0.0.1", server.port, callbacks))
+        client_cpu = time.thread_time() - own
+        used = meter.stop()
+    ok, failures = _outcomes(batch)
     p50, p99 = _latency(batch)
     return StormRun(
         logins=count,
@@ -713,18 +721,10 @@ def reference(bench: Bench) -> ReferenceResult:
     s = bench.settings
     script = bench.results / "plain.lua"
     wrk.write_script(script, [])
-    started = {}
-    for label, build, middleware in REFERENCE_VARIANTS:
-        env = {
-            **{k: v for k, v in bench.env.items() if k != "DATABASE_URL"},
-            "DJANGO_SETTINGS_MODULE": "bench.reference.app",
-            "REFERENCE_MIDDLEWARE": middleware,
-        }
-        app = f"bench.reference.{build}:application"
-        name = f"reference-{build}-{middleware}"
-        started[label] = start_server(
-            bench.processes, build, env, cpus=SERVER_CPU, name=name, app=app
-        )
+    started = {
+        label: servers.start_reference(bench.processes, bench.env, build, middleware, SERVER_CPU)
+        for label, build, middleware in REFERENCE_VARIANTS
+    }
     result = ReferenceResult(runs={label: [] for label in started})
     for srv in started.values():
         wrk.run(srv.url + "/json", script, connections=32, seconds=s.warmup, cpus=GENERATOR_CPU)

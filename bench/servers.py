@@ -205,6 +205,20 @@ def start_server(
     return server
 
 
+def start_reference(
+    processes: Processes, env: dict, build: str, middleware: str, cpus: str | None
+) -> Server:
+    """Start bench/reference, the bare Django project (no database), as ``build`` with
+    Django's default middleware or none (``middleware``: "default" or "none")."""
+    env = {
+        **{k: v for k, v in env.items() if k != "DATABASE_URL"},
+        "DJANGO_SETTINGS_MODULE": "bench.reference.app",
+        "REFERENCE_MIDDLEWARE": middleware,
+    }
+    name, app = f"reference-{build}-{middleware}", f"bench.reference.{build}:application"
+    return start_server(processes, build, env, cpus=cpus, name=name, app=app)
+
+
 # --- /proc ------------------------------------------------------------------------------
 
 

@@ -26,10 +26,10 @@ local i = 0
 
 function init(args)
   for n, token in ipairs(tokens) do
-    requests[n] = wrk.format("GET", nil, {["Authorization"] = "Bearer " .. token})
+    requests[n] = wrk.format(%(method)s, nil, {["Authorization"] = "Bearer " .. token})
   end
   if #requests == 0 then
-    requests[1] = wrk.format("GET", nil)
+    requests[1] = wrk.format(%(method)s, nil)
   end
   -- Threads start at different tokens so that they do not move in lockstep.
   i = math.random(#requests) - 1
@@ -52,8 +52,10 @@ end
 """
 
 
-def write_script(path: Path, tokens: list[str]) -> Path:
-    path.write_text(LUA % {"tokens": ",\n".join(json.dumps(t) for t in tokens), "marker": MARKER})
+def write_script(path: Path, tokens: list[str], method: str = "GET") -> Path:
+    """Write the script: ``method`` requests with each of ``tokens`` in turn (or none)."""
+    tokens_lua = ",\n".join(json.dumps(t) for t in tokens)
+    path.write_text(LUA % {"tokens": tokens_lua, "marker": MARKER, "method": json.dumps(method)})
     return path
 
 

@@ -1,0 +1,378 @@
+"""Issue 16: every JSON endpoint on the fast lane's server and on Django's own path,
+beside the bare-Django reference in the same run, and the login callback's server CPU
+per login on Django's path (`python -m bench --only endpoints`).
+
+Three servers on core 0, side by side and measured one at a time, wrk on core 1:
+uvicorn with FAST_LANE=true (the lane answers Bearer ``/me``; every other request goes
+to Django in the same process), uvicorn with FAST_LANE=false (Django answers
+everything), both with the bench's environment, and bench/reference under gunicorn
+sync with 1 worker. Each round measures the reference's ``/json`` and every endpoint on
+both servers at one connection count; the order reverses every other round, so that
+each ratio to the reference is taken between runs made side by side.
+
+The logins: the callbacks of people who logged in before (returning) and of people
+never seen (first: a new user and a new personal organisation), prepared as the login
+storm prepares them and sent a few at a time, so that the server's CPU per login is
+the cost of a login rather than of a storm.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from . import client, servers, wrk
+from .scenarios import (
+    GENERATOR_CPU,
+    ME,
+    SERVER_CPU,
+    Bench,
+    Settings,
+    _measured_run,
+    _meter,
+    _outcomes,
+    _prepare_logins,
+    _set_token_delay,
+    loadavg,
+    median,
+)
+from .servers import start_server
+from .tables import fmt, verdict
+
+ENDPOINTS = {  # name -> (method, path), each with a Bearer app access token
+    "me": ("GET", ME),
+    "features": ("GET", "/api/v1/features"),
+    "applications": ("GET", "/api/v1/applications"),
+    "csrf": ("GET", "/api/v1/auth/csrf"),
+    "sessions": ("GET", "/api/v1/auth/sessions"),
+    "token": ("POST", "/api/v1/auth/token"),
+}
+LANE_ANSWERS = {"me"}  # what the lane answers itself; the rest goes on to Django
+PATHS = ("lane", "django")
+REFERENCE, REFERENCE_PATH = "reference", "/json"
+GOAL_ENDPOINTS = ("me", "features", "applications", "token")
+GOAL_RATIO = 0.33  # of the reference's req/s, on Django's path
+GOAL_P99_MS = 100.0
+P99_CONNECTIONS = 64
+LOGIN_GOALS_MS = {"returning": 3.0, "first": 8.0}  # server CPU per login
+LOGIN_CONCURRENCY = 8
+SUMMARY_CONNECTIONS = 32
+
+
+def run_seconds(settings: Settings) -> int:
+    """Return the length of each wrk run: half of ``--duration`` in whole seconds
+    (wrk's unit), at least 1; there are 13 runs a round and 2 × ``runs`` rounds."""
+    return max(1, int(settings.duration) // 2)
+
+
+def first_logins(settings: Settings) -> int:
+    """Return how many people the provider needs beyond the storm's for first logins."""
+    return settings.runs * settings.logins
+
+
+@dataclass
+class LoginRun:
+    """One batch of logins and the CPU the server and the database spent on it."""
+
+    kind: str  # "returning" or "first"
+    logins: int
+    ok: int
+    failures: dict[str, int]
+    seconds: float
+    server_cpu: float
+    db_cpu: float
+
+    @property
+    def ms_per_login(self) -> float:
+        return 1000 * self.server_cpu / self.ok if self.ok else 0.0
+
+    @property
+    def db_ms_per_login(self) -> float:
+        return 1000 * self.db_cpu / self.ok if self.ok else 0.0
+
+
+@dataclass
+class EndpointsResult:
+    """Every run of the scenario, and the medians, ratios and goals drawn from them."""
+
+    labels: dict[str, str]  # "lane", "django", "reference" -> the server, e.g. "uvicorn, 1 worker"
+    seconds: int  # of each wrk run
+    # server -> endpoint (the reference's: "json") -> connections -> runs, one per round
+    runs: dict[str, dict[str, dict[int, list[wrk.RunResult]]]]
+    logins: dict[str, list[LoginRun]] = field(default_factory=dict)
+    load: list[str] = field(default_factory=list)
+
+    @property
+    def connections(self) -> list[int]:
+        return sorted(self.runs[REFERENCE]["json"])
+
+    def rps(self, server: str, endpoint: str, connections: int) -> float:
+        return median(r.rps for r in self.runs[server][endpoint][connections])
+
+    def p99(self, server: str, endpoint: str, connections: int) -> float:
+        return median(r.p99_ms for r in self.runs[server][endpoint][connections])
+
+    def cpu_ms(self, server: str, endpoint: str, connections: int) -> float:
+        """Return the median server CPU time per answered request, in ms."""
+        runs = self.runs[server][endpoint][connections]
+        return median(1000 * r.server_cpu / max(r.requests, 1) for r in runs)
+
+    def errors(self, server: str, endpoint: str) -> int:
+        return sum(r.errors for runs in self.runs[server][endpoint].values() for r in runs)
+
+    def ratio(self, endpoint: str, connections: int) -> float:
+        """Return the median, over the rounds, of Django's path's req/s on ``endpoint``
+        divided by the reference's in the same round."""
+        pairs = zip(
+            self.runs["django"][endpoint][connections],
+            self.runs[REFERENCE]["json"][connections],
+            strict=True,
+        )
+        return median(run.rps / ref.rps for run, ref in pairs if ref.rps)
+
+    def goal_met(self, endpoint: str) -> bool | None:
+        """Return whether Django's path meets issue 16's goal on ``endpoint`` (None when
+        it has none): the ratio at every connection count, the p99 at 64."""
+        if endpoint not in GOAL_ENDPOINTS:
+            return None
+        ratios = all(self.ratio(endpoint, c) >= GOAL_RATIO for c in self.connections)
+        p99 = self.p99("django", endpoint, P99_CONNECTIONS) < GOAL_P99_MS
+        return ratios and p99 and self.errors("django", endpoint) == 0
+
+    def ms_per_login(self, kind: str) -> float:
+        return median(r.ms_per_login for r in self.logins[kind])
+
+    def login_goal_met(self, kind: str) -> bool:
+        failed = sum(r.logins - r.ok for r in self.logins[kind])
+        return failed == 0 and self.ms_per_login(kind) <= LOGIN_GOALS_MS[kind]
+
+    def summary(self) -> list[str]:
+        """Return the closing lines: each goal endpoint's ratio to the reference, and
+        the server CPU per login of each kind."""
+        c = SUMMARY_CONNECTIONS
+        ratios = ", ".join(f"{name} {self.ratio(name, c):.2f}x" for name in GOAL_ENDPOINTS)
+        logins = ", ".join(
+            f"{kind} {self.ms_per_login(kind):.2f} ms (goal {LOGIN_GOALS_MS[kind]:g})"
+            for kind in self.logins
+        )
+        return [
+            f"endpoints: {ratios} of reference (Django path, c={c})",
+            f"logins: server CPU per login {logins} (Django path)",
+        ]
+
+
+def _start(bench: Bench) -> dict[str, servers.Server]:
+    """Start the lane's server, Django's path and the reference, all on core 0."""
+    started = {}
+    for path, lane in (("lane", "true"), ("django", "false")):
+        env = {**bench.env, "FAST_LANE": lane}
+        name = f"endpoints-{path}"
+        started[path] = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name=name)
+    started[REFERENCE] = servers.start_reference(
+        bench.processes, bench.env, "wsgi", "default", SERVER_CPU
+    )
+    return started
+
+
+def _round_line(result: EndpointsResult, connections: int, n: int) -> str:
+    """Return one round's line: the reference's req/s, then each endpoint's req/s on
+    Django's path and on the lane's server, and any errors."""
+    last = {
+        server: {name: runs[connections][n] for name, runs in result.runs[server].items()}
+        for server in result.runs
+    }
+    cells = [f"reference {last[REFERENCE]['json'].rps:.0f}"]
+    errors = []
+    for name in ENDPOINTS:
+        django, lane = last["django"][name], last["lane"][name]
+        cells.append(f"{name} {django.rps:.0f}/{lane.rps:.0f} p99 {django.p99_ms:.0f}")
+        errors += [f"{name} {p} {last[p][name].errors}" for p in PATHS if last[p][name].errors]
+    return (
+        f"  endpoints c={connections:<3} run {n + 1}: "
+        + " | ".join(cells)
+        + " (req/s Django path/lane, p99 ms Django path)"
+        + (f"; errors: {', '.join(errors)}" if errors else "")
+    )
+
+
+def _rounds(bench: Bench, started: dict, result: EndpointsResult, lines: list[str]) -> None:
+    """Measure every endpoint on both servers and the reference, ``runs`` rounds at
+    each goal connection count, the order reversed every other round."""
+    s = bench.settings
+    tokens = bench.seed["access_tokens"]
+    scripts = {
+        method: wrk.write_script(bench.results / f"endpoints-{method.lower()}.lua", tokens, method)
+        for method in ("GET", "POST")
+    }
+    plain = wrk.write_script(bench.results / "plain.lua", [])
+    plan = [(REFERENCE, "json", plain, REFERENCE_PATH)] + [
+        (server, name, scripts[method], path)
+        for name, (method, path) in ENDPOINTS.items()
+        for server in PATHS
+    ]
+    for server, _, script, path in plan:  # warm-up: imports, pools, compiled queries
+        wrk.run(started[server].url + path, script, connections=32, seconds=1, cpus=GENERATOR_CPU)
+    for connections in s.goal_connections:
+        for n in range(s.runs):
+            for server, name, script, path in plan if n % 2 == 0 else plan[::-1]:
+                run = _measured_run(
+                    bench, started[server], script, connections, result.seconds, path
+                )
+                result.runs[server][name][connections].append(run)
+            lines.append(_round_line(result, connections, n))
+            print(lines[-1], flush=True)
+
+
+def _login_run(bench: Bench, server: servers.Server, people: range, kind: str) -> LoginRun:
+    """Log ``people`` in (the provider's, by number), LOGIN_CONCURRENCY callbacks at a
+    time, and count the server's CPU over the callbacks alone."""
+    callbacks = asyncio.run(_prepare_logins(server, bench.idp_url, people))
+    meter = _meter(bench, server)
+    batch = asyncio.run(client.fire("127.0.0.1", server.port, callbacks, LOGIN_CONCURRENCY))
+    used = meter.stop()
+    ok, failures = _outcomes(batch)
+    return LoginRun(kind, len(people), ok, failures, batch.seconds, used["server"], used["db"])
+
+
+def _logins(
+    bench: Bench, server: servers.Server, result: EndpointsResult, lines: list[str]
+) -> None:
+    """Measure returning and first logins on Django's path, ``runs`` of each, the
+    order alternating.
+
+    The provider's first ``logins`` people are the storm's, of the bench organisation:
+    a warm-up logs them in (if no storm did) and fills the server's discovery and JWKS
+    caches. The ``first_logins`` people after them have no organisation; each run of
+    first logins takes ``logins`` of them never seen before."""
+    s = bench.settings
+    _set_token_delay(bench.idp_url, 0.0)
+    returning = range(s.logins)
+    warm = _login_run(bench, server, returning, "warm-up")
+    if not warm.ok:  # each would wait out its timeouts: minutes for nothing
+        raise RuntimeError(f"no login succeeded ({warm.failures}): {server.process.log}")
+    if warm.failures:
+        print(f"  warm-up logins: {warm.ok}/{warm.logins}, {warm.failures}", flush=True)
+    result.logins = {"returning": [], "first": []}
+    for n in range(s.runs):
+        first = range(s.logins * (n + 1), s.logins * (n + 2))
+        order = (("returning", returning), ("first", first))
+        for kind, people in order if n % 2 == 0 else order[::-1]:
+            run = _login_run(bench, server, people, kind)
+            result.logins[kind].append(run)
+            lines.append(
+                f"  login {kind:<9} run {n + 1}: {run.ok}/{run.logins} in {run.seconds:.2f} s, "
+                f"{run.ms_per_login:.2f} ms server CPU and {run.db_ms_per_login:.2f} ms DB "
+                "CPU per login" + (f", failed: {run.failures}" if run.failures else "")
+            )
+            print(lines[-1], flush=True)
+
+
+def measure(bench: Bench) -> EndpointsResult:
+    """Run the scenario (see the module); write its lines to
+    bench/results/endpoints.txt and return the result."""
+    started = _start(bench)
+    result = EndpointsResult(
+        labels={server: srv.label for server, srv in started.items()},
+        seconds=run_seconds(bench.settings),
+        runs={
+            server: {
+                name: {c: [] for c in bench.settings.goal_connections}
+                for name in (["json"] if server == REFERENCE else ENDPOINTS)
+            }
+            for server in started
+        },
+        load=[loadavg()],
+    )
+    lines: list[str] = []
+    _rounds(bench, started, result, lines)
+    _logins(bench, started["django"], result, lines)
+    result.load.append(loadavg())
+    for srv in started.values():
+        bench.processes.stop(srv.process)
+    for line in result.summary():
+        lines.append(line)
+        print(line, flush=True)
+    (bench.results / "endpoints.txt").write_text("\n".join(lines) + "\n")
+    return result
+
+
+# --- docs/benchmarks.md ------------------------------------------------------------------
+
+
+def endpoints_section(result: EndpointsResult | None) -> list[str]:
+    """Return docs/benchmarks.md's section of the scenario (none when it did not run)."""
+    if result is None:
+        return []
+    c32, c64 = result.connections
+    labels = result.labels
+    out = [
+        "## Both paths: every JSON endpoint and the login callback (issue 16)",
+        "",
+        f"Three servers on core 0, side by side, measured one at a time: the project "
+        f"({labels['lane']}) with FAST_LANE=true, whose lane answers Bearer `/me` and "
+        "passes everything else to Django in the same process, and with FAST_LANE=false, "
+        "Django's path for everything; both with the bench's environment (with the lane "
+        "on, DB_POOL_MAX_SIZE is shared half and half between Django and the lane); and "
+        f"bench/reference's bare `/json` view ({labels['reference']}, default middleware, "
+        "no database). wrk with 1 thread on core 1, a Bearer app token of 1 of the seeded "
+        "members per request in turn; `POST /token` issues a new pair in the token's "
+        f"family each time. {len(result.runs['reference']['json'][c32])} rounds of "
+        f"{result.seconds} s runs at {c32} and at {c64} connections, each round measuring "
+        "the reference and every endpoint on both servers, in reverse order every other "
+        "round; medians. Django/reference: the median over rounds of Django's path's "
+        "req/s over the reference's in the same round.",
+        "",
+        f"| endpoint | on the lane's server, answered by | lane req/s ({c32} / {c64}) | "
+        f"Django path req/s ({c32} / {c64}) | Django/reference ({c32} / {c64}) | p99 ms at "
+        f"{c64}: lane / Django path | ms CPU/req at {c32}: lane / Django path | errors | goal |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, (method, path) in ENDPOINTS.items():
+        goal = result.goal_met(name)
+        out.append(
+            f"| `{method} {path}` | {'the lane' if name in LANE_ANSWERS else 'Django'} | "
+            f"{fmt(result.rps('lane', name, c32))} / {fmt(result.rps('lane', name, c64))} | "
+            f"{fmt(result.rps('django', name, c32))} / {fmt(result.rps('django', name, c64))} | "
+            f"{result.ratio(name, c32):.2f}× / {result.ratio(name, c64):.2f}× | "
+            f"{fmt(result.p99('lane', name, c64), 1)} / "
+            f"{fmt(result.p99('django', name, c64), 1)} | "
+            f"{fmt(result.cpu_ms('lane', name, c32), 2)} / "
+            f"{fmt(result.cpu_ms('django', name, c32), 2)} | "
+            f"{sum(result.errors(p, name) for p in PATHS)} | "
+            f"{verdict(goal) if goal is not None else 'no goal'} |"
+        )
+    ref = (REFERENCE, "json")
+    out += [
+        f"| reference: `GET /json` | | | {fmt(result.rps(*ref, c32))} / "
+        f"{fmt(result.rps(*ref, c64))} | 1.00× | – / {fmt(result.p99(*ref, c64), 1)} | "
+        f"– / {fmt(result.cpu_ms(*ref, c32), 2)} | {result.errors(*ref)} | |",
+        "",
+        "The login callback on Django's path (FAST_LANE=false): each login prepared first "
+        "(GET /auth/login, the provider's /authorize), then the callbacks sent "
+        f"{LOGIN_CONCURRENCY} at a time with an instant provider (the login storm sends "
+        "them all at once); the CPU over the callbacks alone, per answered login. "
+        "Returning: people who logged in before; first: people never seen, each getting a "
+        "new user and a new personal organisation.",
+        "",
+        "| login | runs | logins per run | failed | logins/s | ms server CPU per login | "
+        "ms DB CPU per login | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for kind, runs in result.logins.items():
+        out.append(
+            f"| {kind} | {len(runs)} | {runs[0].logins} | {sum(r.logins - r.ok for r in runs)} | "
+            f"{fmt(median(r.ok / r.seconds for r in runs))} | "
+            f"{fmt(result.ms_per_login(kind), 2)} | "
+            f"{fmt(median(r.db_ms_per_login for r in runs), 2)} | "
+            f"{verdict(result.login_goal_met(kind))} (≤ {LOGIN_GOALS_MS[kind]:g} ms) |"
+        )
+    out += [
+        "",
+        f"Goals: on Django's path, {', '.join(f'`{n}`' for n in GOAL_ENDPOINTS)} each "
+        f"serve at least {GOAL_RATIO}× the reference's req/s at {c32} and at {c64} "
+        f"connections, with p99 under {GOAL_P99_MS:g} ms at {P99_CONNECTIONS} and no "
+        "errors; `csrf` and `sessions` have none. Server CPU per returning login at most "
+        f"{LOGIN_GOALS_MS['returning']:g} ms, per first login at most "
+        f"{LOGIN_GOALS_MS['first']:g} ms. Load average (1/5/15 min) before and after: "
+        f"{' → '.join(result.load)}.",
+        "",
+    ]
+    return out
