@@ -5,12 +5,12 @@ through a thread hop each, so that their receivers (Django's own close the threa
 database connections) run in the request's thread. Here ``request_started`` is sent on
 the event loop: at a request's start no thread of its own exists yet, and the loop's
 thread never holds a connection, so Django's receivers have nothing to do anywhere.
-``request_finished`` is sent on the event loop too when no thread-sensitive hop of the
-request opened a connection (the project's async code uses authsite.db's threads, which
-give theirs back) and the response holds nothing to close in a thread (not streaming,
-not a file); otherwise it keeps Django's hop. Receivers connected to these signals must
-therefore not block: this project connects none. With ASYNC_DB_THREADS off (the
-in-process tests), the handler is Django's.
+``request_finished`` is sent on the event loop too when a response was sent, no
+thread-sensitive hop of the request opened a connection (the project's async code uses
+authsite.db's threads, which give theirs back) and the response holds nothing to close
+in a thread (not streaming, not a file); otherwise it keeps Django's hop. Receivers
+connected to these signals must therefore not block: this project connects none. With
+ASYNC_DB_THREADS off (the in-process tests), the handler is Django's.
 """
 
 import asyncio
@@ -75,17 +75,18 @@ class ASGIHandler(asgi.ASGIHandler):
         return response
 
     async def _finish(self, response):
-        """Close ``response`` (which sends request_finished), or send request_finished
-        when there is none: on the event loop when nothing needs the request's thread."""
-        needs_thread = db.request_opened_connections() or (
-            response is not None and (response.streaming or isinstance(response, FileResponse))
-        )
+        """Close ``response`` (which sends request_finished), on the event loop when
+        nothing needs the request's thread. Without a response (the client went away
+        mid-request), send request_finished through Django's hop: a thread-sensitive
+        call of the abandoned view may still be queued in the request's thread, and the
+        hop runs after it, giving back the connection it opens."""
         if response is None:
-            if needs_thread:
-                await signals.request_finished.asend(sender=self.__class__)
-            else:
-                signals.request_finished.send(sender=self.__class__)
-        elif needs_thread:
+            await signals.request_finished.asend(sender=self.__class__)
+        elif (
+            db.request_opened_connections()
+            or response.streaming
+            or isinstance(response, FileResponse)
+        ):
             await sync_to_async(response.close)()
         else:
             response.close()

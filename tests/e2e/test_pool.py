@@ -173,9 +173,17 @@ def test_django_s_path_gives_every_connection_back(pool_database, idp_server):
                 ),
             )
             async with httpx2.AsyncClient(base_url=server.url, timeout=0.005) as impatient:
-                for _ in range(20):
+
+                async def hang_up(method, path):
                     with contextlib.suppress(httpx2.TimeoutException):
-                        await impatient.get("/api/v1/auth/me", headers=bearer)
+                        await impatient.request(method, path, headers=bearer)
+
+                # Clients that go away mid-request, some while a thread-sensitive call of
+                # the view (issuing a token pair) is still queued.
+                await asyncio.gather(
+                    *(hang_up("GET", "/api/v1/auth/me") for _ in range(20)),
+                    *(hang_up("POST", "/api/v1/auth/token") for _ in range(20)),
+                )
             await asyncio.sleep(1)
             after = [await http.get("/api/v1/auth/me", headers=bearer) for _ in range(10)]
             after += [
