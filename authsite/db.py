@@ -32,10 +32,11 @@ _opened: contextvars.ContextVar[set | None] = contextvars.ContextVar("opened", d
 
 
 def in_thread(function):
-    """Return an async ``function`` run in the project's database threads (Django's
-    thread-sensitive hop when ASYNC_DB_THREADS is off). Afterwards the thread's
-    connection goes back to the pool (or is closed when it is unusable or past
-    CONN_MAX_AGE, as Django does at a request's end), unless an atomic block is open."""
+    """Return an async ``function`` run in the project's database threads, or in the
+    request's own thread (Django's thread-sensitive hop) when that thread already holds a
+    connection or ASYNC_DB_THREADS is off. Afterwards the thread's connection goes back
+    to the pool (or is closed when it is unusable or past CONN_MAX_AGE, as Django does at
+    a request's end), unless an atomic block is open."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
@@ -50,9 +51,21 @@ def in_thread(function):
                 else:
                     connection.close_if_unusable_or_obsolete()
 
+    in_request_thread = sync_to_async(run)
     if not settings.ASYNC_DB_THREADS:
-        return sync_to_async(run)
-    return sync_to_async(run, thread_sensitive=False, executor=_executor)
+        return in_request_thread
+    in_pool = sync_to_async(run, thread_sensitive=False, executor=_executor)
+
+    @functools.wraps(function)
+    async def call(*args, **kwargs):
+        # A request whose own thread holds a connection (Django's thread-sensitive code
+        # read its session, say) uses that one: waiting for a second connection while
+        # holding the first would let a burst of such requests exhaust the pool.
+        if _opened.get():
+            return await in_request_thread(*args, **kwargs)
+        return await in_pool(*args, **kwargs)
+
+    return call
 
 
 def track_request() -> None:

@@ -206,3 +206,29 @@ def test_django_s_path_gives_every_connection_back(pool_database, idp_server):
     assert [answer.status_code for answer in after] == [200] * 10 + [401] * 10
     assert in_transaction == 0
     server.assert_clean_log()
+
+
+def test_a_burst_of_browser_sessions_larger_than_the_pool_is_answered(pool_database, idp_server):
+    """Cookie requests hold a connection in their own thread (Django reads the session
+    there); the access they read next must reuse it, not wait for a second one, or forty
+    of them at once would wait on each other until the pool timeout."""
+    keys = json.loads(pool_database.run_python("tests.e2e.seed", "sessions", "40"))
+    env = auth0_env(idp_server, DB_POOL_MAX_SIZE="2", FAST_LANE="false", DB_POOL_TIMEOUT="3")
+    server = Server(pool_database, env)
+
+    async def burst():
+        async with httpx2.AsyncClient(base_url=server.url, timeout=30) as http:
+            return await asyncio.gather(
+                *(
+                    http.get(path, headers={"Cookie": f"sessionid={key}"})
+                    for key in keys
+                    for path in ("/api/v1/auth/me", "/api/v1/features")
+                )
+            )
+
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        server.stop()
+    assert [answer.status_code for answer in answers] == [200] * 80
+    server.assert_clean_log()
