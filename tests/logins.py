@@ -34,3 +34,19 @@ async def browser_login(client, sub="auth0|alice", **params):
 
 def query(url: str) -> dict:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def replace_claims(**changes):
+    """An ID-token hook for the provider (``idp.id_token_hook``): the claims with
+    ``changes`` applied, a change of None removing that claim."""
+
+    def hook(claims, header):
+        claims = dict(claims)
+        for name, value in changes.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return claims
+
+    return hook

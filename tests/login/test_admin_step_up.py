@@ -12,7 +12,7 @@ import pytest
 from accounts.flows.step_up import MFA_POLICY
 from accounts.models import AuditEvent, AuditType, Role, User
 from organisations.models import Organisation
-from tests.logins import authorize, browser_login, path_of, start
+from tests.logins import authorize, browser_login, path_of, replace_claims, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,19 +26,6 @@ async def alice_admin(idp):
     return await User.objects.acreate(
         email="alice@acme.example", role=Role.ADMIN, organisation=acme, email_verified=True
     )
-
-
-def replace_claims(**changes):
-    def hook(claims, header):
-        claims = dict(claims)
-        for name, value in changes.items():
-            if value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
-        return claims
-
-    return hook
 
 
 async def step_up_login(async_client, next_path="/admin/"):

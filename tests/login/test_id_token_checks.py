@@ -7,7 +7,7 @@ import time
 import pytest
 
 from accounts.models import User
-from tests.logins import browser_login
+from tests.logins import browser_login, replace_claims
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,19 +20,6 @@ async def assert_refused(async_client, code=b"invalid_id_token", status=400):
     assert not await User.objects.filter(email="alice@acme.example").aexists()
     assert (await async_client.get("/api/v1/auth/me")).status_code == 401
     return response
-
-
-def replace_claims(**changes):
-    def hook(claims, header):
-        claims = dict(claims)
-        for name, value in changes.items():
-            if value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
-        return claims
-
-    return hook
 
 
 async def test_invalid_iss(async_client, idp):
