@@ -21,6 +21,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
+from authsite.db import in_thread
+
 from .models import LoginSession
 
 logger = logging.getLogger(__name__)
@@ -115,10 +117,11 @@ def has_cookie_credentials(request) -> bool:
     )
 
 
-async def authenticate(request) -> Principal | None:
-    """Bearer token first (app-issued, or an Auth0 access token for AUTH0_AUDIENCE),
-    else the session cookie. A Bearer token that does not verify is a 401, never a
-    fallback to the cookie."""
+async def authenticate(request, load=None) -> tuple[Principal | None, object]:
+    """Return the caller's principal (or None) and ``load(principal.user)`` (None
+    without a principal or a ``load``). Bearer token first (app-issued, or an Auth0
+    access token for AUTH0_AUDIENCE), else the session cookie. A Bearer token that does
+    not verify is a 401, never a fallback to the cookie."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -129,12 +132,18 @@ async def authenticate(request) -> Principal | None:
         # bearer builds on this module (ApiError, Principal): imported here, not above.
         from .bearer import authenticate_bearer
 
-        return await authenticate_bearer(token.strip())
+        return await authenticate_bearer(token.strip(), load)
     user = await request.auser()
-    if user.is_authenticated:
-        await _keep_session_alive(request)
-        return Principal(user=user, via="session")
-    return None
+    if not user.is_authenticated:
+        return None, None
+    await _keep_session_alive(request)
+    return Principal(user=user, via="session"), await aload(load, user)
+
+
+async def aload(load, user):
+    """Return ``load(user)`` run in the project's database threads, or None without a
+    ``load``."""
+    return await in_thread(load)(user) if load is not None else None
 
 
 SESSION_SEEN_KEY = "_seen"
@@ -178,7 +187,7 @@ def read_json(request) -> dict:
     return data
 
 
-def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
+def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None):
     """Wrap an async view ``view(request, principal)``.
 
     auth: "required" (401 without a principal), "optional" (principal may be None),
@@ -187,6 +196,9 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
     csrf: "cookie" — unsafe requests carrying a session or refresh cookie must pass
     Django's CSRF check (token and Origin), anonymous ones included; "never" for
     endpoints that take no cookie credentials at all.
+    load: a plain function ``load(user)`` doing the database work the view needs for
+    its principal, run in the same thread hop as the principal's own lookup when there
+    is one; the view is then called as ``view(request, principal, loaded)``.
     """
     allowed = tuple(methods)
 
@@ -205,7 +217,9 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                     # Read the body now: Django's CSRF check parses request.POST, which
                     # would consume the stream before the view reads the JSON body.
                     _ = request.body
-                principal = await authenticate(request) if auth != "none" else None
+                principal, loaded = (
+                    await authenticate(request, load) if auth != "none" else (None, None)
+                )
                 if (
                     csrf == "cookie"
                     and request.method in UNSAFE_METHODS
@@ -215,6 +229,8 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie"):
                     enforce_csrf(request)
                 if principal is None and auth == "required":
                     raise not_authenticated()
+                if load is not None:
+                    args = (loaded, *args)
                 response = await view(request, principal, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.error, exc.detail, exc.headers)

@@ -11,7 +11,7 @@ from django.db.models import FETCH_RAISE
 from authsite.db import in_thread
 
 from . import oidc
-from .api import ApiError, Principal
+from .api import ApiError, Principal, aload
 from .compiled import CompiledQuery
 from .models import ExternalIdentity, TokenFamily, User
 from .tokens import (
@@ -19,6 +19,7 @@ from .tokens import (
     account_is_active,
     averify_access_token,
     is_own_issuer,
+    remembered_access_claims,
     user_columns,
     user_from_row,
 )
@@ -32,23 +33,27 @@ def _refused(error: str, detail: str) -> ApiError:
     return ApiError(401, error, detail, dict(_CHALLENGE))
 
 
-async def authenticate_bearer(token: str) -> Principal:
-    """The principal of a Bearer token, or ApiError 401.
+async def authenticate_bearer(token: str, load=None) -> tuple[Principal, object]:
+    """Return the principal of a Bearer token and ``load(principal.user)`` (None
+    without a ``load``), or raise ApiError 401.
 
     ``invalid_token`` for anything that does not verify (signature, key, issuer,
     audience, expiry, type) or whose family is revoked or unknown (logout, reuse
     detection, admin revocation); ``user_inactive`` when the user or their
     organisation is deactivated. Each takes effect at the next request."""
     try:
-        issuer = peek_claims(token).get("iss")
+        # A token this process verified before is known to be its own: no peek.
+        claims = remembered_access_claims(token)
+        issuer = (claims or peek_claims(token)).get("iss")
     except TokenError as exc:
         raise _refused(exc.error, exc.detail) from None
     # The identity provider first: a development provider on another port of an
     # allowed host would otherwise look like our own issuer.
     if _is_provider_issuer(issuer):
-        return await _provider_token_principal(token)
+        principal = await _provider_token_principal(token)
+        return principal, await aload(load, principal.user)
     if is_own_issuer(issuer):
-        return await _app_token_principal(token)
+        return await _app_token_principal(token, load, claims)
     raise _refused("invalid_token", "The token was not issued by a trusted issuer.")
 
 
@@ -68,14 +73,17 @@ PRINCIPAL = CompiledQuery(app_token_family_query, family_id=TokenFamily._meta.pk
 
 
 @in_thread
-def _family_row(family_id):
-    """Return the row of ``app_token_family_query`` for ``family_id``, or None."""
+def _app_token_user(claims: dict, load):
+    """Return the user of verified app-token ``claims`` (``app_token_user``, from the
+    row of ``app_token_family_query``) and ``load(user)`` (None without a ``load``), in
+    one thread hop."""
     if PRINCIPAL.sql is None:
         PRINCIPAL.compile(connection)
     with connection.cursor() as cursor:
-        cursor.execute(PRINCIPAL.sql, PRINCIPAL.params(family_id=family_id))
+        cursor.execute(PRINCIPAL.sql, PRINCIPAL.params(family_id=claims["fam"]))
         rows = PRINCIPAL.rows(cursor.fetchall())
-    return rows[0] if rows else None
+    user = app_token_user(claims, rows[0] if rows else None)
+    return user, load(user) if load is not None else None
 
 
 def app_token_user(claims: dict, row) -> User:
@@ -92,13 +100,16 @@ def app_token_user(claims: dict, row) -> User:
     return user
 
 
-async def _app_token_principal(token: str) -> Principal:
-    try:
-        claims = await averify_access_token(token)
-    except TokenError as exc:
-        raise _refused(exc.error, exc.detail) from None
-    row = await _family_row(claims["fam"])
-    return Principal(user=app_token_user(claims, row), via="bearer", claims=claims)
+async def _app_token_principal(token: str, load, claims=None) -> tuple[Principal, object]:
+    """Return the principal of an app access token and ``load(user)``; ``claims`` are
+    the token's remembered verified claims, if any."""
+    if claims is None:
+        try:
+            claims = await averify_access_token(token)
+        except TokenError as exc:
+            raise _refused(exc.error, exc.detail) from None
+    user, loaded = await _app_token_user(claims, load)
+    return Principal(user=user, via="bearer", claims=claims), loaded
 
 
 def is_app_token_issuer(issuer) -> bool:

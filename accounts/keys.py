@@ -38,7 +38,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import sync_to_async
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -50,6 +49,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
+
+from authsite.db import in_thread
 
 from .models import SigningKey
 
@@ -257,7 +258,7 @@ async def _asnapshot(reload: bool = False) -> dict:
     snapshot = None if reload else await cache.aget(SNAPSHOT_CACHE_KEY)
     if snapshot is None:
         _loading_allowed()
-        snapshot = await sync_to_async(_load_snapshot)()
+        snapshot = await in_thread(_load_snapshot)()
         await cache.aset(SNAPSHOT_CACHE_KEY, snapshot, SNAPSHOT_TTL)
     _memo.update(until=now + PROCESS_MEMO, snapshot=snapshot)
     return snapshot
@@ -274,13 +275,13 @@ async def asigner() -> Signer:
     snapshot = await _asnapshot()
     if snapshot["current"] is None:
         _loading_allowed()
-        await sync_to_async(ensure_current_key)()
+        await in_thread(ensure_current_key)()
         snapshot = await _asnapshot(reload=True)
     kid = snapshot["current"]
     key = _private_keys.get(kid)
     if key is None:
         _loading_allowed()
-        key = await sync_to_async(_load_private_key)(kid)
+        key = await in_thread(_load_private_key)(kid)
         _private_keys[kid] = key
     return Signer(kid=kid, algorithm=snapshot["keys"][kid]["alg"], key=key)
 

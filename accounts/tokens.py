@@ -19,7 +19,7 @@ of a list. Applications that verify tokens offline see the change at the next re
 server always reads access from the database.
 
 Every write that must be atomic is one plain function under ``transaction.atomic()``,
-called once through ``sync_to_async`` by the async code (DESIGN.md, rules of async).
+called once, in one thread hop, by the async code (DESIGN.md, rules of async; authsite.db).
 """
 
 import base64
@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import FETCH_RAISE, Subquery
@@ -44,6 +43,7 @@ from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 
+from authsite.db import in_thread
 from organisations.access import applications_for, applications_query
 from organisations.models import Organisation
 
@@ -545,8 +545,7 @@ def revoke_family(family_id, reason: str) -> int:
     return _revoke_families(TokenFamily.objects.filter(pk=family_id), reason, timezone.now())
 
 
-async def arevoke_family(family_id, reason: str) -> int:
-    return await sync_to_async(revoke_family)(family_id, reason)
+arevoke_family = in_thread(revoke_family)
 
 
 def revoke_session_families(session_key: str, reason: str) -> int:
@@ -559,8 +558,7 @@ def revoke_session_families(session_key: str, reason: str) -> int:
     )
 
 
-async def arevoke_session_families(session_key: str, reason: str) -> int:
-    return await sync_to_async(revoke_session_families)(session_key, reason)
+arevoke_session_families = in_thread(revoke_session_families)
 
 
 def revoke_user_families(user, reason: str) -> int:
@@ -569,8 +567,7 @@ def revoke_user_families(user, reason: str) -> int:
     return _revoke_families(TokenFamily.objects.filter(user_id=user.pk), reason, timezone.now())
 
 
-async def arevoke_user_families(user, reason: str) -> int:
-    return await sync_to_async(revoke_user_families)(user, reason)
+arevoke_user_families = in_thread(revoke_user_families)
 
 
 # --- token pairs ----------------------------------------------------------------------
@@ -587,6 +584,9 @@ def pair(grant: Grant, *, issuer: str, signer: keys.Signer) -> dict:
     }
 
 
+aissue_grant = in_thread(issue_grant)
+
+
 async def aissue_token_pair(
     user, *, issuer: str, session_key: str = "", meta: RequestMeta = _NO_META
 ) -> dict:
@@ -594,7 +594,7 @@ async def aissue_token_pair(
     ``requestkit.base_url(request)``); the API body dict. Raises
     keys.SigningKeyUnavailable before writing anything when no key can sign."""
     signer = await keys.asigner()
-    grant = await sync_to_async(issue_grant)(user, session_key=session_key, meta=meta)
+    grant = await aissue_grant(user, session_key=session_key, meta=meta)
     return pair(grant, issuer=issuer, signer=signer)
 
 

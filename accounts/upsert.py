@@ -18,11 +18,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from authsite.db import in_thread
 from organisations.access import grant_default_tool_access, grant_member_application_access
 from organisations.models import Organisation, OrganisationDomain
 
@@ -229,4 +229,4 @@ def upsert_identity(issuer: str, claims: dict) -> Upserted:
         return _upsert_once(issuer, claims)
 
 
-aupsert_identity = sync_to_async(upsert_identity)
+aupsert_identity = in_thread(upsert_identity)

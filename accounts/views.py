@@ -12,7 +12,13 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from organisations.access import aaccess_for, aapplications_for, afeatures_for
+from organisations.access import (
+    access_rows,
+    application_rows,
+    applications_from_rows,
+    feature_rows,
+    features_from_rows,
+)
 
 from . import oidc, ratelimit
 from .api import (
@@ -219,17 +225,24 @@ def me_body(user, applications: list[dict], features: dict[str, bool]) -> dict:
     }
 
 
-@endpoint(["GET"])
-async def me(request, principal):
-    applications, features = await aaccess_for(principal.user, timezone.now())
-    return JsonResponse(me_body(principal.user, applications, features))
+@endpoint(["GET"], load=access_rows)
+async def me(request, principal, access):
+    user = principal.user
+    applications, features = access
+    return JsonResponse(
+        me_body(
+            user,
+            applications_from_rows(applications),
+            features_from_rows(features, user.pk, timezone.now()),
+        )
+    )
 
 
-@endpoint(["GET"])
-async def features(request, principal):
-    return JsonResponse({"features": await afeatures_for(principal.user, timezone.now())})
+@endpoint(["GET"], load=feature_rows)
+async def features(request, principal, rows):
+    return JsonResponse({"features": features_from_rows(rows, principal.user.pk, timezone.now())})
 
 
-@endpoint(["GET"])
-async def applications(request, principal):
-    return JsonResponse({"applications": await aapplications_for(principal.user)})
+@endpoint(["GET"], load=application_rows)
+async def applications(request, principal, rows):
+    return JsonResponse({"applications": applications_from_rows(rows)})

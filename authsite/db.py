@@ -9,6 +9,7 @@ whose database work all went that way holds no connection when it finishes, so t
 handler (authsite/handler.py) finishes it without a hop.
 """
 
+import asyncio
 import contextvars
 import functools
 import threading
@@ -54,7 +55,6 @@ def in_thread(function):
     in_request_thread = sync_to_async(run)
     if not settings.ASYNC_DB_THREADS:
         return in_request_thread
-    in_pool = sync_to_async(run, thread_sensitive=False, executor=_executor)
 
     @functools.wraps(function)
     async def call(*args, **kwargs):
@@ -63,7 +63,8 @@ def in_thread(function):
         # holding the first would let a burst of such requests exhaust the pool.
         if _opened.get():
             return await in_request_thread(*args, **kwargs)
-        return await in_pool(*args, **kwargs)
+        work = functools.partial(contextvars.copy_context().run, run, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_executor, work)
 
     return call
 

@@ -12,8 +12,10 @@ Under WSGI every class behaves exactly like Django's own.
 from asgiref.sync import sync_to_async
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csp, csrf, security
+from django.utils.functional import LazyObject, SimpleLazyObject, empty
 
 
 class InlineHooks:
@@ -83,8 +85,24 @@ class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
 
 
 class MessageMiddleware(InlineHooks, messages.MessageMiddleware):
-    """Messages (the admin's) are stored only when some were read or added."""
+    """The storage is made when first used (an API request never uses it), and messages
+    are stored only when some were read or added: a storage never made has neither."""
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        if not _made(getattr(request, "_messages", None)):
+            return response
+        return super().process_response(request, response)
 
     def response_hook_may_block(self, request) -> bool:
         storage = getattr(request, "_messages", None)
-        return storage is not None and (storage.used or storage.added_new)
+        return _made(storage) and (storage.used or storage.added_new)
+
+
+def _made(storage) -> bool:
+    """True when ``storage`` exists and is not a lazy storage still unmade."""
+    if isinstance(storage, LazyObject):
+        return storage._wrapped is not empty
+    return storage is not None

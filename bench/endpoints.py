@@ -2,13 +2,15 @@
 beside the bare-Django reference in the same run, and the login callback's server CPU
 per login on Django's path (`python -m bench --only endpoints`).
 
-Three servers on core 0, side by side and measured one at a time, wrk on core 1:
+Four servers on core 0, side by side and measured one at a time, wrk on core 1:
 uvicorn with FAST_LANE=true (the lane answers Bearer ``/me``; every other request goes
 to Django in the same process), uvicorn with FAST_LANE=false (Django answers
-everything), both with the bench's environment, and bench/reference under gunicorn
-sync with 1 worker. Each round measures the reference's ``/json`` and every endpoint on
-both servers at one connection count; the order reverses every other round, so that
-each ratio to the reference is taken between runs made side by side.
+everything), gunicorn sync with 1 worker serving the WSGI application (Django's path,
+the async views run through async_to_sync), all three with the bench's environment, and
+bench/reference under gunicorn sync with 1 worker. Each round measures the reference's
+``/json`` and every endpoint on the three servers at one connection count; the order
+reverses every other round, so that each ratio to the reference is taken between runs
+made side by side.
 
 The logins: the callbacks of people who logged in before (returning) and of people
 never seen (first: a new user and a new personal organisation), prepared as the login
@@ -46,7 +48,7 @@ ENDPOINTS = {  # name -> (method, path), each with a Bearer app access token
     "token": ("POST", "/api/v1/auth/token"),
 }
 LANE_ANSWERS = {"me"}  # what the lane answers itself; the rest goes on to Django
-PATHS = ("lane", "django")
+PATHS = ("lane", "django", "wsgi")
 REFERENCE, REFERENCE_PATH = "reference", "/json"
 GOAL_ENDPOINTS = ("me", "features", "applications", "token")
 GOAL_RATIO = 0.33  # of the reference's req/s, on Django's path
@@ -59,7 +61,7 @@ SUMMARY_CONNECTIONS = 32
 
 def run_seconds(settings: Settings) -> int:
     """Return the length of each wrk run: half of ``--duration`` in whole seconds
-    (wrk's unit), at least 1; there are 13 runs a round and 2 × ``runs`` rounds."""
+    (wrk's unit), at least 1; there are 19 runs a round and 2 × ``runs`` rounds."""
     return max(1, int(settings.duration) // 2)
 
 
@@ -160,12 +162,14 @@ class EndpointsResult:
 
 
 def _start(bench: Bench) -> dict[str, servers.Server]:
-    """Start the lane's server, Django's path and the reference, all on core 0."""
+    """Start the lane's server, Django's path under ASGI and WSGI, and the reference,
+    all on core 0."""
     started = {}
-    for path, lane in (("lane", "true"), ("django", "false")):
+    for path, build, lane in (("lane", "asgi", "true"), ("django", "asgi", "false"),
+                              ("wsgi", "wsgi", "false")):  # fmt: skip
         env = {**bench.env, "FAST_LANE": lane}
         name = f"endpoints-{path}"
-        started[path] = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name=name)
+        started[path] = start_server(bench.processes, build, env, cpus=SERVER_CPU, name=name)
     started[REFERENCE] = servers.start_reference(
         bench.processes, bench.env, "wsgi", "default", SERVER_CPU
     )
@@ -174,7 +178,7 @@ def _start(bench: Bench) -> dict[str, servers.Server]:
 
 def _round_line(result: EndpointsResult, connections: int, n: int) -> str:
     """Return one round's line: the reference's req/s, then each endpoint's req/s on
-    Django's path and on the lane's server, and any errors."""
+    Django's path, on the lane's server and under WSGI, and any errors."""
     last = {
         server: {name: runs[connections][n] for name, runs in result.runs[server].items()}
         for server in result.runs
@@ -182,13 +186,15 @@ def _round_line(result: EndpointsResult, connections: int, n: int) -> str:
     cells = [f"reference {last[REFERENCE]['json'].rps:.0f}"]
     errors = []
     for name in ENDPOINTS:
-        django, lane = last["django"][name], last["lane"][name]
-        cells.append(f"{name} {django.rps:.0f}/{lane.rps:.0f} p99 {django.p99_ms:.0f}")
+        django, lane, wsgi = (last[p][name] for p in ("django", "lane", "wsgi"))
+        cells.append(
+            f"{name} {django.rps:.0f}/{lane.rps:.0f}/{wsgi.rps:.0f} p99 {django.p99_ms:.0f}"
+        )
         errors += [f"{name} {p} {last[p][name].errors}" for p in PATHS if last[p][name].errors]
     return (
         f"  endpoints c={connections:<3} run {n + 1}: "
         + " | ".join(cells)
-        + " (req/s Django path/lane, p99 ms Django path)"
+        + " (req/s Django path/lane/WSGI, p99 ms Django path)"
         + (f"; errors: {', '.join(errors)}" if errors else "")
     )
 
@@ -306,11 +312,13 @@ def endpoints_section(result: EndpointsResult | None) -> list[str]:
     out = [
         "## Both paths: every JSON endpoint and the login callback (issue 16)",
         "",
-        f"Three servers on core 0, side by side, measured one at a time: the project "
+        f"Four servers on core 0, side by side, measured one at a time: the project "
         f"({labels['lane']}) with FAST_LANE=true, whose lane answers Bearer `/me` and "
         "passes everything else to Django in the same process, and with FAST_LANE=false, "
-        "Django's path for everything; both with the bench's environment (with the lane "
-        "on, DB_POOL_MAX_SIZE is shared half and half between Django and the lane); and "
+        f"Django's path for everything; the WSGI application ({labels['wsgi']}), where "
+        "Django runs each async view through async_to_sync; all three with the bench's "
+        "environment (with the lane on, DB_POOL_MAX_SIZE is shared half and half between "
+        "Django and the lane); and "
         f"bench/reference's bare `/json` view ({labels['reference']}, default middleware, "
         "no database). wrk with 1 thread on core 1, a Bearer app token of 1 of the seeded "
         "members per request in turn; `POST /token` issues a new pair in the token's "
@@ -321,9 +329,10 @@ def endpoints_section(result: EndpointsResult | None) -> list[str]:
         "req/s over the reference's in the same round.",
         "",
         f"| endpoint | on the lane's server, answered by | lane req/s ({c32} / {c64}) | "
-        f"Django path req/s ({c32} / {c64}) | Django/reference ({c32} / {c64}) | p99 ms at "
-        f"{c64}: lane / Django path | ms CPU/req at {c32}: lane / Django path | errors | goal |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        f"Django path req/s ({c32} / {c64}) | Django/reference ({c32} / {c64}) | WSGI req/s "
+        f"({c32} / {c64}) | p99 ms at {c64}: lane / Django path | ms CPU/req at {c32}: lane "
+        "/ Django path | errors | goal |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, (method, path) in ENDPOINTS.items():
         goal = result.goal_met(name)
@@ -332,6 +341,7 @@ def endpoints_section(result: EndpointsResult | None) -> list[str]:
             f"{fmt(result.rps('lane', name, c32))} / {fmt(result.rps('lane', name, c64))} | "
             f"{fmt(result.rps('django', name, c32))} / {fmt(result.rps('django', name, c64))} | "
             f"{result.ratio(name, c32):.2f}× / {result.ratio(name, c64):.2f}× | "
+            f"{fmt(result.rps('wsgi', name, c32))} / {fmt(result.rps('wsgi', name, c64))} | "
             f"{fmt(result.p99('lane', name, c64), 1)} / "
             f"{fmt(result.p99('django', name, c64), 1)} | "
             f"{fmt(result.cpu_ms('lane', name, c32), 2)} / "
@@ -342,7 +352,7 @@ def endpoints_section(result: EndpointsResult | None) -> list[str]:
     ref = (REFERENCE, "json")
     out += [
         f"| reference: `GET /json` | | | {fmt(result.rps(*ref, c32))} / "
-        f"{fmt(result.rps(*ref, c64))} | 1.00× | – / {fmt(result.p99(*ref, c64), 1)} | "
+        f"{fmt(result.rps(*ref, c64))} | 1.00× | | – / {fmt(result.p99(*ref, c64), 1)} | "
         f"– / {fmt(result.cpu_ms(*ref, c32), 2)} | {result.errors(*ref)} | |",
         "",
         "The login callback on Django's path (FAST_LANE=false): each login prepared first "

@@ -54,8 +54,9 @@ def parse(argv) -> argparse.Namespace:
         "DB_POOL_MAX_SIZE and Redis CACHE_URL, then again with the documented defaults "
         "(both absent from the servers' environment); storm-defaults runs only the latter. "
         "endpoints (issue 16: every JSON endpoint with FAST_LANE=true and =false under "
-        "uvicorn beside the bare-Django reference under gunicorn, runs of half --duration, "
-        "and the login callback's CPU per login; about 7 minutes, 3 with --quick) runs "
+        "uvicorn and under gunicorn (WSGI) beside the bare-Django reference under gunicorn, "
+        "runs of half --duration, "
+        "and the login callback's CPU per login; about 10 minutes, 4 with --quick) runs "
         "only when named",
     )
     parser.add_argument("--users", type=int, help="seeded members with tokens (default 1000)")

@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -96,18 +95,18 @@ def setup_organisation_access(organisation: Organisation) -> tuple[list[Tool], i
     return tools, grants
 
 
-@sync_to_async
+@in_thread
 def asetup_organisation_access(organisation: Organisation) -> tuple[list[Tool], int]:
     return setup_organisation_access(organisation)
 
 
-@sync_to_async
+@in_thread
 def agrant_default_tool_access(organisation: Organisation) -> list[Tool]:
     with transaction.atomic():
         return grant_default_tool_access(organisation)
 
 
-@sync_to_async
+@in_thread
 def agrant_member_application_access(user, granted_by=None) -> list[int]:
     with transaction.atomic():
         return grant_member_application_access(user, granted_by)
@@ -331,15 +330,11 @@ def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
     return rows
 
 
-# One hop each into the project's database threads (authsite.db): async views must not
-# pay a hop per query, nor hold a connection past their database work.
-afeatures_for = in_thread(features_for)
-aapplications_for = in_thread(applications_for)
+def application_rows(user) -> list:
+    """The rows of ``applications_query`` for the user (``access_rows``)."""
+    return access_rows(user, features=False)[0]
 
 
-@in_thread
-def aaccess_for(user, now: datetime) -> tuple[list[dict], dict[str, bool]]:
-    """(applications, features) for the user, in one thread hop: no query when the
-    shared cache holds their access (two reads of it), else two queries."""
-    applications, features = access_rows(user)
-    return applications_from_rows(applications), features_from_rows(features, user.pk, now)
+def feature_rows(user) -> list:
+    """The rows of ``features_query`` for the user (``access_rows``)."""
+    return access_rows(user, applications=False)[1]

@@ -11,9 +11,10 @@ retry is not refused as a replay.
 import contextlib
 import hashlib
 
-from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.db import transaction
+
+from authsite.db import in_thread
 
 from .. import oidc
 from ..api import SERVICE_ERRORS
@@ -67,7 +68,7 @@ async def backchannel_logout(logout_token: str, meta: RequestMeta) -> int:
     if not await cache.aadd(jti_key, True, JTI_MEMORY):
         raise BackchannelRefused("this logout token was already used")
     try:
-        return await sync_to_async(_end_sessions)(claims["iss"], claims, meta)
+        return await in_thread(_end_sessions)(claims["iss"], claims, meta)
     except Exception:
         # Nothing was ended: the jti is not spent, so the provider's retry gets through.
         with contextlib.suppress(*SERVICE_ERRORS):

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import alogin
 from django.core.cache import cache
 from django.db import transaction
+
+from authsite.db import in_thread
 
 from .. import app_settings, oidc
 from ..api import SERVICE_ERRORS
@@ -53,15 +54,20 @@ class LoginDone:
 async def _consume_flow(request, state: str | None) -> dict:
     if not state or len(state) > 200:
         raise LoginFailed("invalid_state", "The login request has no valid state.")
-    key = flow_key(state)
-    flow = await cache.aget(key)
+    return await _take_flow(flow_key(state), request.COOKIES.get(BINDING_COOKIE, ""))
+
+
+@in_thread
+def _take_flow(key: str, binding: str) -> dict:
+    """Remove the login's flow entry from the cache and return it, in one thread hop;
+    LoginFailed when it is unknown, of another browser, already taken or expired."""
+    flow = cache.get(key)
     if flow is None:
         raise LoginFailed("invalid_state", "This login is unknown, expired or already used.")
-    binding = request.COOKIES.get(BINDING_COOKIE, "")
     if not hmac.compare_digest(binding_hash(binding), flow["binding"]):
         raise LoginFailed("invalid_state", "This login was started in another browser.")
     # delete() reports whether this request removed the entry: exactly one wins.
-    if not await cache.adelete(key):
+    if not cache.delete(key):
         raise LoginFailed("invalid_state", "This login was already used.")
     if time.time() - flow["created"] > FLOW_TTL:
         raise LoginFailed("invalid_state", "This login expired; start again.")
@@ -73,7 +79,7 @@ def _with_fragment(url: str, fragment: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, fragment))
 
 
-@sync_to_async
+@in_thread
 def _record_failure(meta, code: str, reason: str, claims: dict | None, audit_type=None):
     AuditEvent.objects.create(
         type=audit_type or AuditType.LOGIN_FAILED,
@@ -153,11 +159,11 @@ async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> L
     # none of them outlives every way of logging it out.
     previous_key = request.session.session_key
     if previous_key:
-        await sync_to_async(end_login_session)(previous_key, "replaced")
+        await in_thread(end_login_session)(previous_key, "replaced")
     await request.session.aflush()
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
     request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
-    login_code = await sync_to_async(_record_login)(
+    login_code = await in_thread(_record_login)(
         request.session.session_key, upserted, claims, flow, meta
     )
     if login_code is not None:

@@ -3,12 +3,13 @@ and tell the web app where to end the identity provider's session."""
 
 from importlib import import_module
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import alogout
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+
+from authsite.db import in_thread
 
 from .. import oidc
 from ..models import AuditEvent, AuditType, LoginSession, RefreshToken, TokenFamily
@@ -83,7 +84,7 @@ async def logout(request, principal) -> str:
         meta = request_meta(request)
         user = principal.user
         if principal.via == "session":
-            await sync_to_async(end_login_session)(request.session.session_key, "logout")
+            await in_thread(end_login_session)(request.session.session_key, "logout")
             await alogout(request)
         elif principal.family_id:
             born_from = (
@@ -92,7 +93,7 @@ async def logout(request, principal) -> str:
                 .afirst()
             )
             if born_from:
-                await sync_to_async(end_login_session)(born_from, "logout")
+                await in_thread(end_login_session)(born_from, "logout")
             else:
                 await arevoke_family(principal.family_id, "logout")
         await AuditEvent.objects.acreate(

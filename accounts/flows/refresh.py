@@ -1,8 +1,9 @@
 """POST /api/v1/auth/refresh and /revoke: rotate a refresh token into a new pair; revoke
 a refresh token's family."""
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+
+from authsite.db import in_thread
 
 from .. import ratelimit, tokens
 from ..api import ApiError
@@ -47,6 +48,10 @@ def _rotate_within_limits(presented: str, meta: RequestMeta, counted: bool) -> t
     return tokens.rotate_refresh_token(presented, meta=meta)
 
 
+_arotate_within_limits = in_thread(_rotate_within_limits)
+_arevoke_refresh_token = in_thread(tokens.revoke_refresh_token)
+
+
 async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=None) -> dict:
     """A new pair for a refresh token (tokens.rotate_refresh_token states the rules);
     401 with ``invalid_token``, ``token_expired``, ``token_reused`` or
@@ -56,7 +61,7 @@ async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=Non
         raise counted
     signer = await asigner_or_unavailable()
     try:
-        grant = await sync_to_async(_rotate_within_limits)(presented, meta, bool(counted))
+        grant = await _arotate_within_limits(presented, meta, bool(counted))
     except tokens.TokenError as exc:
         raise ApiError(401, exc.error, exc.detail) from None
     return tokens.pair(grant, issuer=issuer, signer=signer)
@@ -64,4 +69,4 @@ async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=Non
 
 async def revoke(presented: str, *, meta: RequestMeta) -> None:
     """Revoke the token's family; silent whether the token was known or not (RFC 7009)."""
-    await sync_to_async(tokens.revoke_refresh_token)(presented, meta=meta)
+    await _arevoke_refresh_token(presented, meta=meta)

@@ -24,12 +24,13 @@ Either is refused at its next request everywhere.
 from dataclasses import dataclass
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import alogout
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+
+from authsite.db import in_thread
 
 from .. import ratelimit
 from ..models import AuditType
@@ -198,14 +199,14 @@ def _end_others(caller: Caller, meta: RequestMeta) -> int:
 
 async def alist(request, principal) -> list[Session]:
     """The caller's sessions (``sessions_of``), in one thread hop."""
-    return await sync_to_async(sessions_of)(caller(request, principal))
+    return await in_thread(sessions_of)(caller(request, principal))
 
 
 async def aend(request, principal, session_id, meta: RequestMeta) -> Session | None:
     """End one of the caller's sessions, audited as SESSION_ENDED, and return it; None
     when they have no such session. Ending the session of the request's own cookie
     logs the request out, as logout does."""
-    session = await sync_to_async(_end_own)(caller(request, principal), session_id, meta)
+    session = await in_thread(_end_own)(caller(request, principal), session_id, meta)
     if session is not None and session.current and principal.via == "session":
         await alogout(request)
     return session
@@ -214,7 +215,7 @@ async def aend(request, principal, session_id, meta: RequestMeta) -> Session | N
 async def aend_others(request, principal, meta: RequestMeta) -> int:
     """End every session of the caller but the current one, each audited as
     SESSION_ENDED; return how many ended."""
-    return await sync_to_async(_end_others)(caller(request, principal), meta)
+    return await in_thread(_end_others)(caller(request, principal), meta)
 
 
 def _limits(ip: str | None, user_id):

@@ -1,7 +1,7 @@
 """POST /api/v1/auth/token: a token pair for an authenticated caller, or for the holder
 of a handoff login code and its verifier."""
 
-from asgiref.sync import sync_to_async
+from authsite.db import in_thread
 
 from .. import keys, tokens
 from ..api import ApiError, Principal
@@ -27,13 +27,16 @@ async def issue_for_principal(
     token's family (revoking the family revokes it too)."""
     signer = await asigner_or_unavailable()
     family_id = principal.family_id if principal.via == "bearer" else None
-    grant = await sync_to_async(tokens.issue_grant)(
+    grant = await tokens.aissue_grant(
         principal.user,
         session_key=session_key if principal.via == "session" else "",
         family_id=family_id,
         meta=meta,
     )
     return tokens.pair(grant, issuer=issuer, signer=signer)
+
+
+_aredeem_handoff_code = in_thread(tokens.redeem_handoff_code)
 
 
 async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -> dict:
@@ -43,7 +46,7 @@ async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -
         raise ApiError(400, "invalid_request", "login_code must be a non-empty string.")
     signer = await asigner_or_unavailable()
     try:
-        grant = await sync_to_async(tokens.redeem_handoff_code)(code, verifier, meta=meta)
+        grant = await _aredeem_handoff_code(code, verifier, meta=meta)
     except tokens.TokenError as exc:
         raise ApiError(400, exc.error, exc.detail) from None
     return tokens.pair(grant, issuer=issuer, signer=signer)

@@ -1,18 +1,19 @@
 """Feature-flag evaluation: properties of the pure functions, then the database entry
-points that views await."""
+points that views use."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from hypothesis import given
 from hypothesis import strategies as st
 
 from accounts.models import User
 from organisations.access import (
     Override,
-    aapplications_for,
-    afeatures_for,
+    applications_for,
     evaluate_flag,
+    features_for,
     rollout_bucket,
 )
 from organisations.models import (
@@ -164,7 +165,7 @@ async def test_features_for_applies_overrides_of_the_user_and_their_organisation
     someone_else = await flag("someone_else")
     await UserFeatureOverride.objects.acreate(flag=someone_else, user=other, enabled=True)
 
-    features = await afeatures_for(member, NOW)
+    features = await sync_to_async(features_for)(member, NOW)
 
     expected = {
         "everyone": True,
@@ -207,7 +208,7 @@ async def test_applications_for_lists_only_what_user_and_organisation_both_have(
     elsewhere = await tool("elsewhere_only", user_access=True)
     await OrganisationToolAccess.objects.acreate(organisation=other_organisation, tool=elsewhere)
 
-    assert await aapplications_for(member) == [
+    assert await sync_to_async(applications_for)(member) == [
         {
             "code": "opens",
             "name": "Opens",

@@ -26,7 +26,8 @@ def b64(data: bytes) -> str:
 
 
 def authenticate(token):
-    return async_to_sync(authenticate_bearer)(token)
+    principal, _ = async_to_sync(authenticate_bearer)(token)
+    return principal
 
 
 def refusal(token) -> ApiError:

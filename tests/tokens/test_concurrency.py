@@ -76,7 +76,7 @@ def test_64_concurrent_refreshes_rotate_exactly_once(user, settings):
     )
     assert sorted(graces) == [False] + [True] * 63
     for result in results:
-        principal = async_to_sync(authenticate_bearer)(result["access_token"])
+        principal, _ = async_to_sync(authenticate_bearer)(result["access_token"])
         assert principal.family_id == str(presented.family_id)
 
 

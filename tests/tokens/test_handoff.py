@@ -52,7 +52,7 @@ def test_redeem_success(user, code, verifier):
     body = response.json()
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
     assert settings.REFRESH_COOKIE_NAME not in response.cookies
-    principal = async_to_sync(authenticate_bearer)(body["access_token"])
+    principal, _ = async_to_sync(authenticate_bearer)(body["access_token"])
     assert principal.user == user
     family = TokenFamily.objects.get(pk=principal.family_id)
     # Logging out of the browser session that logged in revokes it.

@@ -34,7 +34,7 @@ def family_of(access_token) -> str:
 
 def assert_valid_pair(body, family_id, user):
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
-    principal = async_to_sync(authenticate_bearer)(body["access_token"])
+    principal, _ = async_to_sync(authenticate_bearer)(body["access_token"])
     assert principal.user == user
     assert principal.family_id == str(family_id)
     assert row(body["refresh_token"]).family_id == family_id
