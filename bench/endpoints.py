@@ -200,7 +200,7 @@ def _round_line(result: EndpointsResult, connections: int, n: int) -> str:
 
 
 def _rounds(bench: Bench, started: dict, result: EndpointsResult, lines: list[str]) -> None:
-    """Measure every endpoint on both servers and the reference, ``runs`` rounds at
+    """Measure every endpoint on the three servers and the reference, ``runs`` rounds at
     each goal connection count, the order reversed every other round."""
     s = bench.settings
     tokens = bench.seed["access_tokens"]
@@ -324,7 +324,7 @@ def endpoints_section(result: EndpointsResult | None) -> list[str]:
         "members per request in turn; `POST /token` issues a new pair in the token's "
         f"family each time. {len(result.runs['reference']['json'][c32])} rounds of "
         f"{result.seconds} s runs at {c32} and at {c64} connections, each round measuring "
-        "the reference and every endpoint on both servers, in reverse order every other "
+        "the reference and every endpoint on the three servers, in reverse order every other "
         "round; medians. Django/reference: the median over rounds of Django's path's "
         "req/s over the reference's in the same round.",
         "",
