@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import redis.asyncio
 from django.conf import settings
-from django.core.cache import cache
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from authsite.db import in_thread
+from authsite.db import in_thread, thread_cache
 
 from .api import ApiError
 
@@ -85,6 +84,7 @@ def hit(scope: str, subject: str | None, rate_text: str) -> None:
     if not subject:
         return
     rate, key, window, now = _window(scope, subject, rate_text)
+    cache = thread_cache()
     if cache.add(key, 1, rate.period + 1):
         count = 1
     else:
@@ -136,7 +136,7 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
     if client is None:
         return await _hits_in_thread(limits)
     windows = [_window(*limit) for limit in limits]
-    keys = [cache.make_key(key) for _, key, _, _ in windows]
+    keys = [thread_cache().make_key(key) for _, key, _, _ in windows]
     arguments = [value for rate, _, _, _ in windows for value in (rate.period + 1, rate.limit)]
     counts = await client.eval(_COUNT, len(keys), *keys, *arguments)
     for count, (rate, _, window, now) in zip(counts, windows, strict=False):

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.db.backends.signals import connection_created
 
@@ -67,6 +68,19 @@ def in_thread(function):
         return await asyncio.get_running_loop().run_in_executor(_executor, work)
 
     return call
+
+
+def thread_cache():
+    """Return the default cache as this thread keeps it. Django makes a cache backend per
+    request context (a client with it); the project's threads, which serve every
+    request, keep one each for their whole life. With ASYNC_DB_THREADS off, return
+    Django's."""
+    if not settings.ASYNC_DB_THREADS:
+        return caches["default"]
+    backend = getattr(_own_thread, "cache", None)
+    if backend is None:
+        backend = _own_thread.cache = caches.create_connection("default")
+    return backend
 
 
 def track_request() -> None:

@@ -43,11 +43,12 @@ from dataclasses import dataclass
 
 import redis
 from django.apps import apps
-from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
+
+from authsite.db import thread_cache
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _scope(model) -> Scope:
 
 
 def _shared() -> bool:
-    return not isinstance(caches["default"], (LocMemCache, DummyCache))
+    return not isinstance(thread_cache(), (LocMemCache, DummyCache))
 
 
 # --- reading --------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def lookup(user_id, organisation_id):
         return None, None
     try:
         key = _entry_key(user_id, organisation_id)
-        return key, None if key is None else cache.get(key)
+        return key, None if key is None else thread_cache().get(key)
     except CACHE_ERRORS as exc:
         logger.warning("access cache unavailable, reading access from the database: %s", exc)
         return None, None
@@ -121,7 +122,7 @@ def lookup(user_id, organisation_id):
 def store(key: str, rows) -> None:
     """Cache ``rows`` read from the database after ``lookup`` gave ``key``."""
     try:
-        cache.set(key, rows, ENTRY_TTL)
+        thread_cache().set(key, rows, ENTRY_TTL)
     except CACHE_ERRORS as exc:
         logger.warning("access cache unavailable, access not cached: %s", exc)
 
@@ -131,6 +132,7 @@ def _entry_key(user_id, organisation_id) -> str | None:
     missing is set to a new token; None if another request or a change set it first
     (then read, but do not store)."""
     keys = [EVERYONE, version_key("organisation", organisation_id), version_key("user", user_id)]
+    cache = thread_cache()
     versions = cache.get_many(keys)
     for key in keys:
         if key not in versions:
@@ -145,7 +147,7 @@ def _entry_key(user_id, organisation_id) -> str | None:
 
 
 def _bump(keys) -> None:
-    cache.set_many(dict.fromkeys(keys, secrets.token_hex(8)), VERSION_TTL)
+    thread_cache().set_many(dict.fromkeys(keys, secrets.token_hex(8)), VERSION_TTL)
 
 
 class _OnCommit:

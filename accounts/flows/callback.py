@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.auth import alogin
-from django.core.cache import cache
 from django.db import transaction
 
-from authsite.db import in_thread
+from authsite.db import in_thread, thread_cache
 
 from .. import app_settings, oidc
 from ..api import SERVICE_ERRORS
@@ -61,6 +60,7 @@ async def _consume_flow(request, state: str | None) -> dict:
 def _take_flow(key: str, binding: str) -> dict:
     """Remove the login's flow entry from the cache and return it, in one thread hop;
     LoginFailed when it is unknown, of another browser, already taken or expired."""
+    cache = thread_cache()
     flow = cache.get(key)
     if flow is None:
         raise LoginFailed("invalid_state", "This login is unknown, expired or already used.")
