@@ -7,8 +7,8 @@ sits in front of Django (authsite/asgi.py) and answers them without a thread hop
 
 For ``/me``:
 
-- the token is verified by ``tokens.averify_access_token``, as accounts.bearer does;
-- the family, the user and the organisation are read with the query accounts.bearer
+- the token is verified by ``tokens.averify_access_token``, as accounts.api.bearer does;
+- the family, the user and the organisation are read with the query accounts.api.bearer
   defines (``app_token_family_query``) and judged by the same ``app_token_user``;
 - the applications and features are read with the queries organisations.access
   defines and shaped by its functions; the body is the view's own ``me_body``.
@@ -77,8 +77,9 @@ from organisations.access import (
 from organisations.models import Organisation
 
 from . import keys, ratelimit
-from .api import SERVICE_ERRORS, ApiError, read_json, unavailable_dependency
-from .bearer import PRINCIPAL, app_token_user, is_app_token_issuer
+from .api.base import SERVICE_ERRORS, ApiError, unavailable_dependency
+from .api.bearer import PRINCIPAL, app_token_user, is_app_token_issuer
+from .api.endpoint import read_json
 from .compiled import (
     CompiledBatch,
     CompiledQuery,

@@ -137,7 +137,7 @@ class LoginSession(models.Model):
     )
     idp_sid = models.CharField(max_length=255, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Moved by an authenticated API request at most once a minute (accounts.api).
+    # Moved by an authenticated API request at most once a minute (accounts.api.authentication).
     last_used_at = models.DateTimeField(default=timezone.now)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True)

@@ -31,7 +31,7 @@ from redis.backoff import ExponentialBackoff
 
 from authsite.db import in_thread, thread_cache
 
-from .api import ApiError
+from .api.base import ApiError
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

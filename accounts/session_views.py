@@ -4,7 +4,8 @@
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
-from .api import ApiError, endpoint
+from .api.base import ApiError
+from .api.endpoint import endpoint
 from .flows import sessions as sessions_flow
 from .requestkit import client_ip, request_meta
 

@@ -12,16 +12,14 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import keys
-from .api import (
+from .api.base import (
     SERVICE_ERRORS,
     ApiError,
-    endpoint,
-    enforce_csrf,
     error_response,
     not_authenticated,
-    read_json,
     service_unavailable,
 )
+from .api.endpoint import endpoint, enforce_csrf, read_json
 from .flows import refresh as refresh_flow
 from .flows import token as token_flow
 from .requestkit import base_url, client_ip, request_meta

@@ -21,13 +21,8 @@ from organisations.access import (
 )
 
 from . import oidc, ratelimit
-from .api import (
-    SERVICE_ERRORS,
-    endpoint,
-    error_response,
-    service_unavailable,
-    unavailable_dependency,
-)
+from .api.base import SERVICE_ERRORS, error_response, service_unavailable, unavailable_dependency
+from .api.endpoint import endpoint
 from .flows.backchannel import BackchannelRefused
 from .flows.backchannel import backchannel_logout as backchannel_flow
 from .flows.callback import LoginFailed, complete_login

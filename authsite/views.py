@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 
-from accounts.api import error_response
+from accounts.api.base import error_response
 
 READINESS_TIMEOUT = 5.0
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ CSRF: Django's handler can skip the CSRF checks of a client built without
 can ask the real application for that. Such a client's requests therefore go through
 the application unless a CSRF check could refuse them: an unsafe request to a view
 that is not CSRF-exempt (Django's middleware checks it), or to one of the API's views
-(``accounts.api.endpoint``, which checks it itself) carrying a session or refresh
-cookie (``accounts.api.has_cookie_credentials``). Those alone are answered by Django's
+(``accounts.api.endpoint.endpoint``, which checks it itself) carrying a session or refresh
+cookie (``accounts.api.endpoint.has_cookie_credentials``). Those alone are answered by Django's
 handler, as by Django's clients; other exempt views (the back-channel logout) never
 check it. The other way, a CSRF token the test did not ask for, would change the
 requests, and what the API decides on them, behind the tests' back. A client that
@@ -55,7 +55,7 @@ from django.test.client import (
 )
 from django.urls import Resolver404, resolve
 
-from accounts.api import endpoint, has_cookie_credentials
+from accounts.api.endpoint import endpoint, has_cookie_credentials
 from authsite.asgi import application, django_application
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
@@ -161,12 +161,12 @@ def _csrf_checked(scope) -> bool:
     )
 
 
-# The code of every view that accounts.api.endpoint wraps.
+# The code of every view that accounts.api.endpoint.endpoint wraps.
 _ENDPOINT_CODE = endpoint()(lambda request, principal: None).__code__
 
 
 def _is_api_endpoint(view) -> bool:
-    """True when ``view`` is, or wraps, a view of ``accounts.api.endpoint``."""
+    """True when ``view`` is, or wraps, a view of ``accounts.api.endpoint.endpoint``."""
     while view is not None:
         if getattr(view, "__code__", None) is _ENDPOINT_CODE:
             return True

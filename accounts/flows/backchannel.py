@@ -17,7 +17,7 @@ from django.db import transaction
 from authsite.db import in_thread
 
 from .. import oidc
-from ..api import SERVICE_ERRORS
+from ..api.base import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..upsert import RequestMeta
 from .logout import end_login_session

@@ -22,7 +22,7 @@ from django.db import transaction
 from authsite.db import in_thread, thread_cache
 
 from .. import app_settings, oidc
-from ..api import SERVICE_ERRORS
+from ..api.base import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
 from ..tokens import create_handoff_code

@@ -6,7 +6,7 @@ from django.conf import settings
 from authsite.db import in_thread
 
 from .. import ratelimit, tokens
-from ..api import ApiError
+from ..api.base import ApiError
 from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
 

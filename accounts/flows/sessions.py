@@ -5,7 +5,7 @@ One row per sign-in:
 - ``browser``: a login through the browser whose Django session is live (it exists and
   has not expired), together with the token families born from it, which end with it
   as at logout. Its last use is moved at most once a minute by an authenticated API
-  request (``accounts.api``), or by a use of one of those families;
+  request (``accounts.api.authentication``), or by a use of one of those families;
 - ``token``: a live token family that no live browser session holds (a grant made with
   an identity provider's access token, or one whose browser session has expired). A
   family is live while it is not revoked and holds a refresh token that is neither

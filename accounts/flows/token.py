@@ -4,7 +4,7 @@ of a handoff login code and its verifier."""
 from authsite.db import in_thread
 
 from .. import keys, tokens
-from ..api import ApiError, Principal
+from ..api.base import ApiError, Principal
 from ..upsert import RequestMeta
 
 

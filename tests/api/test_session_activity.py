@@ -13,7 +13,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.utils.dateparse import parse_datetime
 
 from accounts import keys
-from accounts.api import SESSION_SEEN_KEY
+from accounts.api.authentication import SESSION_SEEN_KEY
 from accounts.fastlane import FastLane
 from accounts.models import LoginSession, TokenFamily
 from accounts.useragent import summarise

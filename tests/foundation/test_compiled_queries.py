@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.bearer import app_token_family_query
+from accounts.api.bearer import app_token_family_query
 from accounts.compiled import (
     CompiledBatch,
     CompiledQuery,

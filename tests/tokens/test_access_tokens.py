@@ -14,8 +14,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from accounts import keys, tokens
-from accounts.api import ApiError
-from accounts.bearer import authenticate_bearer
+from accounts.api.base import ApiError
+from accounts.api.bearer import authenticate_bearer
 from accounts.models import RefreshToken, TokenFamily
 
 from .kit import ISSUER, bearer, issue_pair, post_json

@@ -12,8 +12,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import keys, tokens
-from accounts.api import ApiError
-from accounts.bearer import authenticate_bearer
+from accounts.api.base import ApiError
+from accounts.api.bearer import authenticate_bearer
 from accounts.flows import refresh as refresh_flow
 from accounts.flows import token as token_flow
 from accounts.models import AuditEvent, AuditType, RefreshToken, SigningKey, TokenFamily

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.bearer import authenticate_bearer
+from accounts.api.bearer import authenticate_bearer
 from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily
 from tests.asgi_client import sync_client_class
 

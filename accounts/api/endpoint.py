@@ -1,87 +1,30 @@
-"""The JSON API's plumbing: one error shape, method checks, authentication and CSRF.
-
-Every `/api/` answer that is not a success is ``{"error": code, "detail": sentence}``
-with the right status. Views are plain async Django views wrapped by ``endpoint``:
-DRF's and adrf's dispatch hop to a thread on every request (docs/architecture.md).
-"""
+"""The wrapper of every JSON view: method checks, authentication, CSRF and the error
+shape. Views are plain async Django views wrapped by ``endpoint``: DRF's and adrf's
+dispatch hop to a thread on every request (docs/architecture.md)."""
 
 import functools
 import json
 import logging
-import time
-from dataclasses import dataclass, field
 
-import redis
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError
-from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
-from authsite.db import in_thread
-
-from .models import LoginSession
+from .authentication import authenticate
+from .base import (
+    SERVICE_ERRORS,
+    ApiError,
+    error_response,
+    not_authenticated,
+    service_unavailable,
+    unavailable_dependency,
+)
 
 logger = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# What a dependency that is down or unreachable raises: the database (or its pool) and
-# a Redis cache. The answer is 503, with one log line instead of a traceback.
-SERVICE_ERRORS = (DatabaseError, redis.RedisError)
-
-
-class ApiError(Exception):
-    """Raised anywhere below a view to answer with the JSON error shape."""
-
-    def __init__(self, status: int, error: str, detail: str, headers: dict | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-        self.headers = headers or {}
-
-
-def error_response(status: int, error: str, detail: str, headers: dict | None = None):
-    response = JsonResponse({"error": error, "detail": detail}, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    add_never_cache_headers(response)
-    return response
-
-
-def service_unavailable():
-    return error_response(
-        503, "service_unavailable", "The service is temporarily unavailable; try again shortly."
-    )
-
-
-def unavailable_dependency(exc: Exception) -> str:
-    """Name the dependency that raised one of SERVICE_ERRORS, for the log."""
-    return "cache" if isinstance(exc, redis.RedisError) else "database"
-
-
-def not_authenticated():
-    return ApiError(
-        401,
-        "not_authenticated",
-        "Authentication credentials were not provided or are no longer valid.",
-    )
-
-
-@dataclass
-class Principal:
-    """Who is calling and how they proved it."""
-
-    user: object
-    via: str  # "session" or "bearer"
-    claims: dict = field(default_factory=dict)
-
-    @property
-    def family_id(self):
-        return self.claims.get("fam")
 
 
 def _reject_csrf(request, reason):
@@ -115,53 +58,6 @@ def has_cookie_credentials(request) -> bool:
         settings.SESSION_COOKIE_NAME in request.COOKIES
         or settings.REFRESH_COOKIE_NAME in request.COOKIES
     )
-
-
-async def authenticate(request, load=None) -> tuple[Principal | None, object]:
-    """Return the caller's principal (or None) and ``load(principal.user)`` (None
-    without a principal or a ``load``). Bearer token first (app-issued, or an Auth0
-    access token for AUTH0_AUDIENCE), else the session cookie. A Bearer token that does
-    not verify is a 401, never a fallback to the cookie."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(
-                401, "invalid_token", "The Authorization header must be 'Bearer <token>'."
-            )
-        # bearer builds on this module (ApiError, Principal): imported here, not above.
-        from .bearer import authenticate_bearer
-
-        return await authenticate_bearer(token.strip(), load)
-    user = await request.auser()
-    if not user.is_authenticated:
-        return None, None
-    await _keep_session_alive(request)
-    return Principal(user=user, via="session"), await aload(load, user)
-
-
-async def aload(load, user):
-    """Return ``load(user)`` run in the project's database threads, or None without a
-    ``load``."""
-    return await in_thread(load)(user) if load is not None else None
-
-
-SESSION_SEEN_KEY = "_seen"
-SESSION_TOUCH_INTERVAL = 60
-
-
-async def _keep_session_alive(request):
-    """Idle timeout: a session expires SESSION_IDLE_TIMEOUT seconds after its last use.
-    Saving a session pushes its expiry forward; it is saved at most once a minute so
-    that busy clients do not write on every request, and its login's ``last_used_at``
-    (the session list's) is moved with it."""
-    now = int(time.time())
-    seen = await request.session.aget(SESSION_SEEN_KEY, 0)
-    if now - seen >= SESSION_TOUCH_INTERVAL:
-        await request.session.aset(SESSION_SEEN_KEY, now)
-        await LoginSession.objects.filter(session_key=request.session.session_key).aupdate(
-            last_used_at=timezone.now()
-        )
 
 
 def read_json(request) -> dict:

@@ -10,11 +10,10 @@ from django.db.models import FETCH_RAISE
 
 from authsite.db import in_thread
 
-from . import oidc
-from .api import ApiError, Principal, aload
-from .compiled import CompiledQuery
-from .models import ExternalIdentity, TokenFamily, User
-from .tokens import (
+from .. import oidc
+from ..compiled import CompiledQuery
+from ..models import ExternalIdentity, TokenFamily, User
+from ..tokens import (
     TokenError,
     account_is_active,
     averify_access_token,
@@ -23,8 +22,9 @@ from .tokens import (
     user_columns,
     user_from_row,
 )
-from .tokens import unverified_claims as peek_claims
-from .upsert import LoginRefused, RequestMeta, aupsert_identity, login_succeeded_event
+from ..tokens import unverified_claims as peek_claims
+from ..upsert import LoginRefused, RequestMeta, aupsert_identity, login_succeeded_event
+from .base import ApiError, Principal, aload
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 

@@ -1,0 +1,7 @@
+"""The JSON API's plumbing, bottom up: ``base`` (the caller and the error shape),
+``bearer`` (Bearer tokens), ``authentication`` (a request's caller), ``endpoint`` (the
+wrapper of every JSON view); each module imports only those before it.
+
+May import: accounts.models, accounts.tokens, accounts.oidc, accounts.compiled,
+accounts.upsert, authsite.db.
+"""
