@@ -92,20 +92,15 @@ from .middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from .models import RefreshToken, User
 from .requestkit import base_url, is_allowed_host, is_trusted_proxy, request_meta
 from .token_views import presented_refresh_token, set_refresh_cookie
-from .tokens import (
-    TokenError,
-    averify_access_token,
-    grant_for,
-    hash_token,
+from .tokens.access import averify_access_token, pair, remembered_access_claims, unverified_claims
+from .tokens.base import TokenError, grant_for, hash_token
+from .tokens.refresh import (
     judge_presented,
     new_refresh_token,
-    pair,
     presented_token_applications_query,
     presented_token_query,
     refreshed_event,
-    remembered_access_claims,
     unspent_query,
-    unverified_claims,
 )
 from .views import me_body
 

@@ -578,7 +578,7 @@ def refresh_request(token: str) -> client.Request:
 
 
 def _hashes(tokens: list[str]) -> list[str]:
-    """accounts.tokens.hash_token, without importing Django here."""
+    """accounts.tokens.base.hash_token, without importing Django here."""
     return [hashlib.sha256(t.encode()).hexdigest() for t in tokens]
 
 

@@ -7,7 +7,7 @@ Writes one organisation (with the migrations' default tools granted), ``--users`
 members with application access, the demo feature flags, and then:
 
 - ``access_tokens``: one app access token per member, minted by
-  ``accounts.tokens.aissue_token_pair`` (a family, a refresh token and an audit row per
+  ``tests.tokens.kit.aissue_token_pair`` (a family, a refresh token and an audit row per
   grant, exactly as POST /api/v1/auth/token makes them);
 - ``refresh_tokens``: ``--refresh`` fresh refresh tokens, each the first of its own
   family, spread over the members. They are bulk-inserted (``issue_grant`` one by one
@@ -72,7 +72,7 @@ def seed_tenant(users: int):
 
 
 async def mint_access_tokens(members) -> list[str]:
-    from accounts.tokens import aissue_token_pair
+    from tests.tokens.kit import aissue_token_pair
 
     return [(await aissue_token_pair(user, issuer=ISSUER))["access_token"] for user in members]
 
@@ -86,7 +86,7 @@ def mint_refresh_tokens(members, count: int) -> list[str]:
     from django.utils import timezone
 
     from accounts.models import RefreshToken, TokenFamily
-    from accounts.tokens import hash_token
+    from accounts.tokens.base import hash_token
 
     now = timezone.now()
     expires = now + timedelta(seconds=settings.REFRESH_TOKEN_TTL)

@@ -36,11 +36,13 @@ def _clear_cache():
     sign or verify."""
     from django.core.cache import cache
 
-    from accounts import keys, tokens
+    from accounts import keys
+    from accounts.tokens import access
 
     cache.clear()
     keys.clear_caches()
-    tokens.forget_verified_tokens()
+    with access._verified_lock:
+        access._verified.clear()
     yield
 
 

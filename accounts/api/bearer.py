@@ -13,16 +13,9 @@ from authsite.db import in_thread
 from .. import oidc
 from ..compiled import CompiledQuery
 from ..models import ExternalIdentity, TokenFamily, User
-from ..tokens import (
-    TokenError,
-    account_is_active,
-    averify_access_token,
-    is_own_issuer,
-    remembered_access_claims,
-    user_columns,
-    user_from_row,
-)
-from ..tokens import unverified_claims as peek_claims
+from ..tokens.access import averify_access_token, remembered_access_claims
+from ..tokens.access import unverified_claims as peek_claims
+from ..tokens.base import TokenError, account_is_active, is_own_issuer, user_columns, user_from_row
 from ..upsert import LoginRefused, RequestMeta, aupsert_identity, login_succeeded_event
 from .base import ApiError, Principal, aload
 

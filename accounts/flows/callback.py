@@ -25,7 +25,7 @@ from .. import app_settings, oidc
 from ..api.base import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
-from ..tokens import create_handoff_code
+from ..tokens.handoff import create_handoff_code
 from ..upsert import LoginRefused, aupsert_identity, login_succeeded_event
 from . import step_up
 from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key

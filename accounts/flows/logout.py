@@ -15,7 +15,7 @@ from .. import oidc
 from ..models import AuditEvent, AuditType, LoginSession, RefreshToken, TokenFamily
 from ..redirects import default_landing
 from ..requestkit import request_meta
-from ..tokens import arevoke_family, revoke_session_families, revoke_user_families
+from ..tokens.refresh import arevoke_family, revoke_session_families, revoke_user_families
 
 
 def end_login_session(session_key: str, reason: str) -> None:

@@ -5,8 +5,11 @@ from django.conf import settings
 
 from authsite.db import in_thread
 
-from .. import ratelimit, tokens
+from .. import ratelimit
 from ..api.base import ApiError
+from ..tokens import access as access_tokens
+from ..tokens import base as token_base
+from ..tokens import refresh as refresh_tokens
 from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
 
@@ -41,19 +44,19 @@ async def acount_token_request(ip: str | None, user_id) -> None:
     await ratelimit.ahit_each(*_token_limits(ip, user_id))
 
 
-def _rotate_within_limits(presented: str, meta: RequestMeta, counted: bool) -> tokens.Grant:
+def _rotate_within_limits(presented: str, meta: RequestMeta, counted: bool) -> token_base.Grant:
     """The limits (unless ``counted`` already), then the rotation: one thread hop."""
     if not counted:
-        count_token_request(meta.ip, tokens.refresh_token_owner(presented))
-    return tokens.rotate_refresh_token(presented, meta=meta)
+        count_token_request(meta.ip, refresh_tokens.refresh_token_owner(presented))
+    return refresh_tokens.rotate_refresh_token(presented, meta=meta)
 
 
 _arotate_within_limits = in_thread(_rotate_within_limits)
-_arevoke_refresh_token = in_thread(tokens.revoke_refresh_token)
+_arevoke_refresh_token = in_thread(refresh_tokens.revoke_refresh_token)
 
 
 async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=None) -> dict:
-    """A new pair for a refresh token (tokens.rotate_refresh_token states the rules);
+    """A new pair for a refresh token (refresh_tokens.rotate_refresh_token states the rules);
     401 with ``invalid_token``, ``token_expired``, ``token_reused`` or
     ``user_inactive``; 429 past the rate limits. ``counted`` is the fast lane's count of
     the request (``lane_count``): a RateLimited is raised, True skips the count."""
@@ -62,9 +65,9 @@ async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=Non
     signer = await asigner_or_unavailable()
     try:
         grant = await _arotate_within_limits(presented, meta, bool(counted))
-    except tokens.TokenError as exc:
+    except token_base.TokenError as exc:
         raise ApiError(401, exc.error, exc.detail) from None
-    return tokens.pair(grant, issuer=issuer, signer=signer)
+    return access_tokens.pair(grant, issuer=issuer, signer=signer)
 
 
 async def revoke(presented: str, *, meta: RequestMeta) -> None:

@@ -34,7 +34,8 @@ from authsite.db import in_thread
 
 from .. import ratelimit
 from ..models import AuditType
-from ..tokens import audit_event, revoke_family
+from ..tokens.base import audit_event
+from ..tokens.refresh import revoke_family
 from ..upsert import RequestMeta
 from ..useragent import summarise
 from .logout import end_login_session, live_families, live_logins

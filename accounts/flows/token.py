@@ -3,8 +3,12 @@ of a handoff login code and its verifier."""
 
 from authsite.db import in_thread
 
-from .. import keys, tokens
+from .. import keys
 from ..api.base import ApiError, Principal
+from ..tokens import access as access_tokens
+from ..tokens import base as token_base
+from ..tokens import handoff as handoff_codes
+from ..tokens import refresh as refresh_tokens
 from ..upsert import RequestMeta
 
 
@@ -27,16 +31,16 @@ async def issue_for_principal(
     token's family (revoking the family revokes it too)."""
     signer = await asigner_or_unavailable()
     family_id = principal.family_id if principal.via == "bearer" else None
-    grant = await tokens.aissue_grant(
+    grant = await refresh_tokens.aissue_grant(
         principal.user,
         session_key=session_key if principal.via == "session" else "",
         family_id=family_id,
         meta=meta,
     )
-    return tokens.pair(grant, issuer=issuer, signer=signer)
+    return access_tokens.pair(grant, issuer=issuer, signer=signer)
 
 
-_aredeem_handoff_code = in_thread(tokens.redeem_handoff_code)
+_aredeem_handoff_code = in_thread(handoff_codes.redeem_handoff_code)
 
 
 async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -> dict:
@@ -47,6 +51,6 @@ async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -
     signer = await asigner_or_unavailable()
     try:
         grant = await _aredeem_handoff_code(code, verifier, meta=meta)
-    except tokens.TokenError as exc:
+    except token_base.TokenError as exc:
         raise ApiError(400, exc.error, exc.detail) from None
-    return tokens.pair(grant, issuer=issuer, signer=signer)
+    return access_tokens.pair(grant, issuer=issuer, signer=signer)

@@ -178,7 +178,7 @@ def test_revoke_sessions_and_tokens_ends_everything_of_the_user(as_admin_a, memb
     from django.test import Client
 
     from accounts.models import LoginSession, TokenFamily
-    from accounts.tokens import issue_grant
+    from accounts.tokens.refresh import issue_grant
 
     login_session = SessionStore()
     login_session.create()
@@ -203,7 +203,7 @@ def test_revoke_sessions_and_tokens_ends_everything_of_the_user(as_admin_a, memb
 
 def test_revoke_sessions_cannot_reach_another_organisation(as_admin_a, member_b):
     from accounts.models import TokenFamily
-    from accounts.tokens import issue_grant
+    from accounts.tokens.refresh import issue_grant
 
     issue_grant(member_b)
     run_action(
@@ -218,7 +218,7 @@ def test_deactivation_ends_sessions_and_tokens_for_good(as_admin_a, member_a):
     from django.test import Client
 
     from accounts.models import TokenFamily
-    from accounts.tokens import issue_grant
+    from accounts.tokens.refresh import issue_grant
 
     issue_grant(member_a)
     browser = Client()

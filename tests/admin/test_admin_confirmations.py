@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, AuditType, LoginSession, TokenFamily, User
-from accounts.tokens import issue_grant
+from accounts.tokens.refresh import issue_grant
 from organisations.models import Organisation, OrganisationToolAccess, Tool, UserApplicationAccess
 from tests.admin.kit import sign_in
 

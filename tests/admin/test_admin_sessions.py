@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts.flows.sessions import Caller, sessions_of
 from accounts.models import AuditEvent, AuditType, LoginSession, TokenFamily
-from accounts.tokens import issue_grant
+from accounts.tokens.refresh import issue_grant
 from accounts.upsert import RequestMeta
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from accounts import tokens
 from accounts.models import Role, User
+from accounts.tokens import refresh as refresh_tokens
 from organisations.access import setup_organisation_access
 from organisations.models import Organisation
 
@@ -26,7 +26,7 @@ amember = sync_to_async(member)
 @sync_to_async
 def arefresh_token(user) -> str:
     """A refresh token of a new family of ``user``."""
-    return tokens.issue_grant(user).refresh_token
+    return refresh_tokens.issue_grant(user).refresh_token
 
 
 @sync_to_async

@@ -1,11 +1,12 @@
 """Helpers shared by the session list's tests (tests/api/test_sessions.py and
 test_session_activity.py)."""
 
-from accounts import tokens
 from accounts.models import User
+from accounts.tokens import access as access_tokens
 from accounts.upsert import RequestMeta
 from tests.idp import ALICE
 from tests.logins import authorize, path_of
+from tests.tokens.kit import aissue_token_pair
 
 SESSIONS = "/api/v1/auth/sessions"
 FRONTEND = "http://localhost:5173"
@@ -43,13 +44,13 @@ def bearer(token: str) -> dict:
 
 async def token_pair(user, user_agent="python-httpx/0.28.1", ip="198.51.100.7") -> dict:
     """A new family of its own (born from no browser session) and its first pair."""
-    return await tokens.aissue_token_pair(
+    return await aissue_token_pair(
         user, issuer="http://testserver", meta=RequestMeta(ip=ip, user_agent=user_agent)
     )
 
 
 def family_of(pair: dict) -> str:
-    return tokens.unverified_claims(pair["access_token"])["fam"]
+    return access_tokens.unverified_claims(pair["access_token"])["fam"]
 
 
 async def listed(client, **kwargs) -> list[dict]:

@@ -15,7 +15,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.models import Role, User
 from authsite.asgi import application, django_application
 from organisations.access import (
@@ -37,6 +36,7 @@ from organisations.models import (
 from tests.admin.formdata import change_form_data
 from tests.admin.kit import sign_in
 from tests.api.kit import member
+from tests.tokens.kit import aissue_token_pair
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -348,7 +348,7 @@ async def _bearer_me(app, token: str) -> httpx2.Response:
 async def test_the_fast_lane_and_django_agree_after_a_change_to_warm_access(
     alice, change, _asgi_application
 ):
-    pair = await tokens.aissue_token_pair(alice, issuer="http://testserver")
+    pair = await aissue_token_pair(alice, issuer="http://testserver")
     token = pair["access_token"]
     before = await _bearer_me(django_application, token)
     assert (await _bearer_me(django_application, token)).content == before.content  # warm

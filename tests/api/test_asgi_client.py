@@ -11,10 +11,10 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.core.signals import request_started
 
-from accounts import tokens
 from authsite.handler import ASGIHandler
 from tests.api.kit import amember
 from tests.asgi_client import ASGIClient, ASGIClientHandler
+from tests.tokens.kit import aissue_token_pair
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +43,7 @@ async def test_the_fixtures_are_asgi_clients(browser, async_client):
 
 async def test_a_bearer_me_is_answered_by_the_lane_other_paths_by_django(async_client):
     user = await amember()
-    pair = await tokens.aissue_token_pair(user, issuer="http://testserver")
+    pair = await aissue_token_pair(user, issuer="http://testserver")
     bearer = {"Authorization": f"Bearer {pair['access_token']}"}
     with _django_answers() as senders:
         me = await async_client.get("/api/v1/auth/me", headers=bearer)

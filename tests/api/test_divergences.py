@@ -28,8 +28,9 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from accounts import ratelimit, tokens
+from accounts import ratelimit
 from accounts.models import RefreshToken
+from accounts.tokens import base as token_base
 from authsite.asgi import application, django_application
 from tests.api.kit import amember, arefresh_token
 from tests.redis_server import RedisServer
@@ -153,7 +154,7 @@ def _forged_access_token() -> str:
     now = int(time.time())
     claims = {
         "iss": "http://testserver",
-        "aud": tokens.audience_for("http://testserver"),
+        "aud": token_base.audience_for("http://testserver"),
         "sub": "1",
         "fam": str(uuid.uuid4()),
         "jti": uuid.uuid4().hex,
@@ -183,7 +184,7 @@ NESTED_PAYLOADS = {
 
 @sync_to_async
 def _used_at(plaintext: str):
-    return RefreshToken.objects.get(token_hash=tokens.hash_token(plaintext)).used_at
+    return RefreshToken.objects.get(token_hash=token_base.hash_token(plaintext)).used_at
 
 
 # --- the outside world failing --------------------------------------------------------------

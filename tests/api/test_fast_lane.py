@@ -16,9 +16,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.fastlane import FastLane
 from accounts.models import Role, TokenFamily, User
+from accounts.tokens import access as access_tokens
 from authsite.asgi import django_application
 from organisations.access import setup_organisation_access
 from organisations.models import (
@@ -29,6 +29,7 @@ from organisations.models import (
     UserFeatureOverride,
 )
 from tests.api.kit import cut_the_lane_s_connections
+from tests.tokens.kit import aissue_token_pair
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -101,7 +102,7 @@ def _member_of_acme() -> User:
 
 
 async def _access_token(user) -> str:
-    pair = await tokens.aissue_token_pair(user, issuer="http://testserver")
+    pair = await aissue_token_pair(user, issuer="http://testserver")
     return pair["access_token"]
 
 
@@ -283,9 +284,9 @@ async def test_the_provider_s_tokens_are_left_to_django(lane, settings):
 
 
 async def test_a_token_the_lane_verified_before_is_left_to_django_once_expired(lane, settings):
-    """The lane remembers the tokens it verified (tokens.remembered_access_claims): the
+    """The lane remembers the tokens it verified (access_tokens.remembered_access_claims): the
     clock is still checked at every request."""
-    settings.ACCESS_TOKEN_TTL = 2 - tokens.CLOCK_LEEWAY  # valid for about 2 more seconds
+    settings.ACCESS_TOKEN_TTL = 2 - access_tokens.CLOCK_LEEWAY  # valid for about 2 more seconds
     token = await _access_token(await _member_of_acme())
     assert (await _get(lane, token=token)).status_code == 200
     await asyncio.sleep(3.1)

@@ -20,9 +20,11 @@ from asgiref.sync import sync_to_async
 from django.core.signals import request_started
 from django.utils import timezone
 
-from accounts import keys, tokens
+from accounts import keys
 from accounts.fastlane import FastLane
 from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily, User
+from accounts.tokens import access as access_tokens
+from accounts.tokens import base as token_base
 from authsite.asgi import django_application
 from organisations.models import Organisation
 from tests.api.kit import amember, arefresh_token, cut_the_lane_s_connections
@@ -77,12 +79,12 @@ async def _post(app, body=None, *, token=None, method="POST", client=PEER, **kwa
 
 @sync_to_async
 def _token_row(plaintext: str) -> RefreshToken:
-    return RefreshToken.objects.get(token_hash=tokens.hash_token(plaintext))
+    return RefreshToken.objects.get(token_hash=token_base.hash_token(plaintext))
 
 
 @sync_to_async
 def _children(plaintext: str) -> list[RefreshToken]:
-    parent = RefreshToken.objects.get(token_hash=tokens.hash_token(plaintext))
+    parent = RefreshToken.objects.get(token_hash=token_base.hash_token(plaintext))
     return list(RefreshToken.objects.filter(parent=parent))
 
 
@@ -97,7 +99,7 @@ def _row_counts() -> tuple[int, int, int]:
 
 @sync_to_async
 def _refreshed_event(plaintext: str) -> AuditEvent:
-    presented = RefreshToken.objects.get(token_hash=tokens.hash_token(plaintext))
+    presented = RefreshToken.objects.get(token_hash=token_base.hash_token(plaintext))
     return AuditEvent.objects.get(type=AuditType.TOKEN_REFRESHED, details__presented=presented.pk)
 
 
@@ -146,8 +148,8 @@ async def test_the_lane_rotates_exactly_as_django_does(lane, settings, caller):
     assert lane_pair.keys() == django_pair.keys()
     assert lane_pair["token_type"] == "Bearer"
     assert lane_pair["expires_in"] == django_pair["expires_in"]
-    lane_claims = tokens.unverified_claims(lane_pair["access_token"])
-    django_claims = tokens.unverified_claims(django_pair["access_token"])
+    lane_claims = access_tokens.unverified_claims(lane_pair["access_token"])
+    django_claims = access_tokens.unverified_claims(django_pair["access_token"])
     assert lane_claims.keys() == django_claims.keys()
     for claim in ("iss", "aud", "sub", "org", "role", "apps"):
         assert lane_claims[claim] == django_claims[claim], claim
@@ -158,7 +160,7 @@ async def test_the_lane_rotates_exactly_as_django_does(lane, settings, caller):
         [child] = await _children(presented)
         parent = await _token_row(presented)
         assert parent.used_at is not None and child.family_id == parent.family_id
-        assert child.token_hash == tokens.hash_token(answer["refresh_token"])
+        assert child.token_hash == token_base.hash_token(answer["refresh_token"])
         lifetime = child.expires_at - child.created_at
         assert abs(lifetime - timedelta(seconds=settings.REFRESH_TOKEN_TTL)).total_seconds() < 5
     lane_event, django_event = await _refreshed_event(by_lane), await _refreshed_event(by_django)
@@ -277,7 +279,7 @@ async def test_a_malformed_csrf_cookie_is_left_to_django_which_replaces_it(lane)
 
 @sync_to_async
 def _spoil(user, plaintext: str, how: str) -> None:
-    row = RefreshToken.objects.get(token_hash=tokens.hash_token(plaintext))
+    row = RefreshToken.objects.get(token_hash=token_base.hash_token(plaintext))
     now = timezone.now()
     if how == "revoked family":
         TokenFamily.objects.filter(pk=row.family_id).update(revoked_at=now)

@@ -4,10 +4,10 @@ import pytest
 from django.core.signals import request_started
 from django.db import connection
 
-from accounts import tokens
 from accounts.compiled import insert_statement
 from accounts.models import AuditEvent, AuditType
 from tests.api.kit import amember
+from tests.tokens.kit import aissue_token_pair
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +30,7 @@ async def test_fast_lane_false_sends_bearer_me_to_django_with_the_same_answer(
     async_client, settings
 ):
     user = await amember()
-    pair = await tokens.aissue_token_pair(user, issuer="http://testserver")
+    pair = await aissue_token_pair(user, issuer="http://testserver")
     on, django_answered_on = await _me_and_whether_django_answered(
         async_client, pair["access_token"]
     )

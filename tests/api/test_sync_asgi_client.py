@@ -9,10 +9,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
 
-from accounts import tokens
 from authsite.handler import ASGIHandler
 from tests.api.kit import member
 from tests.asgi_client import SyncASGIClient, SyncASGIClientHandler
+from tests.tokens.kit import aissue_token_pair
 
 from .test_asgi_client import FRONTEND, _django_answers
 
@@ -26,7 +26,7 @@ LANE_CONNECTIONS = """
 
 def _bearer(user) -> dict:
     """The Authorization header of a new access token for ``user``."""
-    pair = async_to_sync(tokens.aissue_token_pair)(user, issuer="http://testserver")
+    pair = async_to_sync(aissue_token_pair)(user, issuer="http://testserver")
     return {"Authorization": f"Bearer {pair['access_token']}"}
 
 
@@ -72,7 +72,7 @@ def test_the_lane_keeps_no_connection_open_between_requests(client):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_in_the_body_is_answered_by_the_lane(client):
-    pair = async_to_sync(tokens.aissue_token_pair)(member(), issuer="http://testserver")
+    pair = async_to_sync(aissue_token_pair)(member(), issuer="http://testserver")
     body = {"refresh_token": pair["refresh_token"]}
     with _django_answers() as senders:
         refreshed = client.post("/api/v1/auth/refresh", body, content_type="application/json")

@@ -39,7 +39,7 @@ def sessions(count: int) -> list[str]:
 
 
 def pairs(count: int) -> list[str]:
-    from accounts.tokens import aissue_token_pair
+    from tests.tokens.kit import aissue_token_pair
 
     users = _members(count)
 

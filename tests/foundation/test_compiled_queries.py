@@ -10,7 +10,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.api.bearer import app_token_family_query
 from accounts.compiled import (
     CompiledBatch,
@@ -20,6 +19,7 @@ from accounts.compiled import (
     numbered_placeholders,
 )
 from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
+from accounts.tokens import refresh as refresh_tokens
 from organisations.access import applications_query, features_query, setup_organisation_access
 from organisations.models import (
     FeatureFlag,
@@ -127,10 +127,10 @@ def test_a_value_that_does_not_reach_the_sql_is_refused_at_compile_time():
 def test_a_compiled_update_updates_what_the_orm_would(members):
     family = TokenFamily.objects.create(user=members[0])
     now = timezone.now()
-    first = tokens._new_refresh_token(family.pk, now)[0]
-    second = tokens._new_refresh_token(family.pk, now)[0]
+    first = refresh_tokens.save_new_refresh_token(family.pk, now)[0]
+    second = refresh_tokens.save_new_refresh_token(family.pk, now)[0]
     spend = CompiledUpdate(
-        tokens.unspent_query,
+        refresh_tokens.unspent_query,
         ("used_at",),
         token_id=RefreshToken._meta.pk,
         used_at=RefreshToken._meta.get_field("used_at"),

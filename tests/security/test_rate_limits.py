@@ -69,8 +69,8 @@ async def test_forwarded_for_is_believed_from_a_trusted_proxy(async_client, sett
 @pytest.mark.django_db(transaction=True)
 async def test_refresh_is_limited_per_user_before_the_token_is_spent(async_client, settings):
     from accounts.models import User
-    from accounts.tokens import aissue_token_pair
     from organisations.models import Organisation
+    from tests.tokens.kit import aissue_token_pair
 
     settings.RATE_LIMIT_TOKEN = "2/h"
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
@@ -102,8 +102,8 @@ async def test_refresh_is_limited_per_user_before_the_token_is_spent(async_clien
 @pytest.mark.django_db(transaction=True)
 async def test_refresh_ignores_a_stale_bearer_header(async_client):
     from accounts.models import User
-    from accounts.tokens import aissue_token_pair
     from organisations.models import Organisation
+    from tests.tokens.kit import aissue_token_pair
 
     org = await Organisation.objects.acreate(name="Acme", slug="acme")
     user = await User.objects.acreate(email="kim@acme.example", organisation=org)

@@ -6,7 +6,6 @@ import json
 import pytest
 
 from accounts.models import Role, User
-from accounts.tokens import aissue_token_pair
 from organisations.access import setup_organisation_access
 from organisations.models import (
     FeatureFlag,
@@ -16,6 +15,7 @@ from organisations.models import (
     UserFeatureOverride,
 )
 from tests.asgi_client import sync_client_class
+from tests.tokens.kit import aissue_token_pair
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

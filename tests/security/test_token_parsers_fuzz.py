@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.tokens import unverified_claims
+from accounts.tokens.access import unverified_claims
 
 JWTISH = st.one_of(
     st.text(max_size=200),
@@ -24,7 +24,7 @@ def _no_rate_limit(settings):
 @given(JWTISH)
 @FUZZ
 def test_unverified_claims_parser_never_raises_unexpectedly(value):
-    from accounts.tokens import TokenError
+    from accounts.tokens.base import TokenError
 
     try:
         claims = unverified_claims(value)

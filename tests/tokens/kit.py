@@ -5,16 +5,27 @@ import json
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from accounts import tokens
+from accounts import keys
+from accounts.tokens.access import pair
+from accounts.tokens.base import NO_META
+from accounts.tokens.refresh import aissue_grant
 from tests.asgi_client import sync_client_class
 
 ISSUER = "http://testserver"
 FRONTEND = "http://localhost:5173"
 
 
+async def aissue_token_pair(user, *, issuer: str, session_key: str = "", meta=NO_META) -> dict:
+    """A new family and its first pair for ``user``, as the API body of
+    /api/v1/auth/token."""
+    signer = await keys.asigner()
+    grant = await aissue_grant(user, session_key=session_key, meta=meta)
+    return pair(grant, issuer=issuer, signer=signer)
+
+
 def issue_pair(user, session_key=""):
     """A fresh family and pair, the way /api/v1/auth/token makes them."""
-    return async_to_sync(tokens.aissue_token_pair)(user, issuer=ISSUER, session_key=session_key)
+    return async_to_sync(aissue_token_pair)(user, issuer=ISSUER, session_key=session_key)
 
 
 def post_json(client, path, body=None, **extra):

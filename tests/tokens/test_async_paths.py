@@ -3,16 +3,18 @@ committed data: any sync database access on the path would raise
 SynchronousOnlyOperation here."""
 
 import pytest
+from asgiref.sync import sync_to_async
 
-from accounts import tokens
 from accounts.models import TokenFamily
+from accounts.tokens import refresh as refresh_tokens
+from tests.tokens.kit import aissue_token_pair
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_mint_refresh_revoke_and_jwks_from_async_code(user, new_browser):
     client = new_browser()
-    pair = await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s")
+    pair = await aissue_token_pair(user, issuer="http://testserver", session_key="s")
 
     minted = await client.post(
         "/api/v1/auth/token",
@@ -49,9 +51,10 @@ async def test_mint_refresh_revoke_and_jwks_from_async_code(user, new_browser):
 
 
 async def test_logout_helpers_from_async_code(user):
-    await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s1")
-    await tokens.aissue_token_pair(user, issuer="http://testserver", session_key="s2")
-    assert await tokens.arevoke_session_families("s1", "logout") == 1
-    assert await tokens.arevoke_session_families("s1", "logout") == 0
-    assert await tokens.arevoke_user_families(user, "admin") == 1
+    await aissue_token_pair(user, issuer="http://testserver", session_key="s1")
+    await aissue_token_pair(user, issuer="http://testserver", session_key="s2")
+    revoke_session_families = sync_to_async(refresh_tokens.revoke_session_families)
+    assert await revoke_session_families("s1", "logout") == 1
+    assert await revoke_session_families("s1", "logout") == 0
+    assert await sync_to_async(refresh_tokens.revoke_user_families)(user, "admin") == 1
     assert await TokenFamily.objects.filter(revoked_at__isnull=True).acount() == 0

@@ -11,12 +11,14 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
 
-from accounts import keys, tokens
+from accounts import keys
 from accounts.api.base import ApiError
 from accounts.api.bearer import authenticate_bearer
 from accounts.flows import refresh as refresh_flow
 from accounts.flows import token as token_flow
 from accounts.models import AuditEvent, AuditType, RefreshToken, SigningKey, TokenFamily
+from accounts.tokens import base as token_base
+from accounts.tokens import handoff as handoff_codes
 from accounts.upsert import RequestMeta
 
 from .kit import ISSUER, issue_pair
@@ -46,7 +48,7 @@ def test_64_concurrent_refreshes_rotate_exactly_once(user, settings):
     settings.REFRESH_REUSE_GRACE = 60
     settings.RATE_LIMIT_TOKEN = "1000/m"  # one owner presents 64 times; limits are tested apart
     pair = issue_pair(user)
-    presented = RefreshToken.objects.get(token_hash=tokens.hash_token(pair["refresh_token"]))
+    presented = RefreshToken.objects.get(token_hash=token_base.hash_token(pair["refresh_token"]))
 
     results = race(
         64,
@@ -66,7 +68,7 @@ def test_64_concurrent_refreshes_rotate_exactly_once(user, settings):
     answered = {result["refresh_token"] for result in results}
     assert len(answered) == 64
     assert set(new_tokens.values_list("token_hash", flat=True)) == {
-        tokens.hash_token(token) for token in answered
+        token_base.hash_token(token) for token in answered
     }
     assert not new_tokens.filter(used_at__isnull=False).exists()
     graces = list(
@@ -83,7 +85,7 @@ def test_64_concurrent_refreshes_rotate_exactly_once(user, settings):
 def test_concurrent_replays_after_the_grace_revoke_the_family(user):
     pair = issue_pair(user)
     async_to_sync(refresh_flow.refresh)(pair["refresh_token"], issuer=ISSUER, meta=RequestMeta())
-    RefreshToken.objects.filter(token_hash=tokens.hash_token(pair["refresh_token"])).update(
+    RefreshToken.objects.filter(token_hash=token_base.hash_token(pair["refresh_token"])).update(
         used_at=timezone.now() - timedelta(minutes=5)
     )
 
@@ -105,7 +107,7 @@ def test_concurrent_replays_after_the_grace_revoke_the_family(user):
 
 def test_concurrent_redemptions_of_one_login_code_succeed_once(user):
     verifier = secrets.token_urlsafe(48)
-    code = tokens.create_handoff_code(user, tokens.s256(verifier))
+    code = handoff_codes.create_handoff_code(user, handoff_codes.s256(verifier))
 
     results = race(
         16,

@@ -9,9 +9,10 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.api.bearer import authenticate_bearer
 from accounts.models import AuditEvent, AuditType, HandoffCode, TokenFamily
+from accounts.tokens import base as token_base
+from accounts.tokens import handoff as handoff_codes
 from tests.asgi_client import sync_client_class
 
 from .kit import post_json
@@ -24,7 +25,9 @@ def verifier():
 
 @pytest.fixture
 def code(user, verifier):
-    return tokens.create_handoff_code(user, tokens.s256(verifier), session_key="browser-session")
+    return handoff_codes.create_handoff_code(
+        user, handoff_codes.s256(verifier), session_key="browser-session"
+    )
 
 
 def redeem(code, verifier, client=None):
@@ -64,7 +67,7 @@ def test_redeem_success(user, code, verifier):
 
 def test_only_the_hash_of_the_code_is_stored(code):
     stored = HandoffCode.objects.get()
-    assert stored.code_hash == tokens.hash_token(code)
+    assert stored.code_hash == token_base.hash_token(code)
     assert (stored.expires_at - stored.created_at) <= timedelta(seconds=61)
 
 
@@ -93,7 +96,7 @@ def test_missing_verifier_is_a_wrong_verifier(code):
 
 
 def test_the_challenge_itself_is_not_a_verifier(user, code, verifier):
-    response = redeem(code, tokens.s256(verifier))
+    response = redeem(code, handoff_codes.s256(verifier))
     assert response.json()["error"] == "invalid_grant"
 
 
@@ -128,6 +131,6 @@ def test_malformed_login_code_is_a_bad_request(db, login_code):
 
 @pytest.mark.parametrize("challenge", ["", "short", "x" * 44, "a+b/" * 11])
 def test_malformed_challenge_cannot_make_a_code(user, challenge):
-    assert not tokens.is_valid_challenge(challenge)
+    assert not handoff_codes.is_valid_challenge(challenge)
     with pytest.raises(ValueError):
-        tokens.create_handoff_code(user, challenge)
+        handoff_codes.create_handoff_code(user, challenge)

@@ -15,8 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from accounts import keys, tokens
+from accounts import keys
 from accounts.models import RefreshToken, SigningKey
+from accounts.tokens import access as access_tokens
+from accounts.tokens import base as token_base
 
 from .kit import bearer, issue_pair, post_json
 
@@ -126,7 +128,7 @@ def test_rotated_secret_key_refuses_to_sign_without_spending_then_rotation_recov
     assert response.status_code == 503
     assert response.json()["error"] == "service_unavailable"
     assert (
-        RefreshToken.objects.get(token_hash=tokens.hash_token(pair["refresh_token"])).used_at
+        RefreshToken.objects.get(token_hash=token_base.hash_token(pair["refresh_token"])).used_at
         is None
     )
     call_command("rotate_signing_key", stdout=io.StringIO())
@@ -192,7 +194,7 @@ def test_rotation_keeps_old_tokens_valid_and_published_until_they_expire(client,
 def test_retired_key_window_is_access_token_lifetime_plus_leeway(db, settings):
     settings.ACCESS_TOKEN_TTL = 600
     assert keys.publication_window() == timedelta(seconds=600 + keys.PUBLISH_LEEWAY)
-    assert keys.PUBLISH_LEEWAY >= keys.SNAPSHOT_TTL + keys.PROCESS_MEMO + tokens.CLOCK_LEEWAY
+    assert keys.PUBLISH_LEEWAY >= keys.SNAPSHOT_TTL + keys.PROCESS_MEMO + access_tokens.CLOCK_LEEWAY
 
 
 def test_signing_follows_a_rotation_made_by_another_process(client, user):

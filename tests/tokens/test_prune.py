@@ -8,8 +8,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.models import HandoffCode, RefreshToken, TokenFamily
+from accounts.tokens import base as token_base
+from accounts.tokens import handoff as handoff_codes
+from accounts.tokens import refresh as refresh_tokens
 
 from .kit import issue_pair, post_json
 
@@ -17,7 +19,9 @@ LONG_AGO = timedelta(seconds=settings.REFRESH_TOKEN_TTL + 3600)
 
 
 def family_id(pair):
-    return RefreshToken.objects.get(token_hash=tokens.hash_token(pair["refresh_token"])).family_id
+    return RefreshToken.objects.get(
+        token_hash=token_base.hash_token(pair["refresh_token"])
+    ).family_id
 
 
 def expire_tokens(family):
@@ -60,18 +64,18 @@ def test_prune_deletes_only_the_dead(client, user, batch_size):
         revoked_at=timezone.now() - LONG_AGO, revoke_reason="logout"
     )
     revoked_recently = issue_pair(user)
-    tokens.revoke_family(family_id(revoked_recently), "logout")
+    refresh_tokens.revoke_family(family_id(revoked_recently), "logout")
 
     # A new family whose only token already expired keeps its row until an access
     # token minted with it is certainly dead too.
     fresh_exhausted = family_id(issue_pair(user))
     expire_tokens(fresh_exhausted)
 
-    expired_code = tokens.create_handoff_code(user, "A" * 43)
-    HandoffCode.objects.filter(code_hash=tokens.hash_token(expired_code)).update(
+    expired_code = handoff_codes.create_handoff_code(user, "A" * 43)
+    HandoffCode.objects.filter(code_hash=token_base.hash_token(expired_code)).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    live_code = tokens.create_handoff_code(user, "B" * 43)
+    live_code = handoff_codes.create_handoff_code(user, "B" * 43)
 
     output = prune(batch_size)
 
@@ -89,13 +93,13 @@ def test_prune_deletes_only_the_dead(client, user, batch_size):
     assert RefreshToken.objects.filter(pk=successor.pk).exists()
     assert not RefreshToken.objects.filter(family_id=revoked_long_ago).exists()
     assert list(HandoffCode.objects.values_list("code_hash", flat=True)) == [
-        tokens.hash_token(live_code)
+        token_base.hash_token(live_code)
     ]
 
     # What survives still behaves: the live token rotates, and the spent one is still
     # recognised as spent (reuse detection needs its row).
     assert refresh(client, live["refresh_token"]).status_code == 200
-    RefreshToken.objects.filter(token_hash=tokens.hash_token(spent["refresh_token"])).update(
+    RefreshToken.objects.filter(token_hash=token_base.hash_token(spent["refresh_token"])).update(
         used_at=timezone.now() - timedelta(minutes=5)
     )
     assert refresh(client, spent["refresh_token"]).json()["error"] == "token_reused"

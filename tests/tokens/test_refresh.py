@@ -9,9 +9,10 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.api.bearer import authenticate_bearer
 from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily
+from accounts.tokens import access as access_tokens
+from accounts.tokens import base as token_base
 from tests.asgi_client import sync_client_class
 
 from .kit import FRONTEND, bearer, csrf_client, issue_pair, post_json, refresh_cookie
@@ -25,11 +26,11 @@ def refresh(client, refresh_token, **extra):
 
 
 def row(refresh_token) -> RefreshToken:
-    return RefreshToken.objects.get(token_hash=tokens.hash_token(refresh_token))
+    return RefreshToken.objects.get(token_hash=token_base.hash_token(refresh_token))
 
 
 def family_of(access_token) -> str:
-    return tokens.unverified_claims(access_token)["fam"]
+    return access_tokens.unverified_claims(access_token)["fam"]
 
 
 def assert_valid_pair(body, family_id, user):
@@ -128,7 +129,7 @@ def test_reuse_after_the_grace_revokes_the_family(client, user, pair):
     family_id = row(pair["refresh_token"]).family_id
     legitimate = refresh(client, pair["refresh_token"]).json()
     # The spent token shows up again, well after the grace: theft.
-    RefreshToken.objects.filter(token_hash=tokens.hash_token(pair["refresh_token"])).update(
+    RefreshToken.objects.filter(token_hash=token_base.hash_token(pair["refresh_token"])).update(
         used_at=timezone.now() - timedelta(seconds=settings.REFRESH_REUSE_GRACE + 1)
     )
     response = refresh(client, pair["refresh_token"])
@@ -149,7 +150,7 @@ def test_reuse_after_the_grace_revokes_the_family(client, user, pair):
 def test_zero_grace_treats_any_second_presentation_as_reuse(client, pair, settings):
     settings.REFRESH_REUSE_GRACE = 0
     assert refresh(client, pair["refresh_token"]).status_code == 200
-    RefreshToken.objects.filter(token_hash=tokens.hash_token(pair["refresh_token"])).update(
+    RefreshToken.objects.filter(token_hash=token_base.hash_token(pair["refresh_token"])).update(
         used_at=timezone.now() - timedelta(milliseconds=5)
     )
     assert refresh(client, pair["refresh_token"]).json()["error"] == "token_reused"

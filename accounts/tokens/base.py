@@ -1,0 +1,142 @@
+"""What the tokens share: the error, the grant, the caller's row, the audit row, and
+this server's issuer and audience."""
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import FETCH_RAISE
+
+from organisations.access import applications_for
+from organisations.models import Organisation
+
+from ..models import AuditEvent, Role, User
+from ..requestkit import is_allowed_host
+from ..upsert import RequestMeta
+
+NO_META = RequestMeta()
+
+
+class TokenError(Exception):
+    """A refused token, code or grant: ``error`` is the API error code."""
+
+    def __init__(self, error: str, detail: str):
+        super().__init__(detail)
+        self.error = error
+        self.detail = detail
+
+
+def invalid_token(detail: str) -> TokenError:
+    """Return the TokenError of a token that does not verify."""
+    return TokenError("invalid_token", detail)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an atomic unit hands back to be turned into a token pair: computed in the
+    same thread hop, so minting the access token is pure computation."""
+
+    user: object
+    family_id: uuid.UUID
+    refresh_token: str
+    apps: list[str]
+
+
+def grant_for(user, family_id, refresh_token: str, applications: list[dict]) -> Grant:
+    """A grant; ``applications`` are the user's, as organisations.access shapes them."""
+    apps = [application["code"] for application in applications]
+    return Grant(user=user, family_id=family_id, refresh_token=refresh_token, apps=apps)
+
+
+def new_grant(user, family_id, refresh_token: str) -> Grant:
+    return grant_for(user, family_id, refresh_token, applications_for(user))
+
+
+def hash_token(value: str) -> str:
+    """The SHA-256 hex digest stored for a token or code. Any string hashes (a lone
+    surrogate too): a value this server never issued then matches nothing."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def account_is_active(user) -> bool:
+    """The session backend's rule (accounts.backends): an active user whose organisation
+    is active, or an active super admin without one. ``user.organisation`` must be
+    loaded."""
+    if not user.is_active:
+        return False
+    if user.organisation_id is None:
+        return user.role == Role.SUPER_ADMIN
+    return user.organisation.is_active
+
+
+# The user and the organisation as whole rows: every concrete field, so nothing is
+# deferred and nothing is fetched later.
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+
+
+_ORGANISATION_FIELDS = [field.attname for field in Organisation._meta.concrete_fields]
+
+
+def user_columns(path: str) -> list[str]:
+    """The ``values_list`` names of a whole user and their organisation, reached from a
+    query's model through ``path`` (``"user__"``, say); ``user_from_row`` reads them."""
+    return [
+        *(f"{path}{name}" for name in _USER_FIELDS),
+        *(f"{path}organisation__{name}" for name in _ORGANISATION_FIELDS),
+    ]
+
+
+def user_from_row(row) -> User:
+    """The user, with their organisation loaded, from the ``user_columns`` of a row."""
+    split = len(_USER_FIELDS)
+    user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row[:split], fetch_mode=FETCH_RAISE)
+    if user.organisation_id is not None:
+        user.organisation = Organisation.from_db(
+            DEFAULT_DB_ALIAS, _ORGANISATION_FIELDS, row[split:], fetch_mode=FETCH_RAISE
+        )
+    return user
+
+
+def audit_event(event_type, user, meta: RequestMeta, **details) -> AuditEvent:
+    """An audit event, not yet saved."""
+    return AuditEvent(
+        type=event_type,
+        user=user,
+        organisation_id=user.organisation_id if user else None,
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+        details=details,
+    )
+
+
+def audit(event_type, user, meta: RequestMeta, **details) -> None:
+    audit_event(event_type, user, meta, **details).save()
+
+
+def is_own_issuer(value) -> bool:
+    """True for an issuer this server may have written: PUBLIC_BASE_URL when it is set;
+    otherwise an ``http(s)://host[:port]`` URL without a path whose host is in
+    ALLOWED_HOSTS, which is every base URL ``requestkit.base_url`` can derive from a
+    request that Django accepts. Tokens are minted per request, so without
+    PUBLIC_BASE_URL a token minted through one allowed host is accepted through another;
+    set PUBLIC_BASE_URL in production for an exact match."""
+    if not isinstance(value, str):
+        return False
+    if settings.PUBLIC_BASE_URL:
+        return value == settings.PUBLIC_BASE_URL
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or parts.path or parts.query or parts.fragment:
+        return False
+    if parts.username is not None or parts.password is not None:
+        return False
+    return is_allowed_host(parts.netloc)
+
+
+def audience_for(issuer: str) -> str:
+    return settings.AUTH0_AUDIENCE or issuer
