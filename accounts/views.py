@@ -197,7 +197,7 @@ async def csrf(request, principal):
 
 
 def me_body(user, applications: list[dict], features: dict[str, bool]) -> dict:
-    """The body of GET /api/v1/auth/me (also written by accounts.fastlane)."""
+    """The body of GET /api/v1/auth/me (also written by authsite.fastlane)."""
     organisation = user.organisation
     return {
         "id": user.pk,

@@ -1,7 +1,7 @@
 """ASGI entry point: uvicorn in development and tests, gunicorn with uvicorn workers in
 production (see docs/operations.md).
 
-In front, the fast lane (accounts/fastlane.py) answers GET /api/v1/auth/me with an app
+In front, the fast lane (authsite/fastlane/) answers GET /api/v1/auth/me with an app
 access token on the event loop; every other request, and every one it does not answer
 with a 200, goes to Django. Static files (the admin's and the offline API docs' assets)
 are served by Django's ASGI static handler, which looks only at paths under STATIC_URL
@@ -24,7 +24,7 @@ from authsite.handler import ASGIHandler  # noqa: E402
 django_application = ASGIHandler()
 
 # Imported once Django is set up: the fast lane uses its models and settings.
-from accounts.fastlane import FastLane  # noqa: E402
+from authsite.fastlane.app import FastLane  # noqa: E402
 
 application = FastLane(ASGIStaticFilesHandler(django_application))
 

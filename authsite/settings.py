@@ -87,7 +87,7 @@ TEMPLATES = [
 
 # Seconds a request waits for a free pooled connection before it answers 503.
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
-# The ASGI front that answers Bearer /me and /refresh (accounts/fastlane.py).
+# The ASGI front that answers Bearer /me and /refresh (authsite/fastlane/).
 FAST_LANE = env.bool("FAST_LANE", default=True)
 FAST_LANE_POOL_SIZE = 0
 

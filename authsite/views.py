@@ -33,12 +33,12 @@ async def readyz(request):
     connections and through the fast lane's pool when this process opened one."""
     from asgiref.sync import sync_to_async
 
-    from accounts import fastlane
+    from authsite.fastlane.database import aping as lane_ping
 
     try:
         async with asyncio.timeout(READINESS_TIMEOUT):
             await sync_to_async(_ping_database)()
-            await fastlane.aping()
+            await lane_ping()
     except (DatabaseError, psycopg.Error, TimeoutError) as exc:
         logger.error("database unavailable for /readyz: %s", exc or "timed out")
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)

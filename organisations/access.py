@@ -233,7 +233,7 @@ def evaluate_flag(
 
 def features_query(user_id, organisation_id):
     """Every flag with the user's and the organisation's override for it, if any, as
-    subqueries: one query. The one definition of it; ``accounts.fastlane`` runs the
+    subqueries: one query. The one definition of it; ``authsite.fastlane`` runs the
     SQL Django compiles from it."""
     user_override = UserFeatureOverride.objects.filter(flag=OuterRef("pk"), user_id=user_id)
     org_override = OrganisationFeatureOverride.objects.filter(

@@ -8,10 +8,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import FETCH_RAISE
 
+from authsite.compiled import CompiledQuery
 from authsite.db import in_thread
 
 from .. import oidc
-from ..compiled import CompiledQuery
 from ..models import ExternalIdentity, TokenFamily, User
 from ..tokens.access import averify_access_token, remembered_access_claims
 from ..tokens.access import unverified_claims as peek_claims
@@ -53,7 +53,7 @@ async def authenticate_bearer(token: str, load=None) -> tuple[Principal, object]
 def app_token_family_query(family_id):
     """The live family of an app access token, as one row: its user's fields, then the
     user's organisation's (NULLs without one). The one definition of the query every
-    Bearer request with an app token makes; ``accounts.fastlane`` runs the SQL Django
+    Bearer request with an app token makes; ``authsite.fastlane`` runs the SQL Django
     compiles from it."""
     return TokenFamily.objects.filter(pk=family_id, revoked_at__isnull=True).values_list(
         *user_columns("user__")

@@ -98,7 +98,7 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> Gran
 def presented_token_query(token_hash: str):
     """A presented refresh token as one row: its id, revocation and expiry, its
     family's id and revocation, then its user and their organisation (``user_columns``).
-    The one definition of the read every rotation starts with; ``accounts.fastlane``
+    The one definition of the read every rotation starts with; ``authsite.fastlane``
     runs the SQL Django compiles from it."""
     return RefreshToken.objects.filter(token_hash=token_hash).values_list(
         "pk",
@@ -113,7 +113,7 @@ def presented_token_query(token_hash: str):
 def presented_token_applications_query(token_hash: str):
     """``applications_query`` for the user and organisation of a presented refresh token,
     read from the token in the same statement: what the new access token's ``apps``
-    claim lists. ``accounts.fastlane`` batches it with ``presented_token_query``."""
+    claim lists. ``authsite.fastlane`` batches it with ``presented_token_query``."""
     owner = RefreshToken.objects.filter(token_hash=token_hash)
     return applications_query(
         Subquery(owner.values("family__user_id")[:1]),

@@ -1,4 +1,4 @@
-"""The fast lane (accounts/fastlane.py): GET /api/v1/auth/me with an app access token,
+"""The fast lane (authsite/fastlane/): GET /api/v1/auth/me with an app access token,
 answered on the event loop in front of Django.
 
 Two things must hold. Where the lane answers, the answer is Django's to the byte: the
@@ -16,10 +16,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from accounts.fastlane import FastLane
 from accounts.models import Role, TokenFamily, User
 from accounts.tokens import access as access_tokens
 from authsite.asgi import django_application
+from authsite.fastlane.app import FastLane
 from organisations.access import setup_organisation_access
 from organisations.models import (
     FeatureFlag,

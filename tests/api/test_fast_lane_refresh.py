@@ -1,4 +1,4 @@
-"""The fast lane's refresh (accounts/fastlane.py): POST /api/v1/auth/refresh, the token
+"""The fast lane's refresh (authsite/fastlane/): POST /api/v1/auth/refresh, the token
 in the body or in the web app's cookie, rotated on the event loop in front of Django.
 
 Where the lane answers, a client cannot tell it from Django: the same status, headers
@@ -21,11 +21,11 @@ from django.core.signals import request_started
 from django.utils import timezone
 
 from accounts import keys
-from accounts.fastlane import FastLane
 from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily, User
 from accounts.tokens import access as access_tokens
 from accounts.tokens import base as token_base
 from authsite.asgi import django_application
+from authsite.fastlane.app import FastLane
 from organisations.models import Organisation
 from tests.api.kit import amember, arefresh_token, cut_the_lane_s_connections
 

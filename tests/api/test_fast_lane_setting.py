@@ -4,8 +4,8 @@ import pytest
 from django.core.signals import request_started
 from django.db import connection
 
-from accounts.compiled import insert_statement
 from accounts.models import AuditEvent, AuditType
+from authsite.compiled import insert_statement
 from tests.api.kit import amember
 from tests.tokens.kit import aissue_token_pair
 

@@ -14,9 +14,9 @@ from django.utils.dateparse import parse_datetime
 
 from accounts import keys
 from accounts.api.authentication import SESSION_SEEN_KEY
-from accounts.fastlane import FastLane
 from accounts.models import LoginSession, TokenFamily
 from accounts.useragent import summarise
+from authsite.fastlane.app import FastLane
 from tests.api.kit import amember
 from tests.api.sessionkit import (
     CHROME_ON_LINUX,

@@ -1,4 +1,4 @@
-"""accounts/compiled.py: a queryset compiled once gives, for any values, the rows the
+"""authsite/compiled.py: a queryset compiled once gives, for any values, the rows the
 ORM gives, an update updates what the ORM's would, and an insert writes the row
 ``save()`` writes (the fast lane relies on it). Run through Django's own cursor: the
 single statements on both engines, the batch (PostgreSQL's SQL) on PostgreSQL."""
@@ -11,15 +11,15 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.api.bearer import app_token_family_query
-from accounts.compiled import (
+from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
+from accounts.tokens import refresh as refresh_tokens
+from authsite.compiled import (
     CompiledBatch,
     CompiledQuery,
     CompiledUpdate,
     insert_statement,
     numbered_placeholders,
 )
-from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
-from accounts.tokens import refresh as refresh_tokens
 from organisations.access import applications_query, features_query, setup_organisation_access
 from organisations.models import (
     FeatureFlag,

@@ -1,6 +1,6 @@
 """ORM querysets compiled once to SQL, for code that runs them without the ORM.
 
-The fast lane (accounts.fastlane) answers on the event loop through an async psycopg
+The fast lane (authsite.fastlane) answers on the event loop through an async psycopg
 connection, where the ORM cannot go without a thread hop. Building and compiling a
 queryset is most of what a simple read costs in CPU, so it is done once per process:
 the queryset is built with a sentinel in place of each per-call value, compiled by

@@ -1,0 +1,186 @@
+"""The lane's ASGI application: what it answers, and handing everything else to Django."""
+
+import logging
+
+import psycopg
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+
+from accounts import keys, ratelimit
+from accounts.api.base import SERVICE_ERRORS, ApiError, unavailable_dependency
+from accounts.api.bearer import is_app_token_issuer
+from accounts.api.endpoint import read_json
+from accounts.requestkit import base_url
+from accounts.token_views import presented_refresh_token
+from accounts.tokens.access import (
+    averify_access_token,
+    pair,
+    remembered_access_claims,
+    unverified_claims,
+)
+from accounts.tokens.base import TokenError
+from accounts.views import me_body
+
+from .database import POOL_WAIT, lane_pool, on_postgresql, read_me, rotate
+from .http import NO_TOKEN, LaneRequest, django_request, json_answer, refresh_cookie_headers
+
+logger = logging.getLogger(__name__)
+
+
+ME_PATH = "/api/v1/auth/me"
+
+REFRESH_PATH = "/api/v1/auth/refresh"
+
+# A refresh body is about 70 bytes; a longer one goes to Django, which reads any size.
+REFRESH_BODY_LIMIT = 4096
+
+
+class FastLane:
+    """ASGI middleware: answers what it can (see the package), hands the rest to ``app``.
+    Also speaks the lifespan protocol, to close its pool on shutdown."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        answer = None
+        if (
+            scope["type"] == "http"
+            and settings.FAST_LANE
+            and not scope.get("root_path")
+            and on_postgresql()
+        ):
+            route = (scope["method"], scope["path"])
+            if route == ("GET", ME_PATH):
+                answer = await _or_decline(_me(scope))
+            elif route == ("POST", REFRESH_PATH):
+                messages, body = await _read_body(receive)
+                if body is not None:
+                    answer = await _or_decline(_refresh(scope, body))
+                if answer is None:
+                    receive = _replaying(messages, receive)
+        if answer is None:
+            return await self.app(scope, receive, send)
+        headers, body = answer
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def close(self) -> None:
+        """Close the pool and the rate limits' Redis client of the running loop, if any
+        (the next request opens new ones)."""
+        await lane_pool.close()
+        await ratelimit.aclose()
+
+
+async def _or_decline(answering):
+    """The lane's answer, or None, for Django to answer: when it needs signing keys from
+    the database (Django's path loads them, in its own thread), or when anything fails
+    inside the lane: a dependency that is down (one log line) or anything else (logged
+    whole)."""
+    try:
+        with keys.without_loading():
+            return await answering
+    except keys.KeysNotLoaded:
+        pass
+    except (psycopg.Error, *SERVICE_ERRORS) as exc:
+        logger.warning(
+            "fast lane: %s unavailable, answering through Django: %s",
+            unavailable_dependency(exc),
+            exc,
+        )
+    except Exception:
+        logger.exception("fast lane: unexpected failure, answering through Django")
+    return None
+
+
+async def _me(scope):
+    """(headers, body) of the 200 answer, or None to let Django answer."""
+    request = LaneRequest.read(scope)
+    if request is None:
+        return None
+    try:
+        # The issuer decides whose token it is; a token this process verified
+        # before is not parsed again for it.
+        seen = remembered_access_claims(request.token) or unverified_claims(request.token)
+        if not is_app_token_issuer(seen.get("iss")):
+            return None
+        claims = await averify_access_token(request.token)
+    except TokenError:
+        return None
+    database = await lane_pool.database()
+    try:
+        async with database.pool.connection(timeout=POOL_WAIT) as conn:
+            user, applications, features = await read_me(conn, claims)
+    except (ApiError, ValidationError):
+        return None
+    return json_answer(
+        me_body(user, applications, features), ME_PATH, request.secure, request.origin
+    )
+
+
+async def _refresh(scope, body: bytes):
+    """(headers, body) of the 200 answer to a refresh that wins its rotation, the token
+    in the body or the web app's cookie, or None to let Django answer."""
+    request = django_request(scope, body)
+    if request is None:
+        return None
+    try:
+        # The view's own reading: the body's token, else the cookie's after the CSRF
+        # check; its refusals (400, 401, 403, 413) are Django's to answer.
+        presented, from_cookie = presented_refresh_token(request, read_json(request), NO_TOKEN)
+    except (ApiError, RequestDataTooBig):
+        return None
+    try:
+        signer = await keys.asigner()
+    except keys.SigningKeyUnavailable:
+        return None
+    database = await lane_pool.database()
+    async with database.pool.connection(timeout=POOL_WAIT) as conn:
+        grant = await rotate(conn, database.connection, presented, request)
+    if grant is None:
+        return None
+    answer = pair(grant, issuer=base_url(request), signer=signer)
+    headers, content = json_answer(
+        answer, REFRESH_PATH, request.is_secure(), request.headers.get("Origin")
+    )
+    if from_cookie:
+        headers.extend(refresh_cookie_headers(request, answer["refresh_token"]))
+    return headers, content
+
+
+async def _read_body(receive) -> tuple[list, bytes | None]:
+    """(the messages read, the body), the body None when it is longer than
+    REFRESH_BODY_LIMIT or the client left."""
+    messages, body = [], b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        body += message.get("body", b"")
+        if len(body) > REFRESH_BODY_LIMIT:
+            return messages, None
+        if not message.get("more_body"):
+            return messages, body
+
+
+def _replaying(messages: list, receive):
+    """A ``receive`` that gives the messages already read, then the client's next."""
+    pending = list(messages)
+
+    async def replay():
+        return pending.pop(0) if pending else await receive()
+
+    return replay

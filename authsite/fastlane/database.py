@@ -1,0 +1,239 @@
+"""The lane's connections and statements: an async psycopg pool on Django's connection
+settings, and the SQL Django compiles from the querysets and models Django's path uses."""
+
+import asyncio
+from functools import lru_cache
+from typing import NamedTuple
+
+import psycopg
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+from psycopg_pool import AsyncConnectionPool
+
+from accounts import ratelimit
+from accounts.api.bearer import PRINCIPAL, app_token_user
+from accounts.flows.refresh import LANE_COUNT, acount_token_request
+from accounts.models import RefreshToken, User
+from accounts.requestkit import request_meta
+from accounts.tokens.base import TokenError, grant_for, hash_token
+from accounts.tokens.refresh import (
+    judge_presented,
+    new_refresh_token,
+    presented_token_applications_query,
+    presented_token_query,
+    refreshed_event,
+    unspent_query,
+)
+from authsite.compiled import (
+    CompiledBatch,
+    CompiledQuery,
+    CompiledUpdate,
+    insert_statement,
+    numbered_placeholders,
+)
+from authsite.db import in_thread
+from organisations.access import (
+    applications_from_rows,
+    applications_query,
+    features_from_rows,
+    features_query,
+)
+from organisations.models import Organisation
+
+# Longest wait for a pooled connection before the request goes to Django instead.
+POOL_WAIT = 2.0
+
+APPLICATIONS = CompiledQuery(
+    applications_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
+)
+
+FEATURES = CompiledQuery(
+    features_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
+)
+
+ME = CompiledBatch(PRINCIPAL, APPLICATIONS, FEATURES)
+
+_TOKEN_HASH = RefreshToken._meta.get_field("token_hash")
+
+PRESENTED = CompiledBatch(
+    CompiledQuery(presented_token_query, token_hash=_TOKEN_HASH),
+    CompiledQuery(presented_token_applications_query, token_hash=_TOKEN_HASH),
+)
+
+SPEND = CompiledUpdate(
+    unspent_query,
+    ("used_at",),
+    token_id=RefreshToken._meta.pk,
+    used_at=RefreshToken._meta.get_field("used_at"),
+)
+
+
+class _Database(NamedTuple):
+    pool: AsyncConnectionPool
+    # Django's connection for the default database, only to compile SQL with.
+    connection: object
+
+
+class _Pool:
+    """The lane's connection pool, opened once per event loop (a server has one; tests
+    have several) by one task that every concurrent first request awaits."""
+
+    def __init__(self):
+        self._loop = None
+        self._opening = None
+
+    async def database(self) -> _Database:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._opening = loop, loop.create_task(_open_pool())
+        try:
+            return await self._opening
+        except Exception:
+            self._loop = None  # the next request tries again
+            raise
+
+    def _opened(self) -> _Database | None:
+        """The running loop's pool, if it was opened."""
+        opening = self._opening
+        if opening is None or self._loop is not asyncio.get_running_loop():
+            return None
+        if not opening.done() or opening.cancelled() or opening.exception() is not None:
+            return None
+        return opening.result()
+
+    async def close(self) -> None:
+        database = self._opened()
+        self._loop = self._opening = None
+        if database is not None:
+            await database.pool.close()
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1`` on a connection of the running loop's pool, if it was opened;
+        raise psycopg.Error (PoolTimeout past POOL_WAIT) when it cannot."""
+        database = self._opened()
+        if database is not None:
+            async with database.pool.connection(timeout=POOL_WAIT) as conn:
+                await conn.execute(b"SELECT 1")
+
+
+lane_pool = _Pool()
+
+
+async def aping() -> None:
+    """``_Pool.ping`` of the lane's pool: for /readyz."""
+    await lane_pool.ping()
+
+
+@lru_cache(maxsize=1)
+def on_postgresql() -> bool:
+    return connections["default"].vendor == "postgresql"
+
+
+async def _open_pool() -> _Database:
+    kwargs, sizes, connection = await in_thread(_prepare)()
+    pool = AsyncConnectionPool(kwargs=kwargs, open=False, **sizes)
+    await pool.open()
+    return _Database(pool=pool, connection=connection)
+
+
+def _prepare() -> tuple[dict, dict, object]:
+    """Compile the queries and derive the pool's connection settings from Django's:
+    once per process (a thread hop: compiling may read the server's version)."""
+    connection = connections["default"]
+    if ME.sql is None:
+        ME.compile(connection)
+    for query in (PRESENTED, SPEND):
+        if query.sql is None:
+            query.compile(connection)
+    kwargs = connection.get_connection_params()
+    # The statement is prepared once per connection and bound on the server: parsing
+    # and planning it on every request costs PostgreSQL more CPU than running it.
+    # Django's SQL is valid for server-side binding (its server_side_binding option).
+    # Raw cursors send it as given, with numbered placeholders (_statement).
+    kwargs["cursor_factory"] = psycopg.AsyncRawCursor
+    kwargs["prepare_threshold"] = 0
+    kwargs["autocommit"] = True
+    # Named, so that operators can tell its connections apart in pg_stat_activity.
+    kwargs["application_name"] = f"{kwargs.get('application_name') or 'authsite'} fast lane"
+    sizes = {"min_size": 1, "max_size": settings.FAST_LANE_POOL_SIZE}
+    return kwargs, sizes, connection
+
+
+# The SQL the pool's raw cursors run: each statement converted once per process.
+_statement = lru_cache(maxsize=16)(numbered_placeholders)
+
+
+async def read_me(conn, claims):
+    """(user, applications, features) for verified claims, or ApiError as bearer gives.
+
+    One statement: the access reads are batched with the family's, for the user and the
+    organisation the token names; only when the user has since moved organisation is
+    the batch run again for the organisation they are in now."""
+    family = {"family_id": claims["fam"]}
+    values = {"user_id": claims["sub"], "organisation_id": claims.get("org")}
+    rows, applications, features = await _run(conn, ME, family, values, values)
+    user = app_token_user(claims, rows[0] if rows else None)
+    if user.organisation_id != values["organisation_id"]:
+        values = {"user_id": user.pk, "organisation_id": user.organisation_id}
+        rows, applications, features = await _run(conn, ME, family, values, values)
+        user = app_token_user(claims, rows[0] if rows else None)
+    return (
+        user,
+        applications_from_rows(applications),
+        features_from_rows(features, user.pk, timezone.now()),
+    )
+
+
+async def _run(conn, batch: CompiledBatch, *values):
+    cursor = await conn.execute(_statement(batch.sql), batch.params(*values))
+    return batch.rows(await cursor.fetchall())
+
+
+class _Declined(Exception):
+    """Rolls the lane's rotation back: Django answers instead."""
+
+
+async def rotate(conn, connection, presented: str, request):
+    """``tokens.rotate_refresh_token`` for a token that wins its rotation, on the event
+    loop: the same read (``presented_token_query``) and rules (``judge_presented``), the
+    token endpoints' rate limits (``acount_token_request``), then the same conditional
+    update (``unspent_query``), successor and audit event in one transaction.
+
+    The limits are counted once the token passes its rules, before it is spent and
+    outside the transaction; the outcome goes with the request (``refresh.LANE_COUNT``)
+    so that Django, answering whatever the lane passes on from there (the limit, a
+    token already spent, which may earn a sibling or revoke the family), does not count
+    it again. Anything the lane passes on is rolled back and gives None."""
+    now = timezone.now()
+    presented_hash = {"token_hash": hash_token(presented)}
+    rows, applications = await _run(conn, PRESENTED, presented_hash, presented_hash)
+    token = judge_presented(rows[0] if rows else None, now)
+    if isinstance(token, TokenError):
+        return None
+    meta = request_meta(request)
+    try:
+        await acount_token_request(meta.ip, token.user.pk)
+    except ratelimit.RateLimited as exc:
+        request.scope[LANE_COUNT] = exc
+        return None
+    request.scope[LANE_COUNT] = True
+    try:
+        async with conn.transaction():
+            spend = SPEND.params(token_id=token.token_id, used_at=now)
+            if (await conn.execute(_statement(SPEND.sql), spend)).rowcount != 1:
+                raise _Declined
+            successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
+            successor.pk = await _insert(conn, connection, successor)
+            await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
+    except _Declined:
+        return None
+    applications = applications_from_rows(applications)
+    return grant_for(token.user, token.family_id, plaintext, applications)
+
+
+async def _insert(conn, connection, obj) -> int:
+    sql, params = insert_statement(obj, connection)
+    cursor = await conn.execute(_statement(sql), params)
+    (pk,) = await cursor.fetchone()
+    return pk
