@@ -7,7 +7,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        from .ops import checks  # noqa: F401  (registers the system checks)
 
 
 class AdminConfig(admin_apps.AdminConfig):

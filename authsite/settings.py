@@ -171,7 +171,7 @@ AUTH_USER_MODEL = "accounts.User"
 # auth.W004 asks for a unique USERNAME_FIELD: User.email is unique case-insensitively
 # through a functional unique constraint, which the check cannot see.
 # security.W001–W003 look for Django's middleware by exact dotted path; this project
-# uses hop-free subclasses of them (authsite/middleware.py), and accounts.checks
+# uses hop-free subclasses of them (authsite/middleware.py), and accounts.ops.checks
 # verifies those and HSTS instead.
 SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W001", "security.W002", "security.W003"]
 AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveAccountBackend"]

@@ -5,7 +5,7 @@ from email.utils import formatdate
 
 import pytest
 
-from accounts.doctor import check_clock
+from accounts.ops.doctor.provider import check_clock
 
 NOW = 1_800_000_000.0
 

@@ -3,7 +3,8 @@ or http only for loopback hosts). Pure settings checks: nothing is fetched."""
 
 import pytest
 
-from accounts.doctor import check_configuration, usable_issuer
+from accounts.ops.doctor.base import usable_issuer
+from accounts.ops.doctor.local import check_configuration
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ secret with `access_denied` "Unauthorized", which the provider cannot be made to
 
 import pytest
 
-from accounts.doctor import judge_token_error
+from accounts.ops.doctor.provider import judge_token_error
 
 ENDPOINT = "https://acme.eu.auth0.com/oauth/token"
 

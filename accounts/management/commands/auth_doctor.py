@@ -1,4 +1,4 @@
-"""`manage.py auth_doctor`: see accounts/doctor.py.
+"""`manage.py auth_doctor`: see accounts/ops/doctor/.
 
 One line per check, then a summary line. Exit status 1 (`sys.exit(1)` after the report,
 so `call_command` raises SystemExit(1)) when any check failed; warnings do not fail.
@@ -9,7 +9,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from accounts import doctor
+from accounts.ops.doctor import base, report
 
 
 class Command(BaseCommand):
@@ -29,12 +29,12 @@ class Command(BaseCommand):
         level = http_log.level
         http_log.setLevel(max(level, logging.WARNING))
         try:
-            checks = doctor.diagnose()
+            checks = report.diagnose()
         finally:
             http_log.setLevel(level)
         for check in checks:
             self.stdout.write(check.line())
-        self.stdout.write(doctor.summary(checks))
-        if doctor.failed(checks):
+        self.stdout.write(base.summary(checks))
+        if base.failed(checks):
             # Like `repair_schema --check`: a failed check is a result, not an error.
             sys.exit(1)

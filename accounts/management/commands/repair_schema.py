@@ -1,11 +1,11 @@
-"""`manage.py repair_schema [--check] [--database ALIAS]`: see accounts/schema_repair.py."""
+"""`manage.py repair_schema [--check] [--database ALIAS]`: see accounts/ops/schema_repair.py."""
 
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from accounts import schema_repair
+from accounts.ops import schema_repair
 
 
 class Command(BaseCommand):

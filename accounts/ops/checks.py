@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from .ratelimit import parse_rate
+from ..ratelimit import parse_rate
 
 SAME_SITE_DOCS = "docs/operations.md, section 'Same-site or cross-site deployment'"
 
 
-def _site(host: str) -> str:
+def site_of(host: str) -> str:
     """An approximation of the registrable domain ("site") without the Public Suffix
     List: IP addresses and single-label hosts are their own site; otherwise the last
     two labels. It errs towards calling two hosts cross-site (the warning case) only
@@ -29,7 +29,7 @@ def _site(host: str) -> str:
     return ".".join(labels[-2:]) if len(labels) >= 2 else host
 
 
-def _api_hosts() -> list[str]:
+def api_hosts() -> list[str]:
     if settings.PUBLIC_BASE_URL:
         return [urlsplit(settings.PUBLIC_BASE_URL).hostname or ""]
     return [host.lstrip(".") for host in settings.ALLOWED_HOSTS if host not in ("*", "")]
@@ -89,11 +89,11 @@ def check_frontend_origins(app_configs, **kwargs):
                 )
             )
     if settings.COOKIE_SAMESITE == "None":
-        api_sites = {_site(host) for host in _api_hosts()}
+        api_sites = {site_of(host) for host in api_hosts()}
         cross = [
             origin
             for origin in settings.FRONTEND_ORIGINS
-            if urlsplit(origin).hostname and _site(urlsplit(origin).hostname) not in api_sites
+            if urlsplit(origin).hostname and site_of(urlsplit(origin).hostname) not in api_sites
         ]
         if cross:
             problems.append(

@@ -1,0 +1,243 @@
+"""The checks of this server's own settings and database: configuration, callback URL,
+cookies / CORS / CSRF, signing key, audience."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import ERROR, WARNING, Tags, run_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from joserfc.jwk import JWKRegistry
+
+from ... import app_settings, keys
+from ...models import SigningKey
+from ..checks import api_hosts, site_of
+from .base import (
+    ASSUMED_BASE_URL,
+    AUDIENCE_WITHOUT_SCHEME,
+    CALLBACK_PATH,
+    FAIL,
+    MESSAGE_LINES,
+    OK,
+    WARN,
+    Check,
+    issuer_problem,
+    issuer_source,
+    short,
+    url_problem,
+)
+
+
+def check_configuration() -> Check:
+    """AUTH0_ISSUER (or AUTH0_DOMAIN), AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET are set and
+    the issuer's scheme is acceptable. The secret is described by its length only."""
+    issuer, client_id, secret = (
+        app_settings.issuer(),
+        app_settings.client_id(),
+        app_settings.client_secret(),
+    )
+    found, hints = [], []
+    if not issuer:
+        found.append("no issuer (neither AUTH0_ISSUER nor AUTH0_DOMAIN is set)")
+        hints.append("set AUTH0_DOMAIN to the tenant's domain (or AUTH0_ISSUER to its issuer URL)")
+    else:
+        problem = issuer_problem(issuer)
+        if problem:
+            found.append(problem[0])
+            hints.append(problem[1])
+        else:
+            found.append(f"issuer {issuer} (from {issuer_source()})")
+    if client_id:
+        found.append(f"client id {client_id}")
+    else:
+        found.append("AUTH0_CLIENT_ID is not set")
+        hints.append("copy the Client ID from the Auth0 application's settings")
+    if secret:
+        found.append(f"secret set ({len(secret)} chars)")
+    else:
+        found.append("AUTH0_CLIENT_SECRET is not set")
+        hints.append("copy the Client Secret from the Auth0 application's settings")
+    return Check(FAIL if hints else OK, "configuration", ", ".join(found), "; ".join(hints))
+
+
+def callback_url() -> str:
+    """The redirect_uri this server sends: PUBLIC_BASE_URL + /auth/callback (as
+    accounts.flows.login.callback_url does when it is set), else the assumed local one."""
+    return (settings.PUBLIC_BASE_URL or ASSUMED_BASE_URL) + CALLBACK_PATH
+
+
+def check_callback_url() -> Check:
+    """The redirect URI is https (or loopback http) and printed for comparison with the
+    application's Allowed Callback URLs, which only the Management API could read."""
+    uri = callback_url()
+    compare = (
+        "it must be listed exactly in the Auth0 application's Allowed Callback URLs (this "
+        "server cannot read that list without the Management API)"
+    )
+    if not settings.PUBLIC_BASE_URL:
+        return Check(
+            WARN,
+            "callback url",
+            f"PUBLIC_BASE_URL is not set, so redirect_uri follows each request's host; assuming "
+            f"{uri}: {compare}",
+            "set PUBLIC_BASE_URL to this server's external https URL in production",
+        )
+    problem = url_problem(settings.PUBLIC_BASE_URL, "PUBLIC_BASE_URL")
+    if problem:
+        return Check(
+            FAIL,
+            "callback url",
+            f"{uri}: {problem[0]}",
+            problem[1] + "; Auth0 refuses http callbacks except on localhost",
+        )
+    return Check(OK, "callback url", f"{uri}: {compare}")
+
+
+def check_cookies_and_origins() -> list[Check]:
+    """The project's security system checks (accounts.ops.checks, corsheaders, Django's
+    CSRF), each Error a FAIL and each Warning a warn, on the line they concern, next to
+    the effective cookie policy, the frontend origins and the kind of deployment."""
+    summaries = {
+        "cookies": _cookie_policy(),
+        "cors/csrf": _origins(),
+        "deployment": _deployment(),
+    }
+    messages = {name: [] for name in summaries}
+    for message in run_checks(tags=[Tags.security]):
+        if message.level >= WARNING and not message.is_silenced():
+            messages[MESSAGE_LINES.get(message.id, "cors/csrf")].append(message)
+    lines = []
+    for name, text in summaries.items():
+        if not messages[name]:
+            lines.append(Check(OK, name, text))
+        for message in messages[name]:
+            verdict = FAIL if message.level >= ERROR else WARN
+            hint = f"{message.hint} ({message.id})" if message.hint else f"({message.id})"
+            lines.append(Check(verdict, name, f"{text}: {message.msg}", hint))
+    return lines
+
+
+def _cookie_policy() -> str:
+    return (
+        f"SameSite={settings.COOKIE_SAMESITE}, "
+        f"{'Secure' if settings.COOKIE_SECURE else 'not Secure'}, "
+        f"{'Partitioned' if settings.COOKIE_PARTITIONED else 'not Partitioned'}, "
+        f"domain {settings.COOKIE_DOMAIN or 'host-only (COOKIE_DOMAIN unset)'}"
+    )
+
+
+def _origins() -> str:
+    if not settings.FRONTEND_ORIGINS:
+        return "FRONTEND_ORIGINS is empty: no other origin may call the API with credentials"
+    return (
+        f"FRONTEND_ORIGINS {', '.join(settings.FRONTEND_ORIGINS)} (CORS with credentials, CSRF "
+        "trusted origins, post-login redirects)"
+    )
+
+
+def _deployment() -> str:
+    """Same-site or cross-site, by the same site approximation as accounts.ops.checks, with
+    what it means for the session cookie."""
+    if not settings.FRONTEND_ORIGINS:
+        return "no separate web app: only pages of this server's own origin use its cookies"
+    hosts = api_hosts()
+    api_sites = {site_of(host) for host in hosts}
+    cross = [
+        origin
+        for origin in settings.FRONTEND_ORIGINS
+        if site_of(urlsplit(origin).hostname or "") not in api_sites
+    ]
+    where = f"web app {', '.join(settings.FRONTEND_ORIGINS)}, API {', '.join(hosts)}"
+    if not cross:
+        return (
+            f"same-site ({where}): the session cookie is first-party, so cookie sessions work "
+            "in every browser"
+        )
+    if settings.COOKIE_SAMESITE == "None":
+        return f"cross-site ({where})"
+    return (
+        f"cross-site ({where}): with SameSite={settings.COOKIE_SAMESITE} the session cookie is "
+        "never sent from the web app, which must log in with the token handoff (mode=token)"
+    )
+
+
+def check_signing_key() -> Check:
+    """A current app-token signing key exists and decrypts with the configured secret,
+    and SIGNING_KEY_ALGORITHM is supported. Reads only: a missing key is reported, not made."""
+    name = "signing key"
+    try:
+        algorithm = keys.configured_algorithm()
+    except ImproperlyConfigured as exc:
+        return Check(FAIL, name, str(exc), "set SIGNING_KEY_ALGORITHM to a supported algorithm")
+    try:
+        current = SigningKey.objects.filter(is_current=True).first()
+    except DatabaseError as exc:
+        return Check(
+            FAIL,
+            name,
+            f"the signing keys cannot be read ({exc.__class__.__name__}: {exc})",
+            "check DATABASE_URL and run `manage.py migrate`",
+        )
+    if current is None:
+        return Check(
+            FAIL,
+            name,
+            "no current signing key: app tokens cannot be issued",
+            "run `manage.py rotate_signing_key`",
+        )
+    try:
+        JWKRegistry.import_key(keys.decrypt_private_key(current.kid, current.private_key_encrypted))
+    except keys.SigningKeyUnavailable as exc:
+        return Check(
+            FAIL,
+            name,
+            str(exc),
+            "restore the secret it was sealed with, or rotate as it says (tokens already "
+            "issued keep verifying)",
+        )
+    secret = (
+        "SIGNING_KEY_ENCRYPTION_KEY"
+        if settings.SIGNING_KEY_ENCRYPTION_KEY
+        else "SECRET_KEY (SIGNING_KEY_ENCRYPTION_KEY unset)"
+    )
+    found = (
+        f"current key {short(current.kid)} ({current.algorithm}, made "
+        f"{current.created_at:%Y-%m-%d}) decrypts with {secret}"
+    )
+    if current.algorithm != algorithm:
+        return Check(
+            WARN,
+            name,
+            f"{found}, but SIGNING_KEY_ALGORITHM is {algorithm}",
+            "run `manage.py rotate_signing_key` to switch algorithm",
+        )
+    return Check(OK, name, found)
+
+
+def check_audience() -> Check:
+    """AUTH0_AUDIENCE is printed when set; a value that looks like a host without a
+    scheme, or has stray whitespace, is a warning (Auth0 compares identifiers exactly)."""
+    audience = app_settings.audience()
+    if not audience:
+        return Check(
+            OK,
+            "audience",
+            "AUTH0_AUDIENCE not set: no audience is asked for, Auth0 "
+            "access tokens are not accepted as Bearer tokens",
+        )
+    if audience != audience.strip():
+        return Check(
+            WARN,
+            "audience",
+            f"{audience!r} has leading or trailing whitespace",
+            "remove it: the API identifier is compared exactly",
+        )
+    if "://" not in audience and AUDIENCE_WITHOUT_SCHEME.match(audience):
+        return Check(
+            WARN,
+            "audience",
+            f"{audience!r} looks like a URL without its scheme",
+            "copy the API's Identifier exactly as Auth0 shows it (APIs → your API), "
+            "usually https://…",
+        )
+    return Check(OK, "audience", f"{audience!r} (sent as audience; Bearer tokens must carry it)")
