@@ -5,8 +5,8 @@ organisations.access_cache), and every write here invalidates what it changes th
 
 Writes are idempotent and race-safe: unique constraints plus INSERT … ON CONFLICT DO
 NOTHING (``bulk_create(ignore_conflicts=True)``), so concurrent callers can never
-create a second row. Each write has an ``a``-prefixed entry point for async code that
-runs the whole unit of work in one thread hop under one transaction.
+create a second row. Async code runs them inside its own unit of work (a login's
+upsert), in one thread hop.
 """
 
 import hashlib
@@ -17,8 +17,6 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
-
-from authsite.db import in_thread
 
 from . import access_cache
 from .models import (
@@ -93,23 +91,6 @@ def setup_organisation_access(organisation: Organisation) -> tuple[list[Tool], i
         for member in organisation.members.all():
             grants += len(grant_member_application_access(member))
     return tools, grants
-
-
-@in_thread
-def asetup_organisation_access(organisation: Organisation) -> tuple[list[Tool], int]:
-    return setup_organisation_access(organisation)
-
-
-@in_thread
-def agrant_default_tool_access(organisation: Organisation) -> list[Tool]:
-    with transaction.atomic():
-        return grant_default_tool_access(organisation)
-
-
-@in_thread
-def agrant_member_application_access(user, granted_by=None) -> list[int]:
-    with transaction.atomic():
-        return grant_member_application_access(user, granted_by)
 
 
 @dataclass(frozen=True)

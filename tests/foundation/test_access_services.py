@@ -8,7 +8,6 @@ from django.db import connection
 
 from accounts.models import User
 from organisations.access import (
-    agrant_default_tool_access,
     grant_default_tool_access,
     grant_member_application_access,
     setup_organisation_access,
@@ -129,14 +128,6 @@ def test_setup_organisation_access_covers_every_member_once(default_tools, organ
         assert set(
             UserApplicationAccess.objects.filter(user=member).values_list("tool__code", flat=True)
         ) == set(DEFAULT_CODES)
-
-
-@pytest.mark.django_db(transaction=True)
-async def test_async_entry_point_grants_without_sync_database_access(default_tools):
-    organisation = await Organisation.objects.acreate(name="Async", slug="async")
-    granted = await agrant_default_tool_access(organisation)
-    assert {tool.code for tool in granted} == set(DEFAULT_CODES)
-    assert await OrganisationToolAccess.objects.filter(organisation=organisation).acount() == 3
 
 
 @pytest.mark.postgres
