@@ -46,7 +46,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import FETCH_RAISE, Q
 from django.utils import timezone
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
 
@@ -265,7 +265,9 @@ async def _asnapshot(reload: bool = False) -> dict:
 
 
 def _load_private_key(kid: str) -> Key:
-    row = SigningKey.objects.only("kid", "private_key_encrypted").get(kid=kid)
+    row = (
+        SigningKey.objects.only("kid", "private_key_encrypted").fetch_mode(FETCH_RAISE).get(kid=kid)
+    )
     return JWKRegistry.import_key(decrypt_private_key(kid, row.private_key_encrypted))
 
 

@@ -9,9 +9,14 @@ API.md's identity rules:
 - organisation: `org_id` wins; else an existing user keeps theirs; else a new user joins
   the organisation owning their verified email domain, else a personal organisation.
 
-Races (50 browsers finishing the first login of one person at once) are settled by the
-unique constraints: every insert that can collide is keyed deterministically, a loser's
-IntegrityError rolls its attempt back, and the retry finds the winner's rows.
+A returning person's login creates no row: it runs on the async ORM (``aupsert_identity``
+reads the identity with its user and organisation in one query, then writes only what
+changed). Creating a person, linking an identity by email and moving a person to another
+organisation write rows that must exist together, so they run as one atomic unit in one
+thread hop (Django has no async transactions). Races (50 browsers finishing the first
+login of one person at once) are settled there by the unique constraints: every insert
+that can collide is keyed deterministically, a loser's IntegrityError rolls its attempt
+back, and the retry finds the winner's rows.
 """
 
 import hashlib
@@ -19,6 +24,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import FETCH_RAISE
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -107,12 +113,24 @@ def _organisation_for_new_user(issuer: str, claims: dict) -> Organisation:
     return organisation
 
 
-def _profile_changes(user: User, claims: dict) -> list[str]:
-    """Set the profile fields that differ from the token; return their names."""
+def _new_email(user: User, claims: dict) -> str | None:
+    """Return the verified email of the claims when it differs from the user's."""
+    email = _verified_email(claims)
+    return email if email and email != (user.email or "").lower() else None
+
+
+def _others_with(email: str, user: User):
+    """Return the other users who hold ``email``, which the user may then not take."""
+    return User.objects.filter(email__iexact=email).exclude(pk=user.pk)
+
+
+def _profile_changes(user: User, claims: dict, email_taken: bool) -> list[str]:
+    """Set the profile fields that differ from the claims; return their names. A new
+    email is taken only when ``email_taken`` is false (``_others_with``)."""
     wanted = {}
     email = _verified_email(claims)
-    if email and email != (user.email or "").lower():
-        if not User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+    if _new_email(user, claims):
+        if not email_taken:
             wanted["email"] = email
             wanted["email_verified"] = True
     elif email and not user.email_verified:
@@ -129,27 +147,62 @@ def _profile_changes(user: User, claims: dict) -> list[str]:
     return changed
 
 
-def _snapshot(claims: dict) -> dict:
-    return {name: claims[name] for name in SNAPSHOT_CLAIMS if name in claims}
+def _sync_profile_changes(user: User, claims: dict) -> list[str]:
+    email = _new_email(user, claims)
+    return _profile_changes(user, claims, bool(email) and _others_with(email, user).exists())
+
+
+def _seen(claims: dict) -> dict:
+    """Return the identity's fields that every login updates."""
+    return {
+        "last_login_at": timezone.now(),
+        "claims": {name: claims[name] for name in SNAPSHOT_CLAIMS if name in claims},
+    }
+
+
+def identity_of(issuer: str, subject: str):
+    """Return the queryset of the identity (issuer, subject) with its user and their
+    organisation, whose instances refuse any further load (FETCH_RAISE)."""
+    return (
+        ExternalIdentity.objects.select_related("user__organisation")
+        .fetch_mode(FETCH_RAISE)
+        .filter(issuer=issuer, subject=subject)
+    )
+
+
+def _org_id(claims: dict) -> str | None:
+    return claims.get("org_id") if isinstance(claims.get("org_id"), str) else None
+
+
+def _moves(user: User, claims: dict) -> bool:
+    """Return whether the claims' ``org_id`` names an organisation other than the user's
+    (a super_admin never moves)."""
+    org_id = _org_id(claims)
+    if not org_id or user.role == Role.SUPER_ADMIN:
+        return False
+    return user.organisation is None or user.organisation.auth0_org_id != org_id
+
+
+def _check_active(user: User) -> None:
+    if not user.is_active:
+        raise LoginRefused("account_inactive", "This account has been deactivated.")
+    if user.organisation is not None and not user.organisation.is_active:
+        raise LoginRefused("organisation_inactive", "This organisation has been deactivated.")
 
 
 def _upsert_once(issuer: str, claims: dict) -> Upserted:
-    now = timezone.now()
-    identity = (
-        ExternalIdentity.objects.select_related("user", "user__organisation")
-        .filter(issuer=issuer, subject=claims["sub"])
-        .first()
-    )
+    identity = identity_of(issuer, claims["sub"]).first()
     user = identity.user if identity else None
     email = _verified_email(claims)
     if user is None and email:
         user = (
             User.objects.select_related("organisation")
+            .fetch_mode(FETCH_RAISE)
             .filter(email__iexact=email, email_verified=True)
             .first()
         )
 
-    org_id = claims.get("org_id") if isinstance(claims.get("org_id"), str) else None
+    org_id = _org_id(claims)
     if user is None:
         organisation = (
             _organisation_for_org_id(org_id, claims.get("org_name"))
@@ -158,7 +211,7 @@ def _upsert_once(issuer: str, claims: dict) -> Upserted:
         )
         user = User(organisation=organisation, role=Role.VIEWER)
         user.set_unusable_password()
-        _profile_changes(user, claims)
+        _sync_profile_changes(user, claims)
         user.save()
         moved = True
     else:
@@ -168,28 +221,21 @@ def _upsert_once(issuer: str, claims: dict) -> Upserted:
             if organisation.pk != user.organisation_id:
                 user.organisation = organisation
                 moved = True
-        changed = _profile_changes(user, claims) + (["organisation"] if moved else [])
+        changed = _sync_profile_changes(user, claims) + (["organisation"] if moved else [])
         if changed:
             user.save(update_fields=[*changed, "updated_at"])
 
-    organisation = user.organisation
-    if not user.is_active:
-        raise LoginRefused("account_inactive", "This account has been deactivated.")
-    if organisation is not None and not organisation.is_active:
-        raise LoginRefused("organisation_inactive", "This organisation has been deactivated.")
+    _check_active(user)
     if moved:
         grant_member_application_access(user)
 
     new_identity = identity is None
     if new_identity:
         identity = ExternalIdentity.objects.create(
-            user=user, issuer=issuer, subject=claims["sub"], last_login_at=now,
-            claims=_snapshot(claims),
-        )  # fmt: skip
-    else:
-        ExternalIdentity.objects.filter(pk=identity.pk).update(
-            last_login_at=now, claims=_snapshot(claims)
+            user=user, issuer=issuer, subject=claims["sub"], **_seen(claims)
         )
+    else:
+        ExternalIdentity.objects.filter(pk=identity.pk).update(**_seen(claims))
     return Upserted(user=user, identity=identity, new_identity=new_identity)
 
 
@@ -211,12 +257,16 @@ def login_succeeded_event(upserted: Upserted, meta: RequestMeta) -> AuditEvent:
     )
 
 
+def _require_subject(claims: dict) -> None:
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise ValueError("claims without a subject")
+
+
 def upsert_identity(issuer: str, claims: dict) -> Upserted:
     """Find or create the local user for verified claims, atomically. Raises
     LoginRefused (nothing written) for a deactivated user or organisation. The login's
     audit event is the caller's (``login_succeeded_event``)."""
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise ValueError("claims without a subject")
+    _require_subject(claims)
     for _ in range(ATTEMPTS - 1):
         try:
             with transaction.atomic():
@@ -229,4 +279,20 @@ def upsert_identity(issuer: str, claims: dict) -> Upserted:
         return _upsert_once(issuer, claims)
 
 
-aupsert_identity = in_thread(upsert_identity)
+async def aupsert_identity(issuer: str, claims: dict) -> Upserted:
+    """Return ``upsert_identity``'s result. A returning person who stays in their
+    organisation is read and refreshed with the async ORM, writing only what changed;
+    anyone else goes through ``upsert_identity`` in one thread hop."""
+    _require_subject(claims)
+    identity = await identity_of(issuer, claims["sub"]).afirst()
+    if identity is None or _moves(identity.user, claims):
+        return await in_thread(upsert_identity)(issuer, claims)
+    user = identity.user
+    _check_active(user)
+    email = _new_email(user, claims)
+    taken = bool(email) and await _others_with(email, user).aexists()
+    changed = _profile_changes(user, claims, email_taken=taken)
+    if changed:
+        await user.asave(update_fields=[*changed, "updated_at"])
+    await ExternalIdentity.objects.filter(pk=identity.pk).aupdate(**_seen(claims))
+    return Upserted(user=user, identity=identity, new_identity=False)

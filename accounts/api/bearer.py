@@ -6,17 +6,22 @@ checks everything, ``iss`` included. A token from an issuer we do not verify is 
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import FETCH_RAISE
 
 from authsite.compiled import CompiledQuery
 from authsite.db import in_thread
 
 from .. import oidc
-from ..models import ExternalIdentity, TokenFamily, User
+from ..models import TokenFamily, User
 from ..tokens.access import averify_access_token, remembered_access_claims
 from ..tokens.access import unverified_claims as peek_claims
 from ..tokens.base import TokenError, account_is_active, is_own_issuer, user_columns, user_from_row
-from ..upsert import LoginRefused, RequestMeta, aupsert_identity, login_succeeded_event
+from ..upsert import (
+    LoginRefused,
+    RequestMeta,
+    aupsert_identity,
+    identity_of,
+    login_succeeded_event,
+)
 from .base import ApiError, Principal, aload
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -135,17 +140,14 @@ async def _provider_token_principal(token: str) -> Principal:
     if claims.get("gty") == "client-credentials" or claims["sub"].endswith("@clients"):
         # A machine's token (client credentials) names no person: it must not become one.
         raise _refused("invalid_token", "A client-credentials token does not identify a person.")
-    identities = ExternalIdentity.objects.select_related("user__organisation").fetch_mode(
-        FETCH_RAISE
-    )
-    identity = await identities.filter(issuer=claims["iss"], subject=claims["sub"]).afirst()
+    identity = await identity_of(claims["iss"], claims["sub"]).afirst()
     if identity is None:
         try:
             upserted = await aupsert_identity(claims["iss"], claims)
         except LoginRefused as exc:
             raise _refused("user_inactive", exc.reason) from None
         await login_succeeded_event(upserted, RequestMeta()).asave()
-        identity = await identities.aget(pk=upserted.identity.pk)
+        identity = await identity_of(claims["iss"], claims["sub"]).aget()
     if not account_is_active(identity.user):
         raise _refused("user_inactive", "This account or its organisation is deactivated.")
     return Principal(user=identity.user, via="bearer", claims=claims)

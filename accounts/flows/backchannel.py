@@ -13,6 +13,7 @@ import hashlib
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import FETCH_RAISE
 
 from authsite.db import in_thread
 
@@ -33,7 +34,7 @@ class BackchannelRefused(Exception):
 
 def _end_sessions(issuer: str, claims: dict, meta: RequestMeta) -> int:
     with transaction.atomic():
-        sessions = LoginSession.objects.filter(identity__issuer=issuer)
+        sessions = LoginSession.objects.fetch_mode(FETCH_RAISE).filter(identity__issuer=issuer)
         if isinstance(claims.get("sid"), str):
             sessions = sessions.filter(idp_sid=claims["sid"])
         if isinstance(claims.get("sub"), str):

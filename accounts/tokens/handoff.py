@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import FETCH_RAISE
 from django.utils import timezone
 
 from ..models import AuditType, HandoffCode, TokenFamily
@@ -68,7 +69,10 @@ def redeem_handoff_code(code: str, verifier, *, meta: RequestMeta = NO_META) -> 
 
 def _redeem(code_hash: str, verifier, now, meta: RequestMeta) -> Grant | TokenError:
     row = (
-        HandoffCode.objects.select_related("user__organisation").filter(code_hash=code_hash).first()
+        HandoffCode.objects.select_related("user__organisation")
+        .fetch_mode(FETCH_RAISE)
+        .filter(code_hash=code_hash)
+        .first()
     )
     user = row.user if row else None
     reason = None

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Subquery
+from django.db.models import FETCH_RAISE, Subquery
 from django.utils import timezone
 
 from authsite.db import in_thread
@@ -213,6 +213,7 @@ def revoke_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> bool
     with transaction.atomic():
         token = (
             RefreshToken.objects.select_related("family__user")
+            .fetch_mode(FETCH_RAISE)
             .filter(token_hash=hash_token(presented))
             .first()
         )

@@ -1,14 +1,24 @@
-"""API.md's identity rules, applied by accounts.upsert as one atomic unit."""
+"""API.md's identity rules, applied by accounts.upsert: each rule through both entry
+points, ``upsert_identity`` (one atomic unit) and ``aupsert_identity`` (the async ORM for a
+returning person, that unit for anyone else)."""
 
 import threading
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.core.exceptions import FieldFetchBlocked
 from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AuditEvent, ExternalIdentity, Role, User
-from accounts.upsert import LoginRefused, RequestMeta, upsert_identity
+from accounts.upsert import (
+    LoginRefused,
+    RequestMeta,
+    aupsert_identity,
+    identity_of,
+    upsert_identity,
+)
 from organisations.models import (
     Organisation,
     OrganisationDomain,
@@ -29,36 +39,44 @@ def claims(sub="auth0|1", **extra):
 pytestmark = pytest.mark.django_db
 
 
-def test_new_person_without_org_gets_a_personal_organisation_with_default_access():
-    user = upsert_identity(ISSUER, claims(name="Kim")).user
+@pytest.fixture(params=["upsert_identity", "aupsert_identity"])
+def upsert(request):
+    """Each entry point of the upsert, called the same way."""
+    if request.param == "upsert_identity":
+        return upsert_identity
+    return async_to_sync(aupsert_identity)
+
+
+def test_new_person_without_org_gets_a_personal_organisation_with_default_access(upsert):
+    user = upsert(ISSUER, claims(name="Kim")).user
     assert user.organisation.slug.startswith("personal-")
     assert user.role == Role.VIEWER
     assert OrganisationToolAccess.objects.filter(organisation=user.organisation).count() == 3
     assert UserApplicationAccess.objects.filter(user=user, has_access=True).count() == 3
 
 
-def test_new_person_with_verified_email_on_a_verified_domain_joins_that_organisation():
+def test_new_person_with_verified_email_on_a_verified_domain_joins_that_organisation(upsert):
     acme = Organisation.objects.create(name="Acme", slug="acme")
     OrganisationDomain.objects.create(organisation=acme, domain="acme.example", verified=True)
-    user = upsert_identity(ISSUER, claims(email="jo@ACME.example")).user
+    user = upsert(ISSUER, claims(email="jo@ACME.example")).user
     assert user.organisation == acme
 
 
-def test_unverified_domain_or_unverified_email_does_not_join():
+def test_unverified_domain_or_unverified_email_does_not_join(upsert):
     acme = Organisation.objects.create(name="Acme", slug="acme")
     OrganisationDomain.objects.create(organisation=acme, domain="acme.example", verified=True)
     OrganisationDomain.objects.create(organisation=acme, domain="acme.test", verified=False)
-    unverified_email = upsert_identity(
+    unverified_email = upsert(
         ISSUER, claims("a|1", email="x@acme.example", email_verified=False)
     ).user
-    unverified_domain = upsert_identity(ISSUER, claims("a|2", email="y@acme.test")).user
+    unverified_domain = upsert(ISSUER, claims("a|2", email="y@acme.test")).user
     assert unverified_email.organisation != acme
     assert unverified_domain.organisation != acme
 
 
-def test_org_id_creates_the_organisation_once_named_from_org_name():
-    first = upsert_identity(ISSUER, claims("a|1", org_id="org_9", org_name="Nine")).user
-    second = upsert_identity(
+def test_org_id_creates_the_organisation_once_named_from_org_name(upsert):
+    first = upsert(ISSUER, claims("a|1", org_id="org_9", org_name="Nine")).user
+    second = upsert(
         ISSUER, claims("a|2", email="b@example.com", org_id="org_9", org_name="Nine")
     ).user
     assert first.organisation == second.organisation
@@ -66,92 +84,116 @@ def test_org_id_creates_the_organisation_once_named_from_org_name():
     assert Organisation.objects.filter(auth0_org_id="org_9").count() == 1
 
 
-def test_person_is_identified_by_issuer_and_sub_not_email():
-    user = upsert_identity(ISSUER, claims("a|1")).user
-    other_issuer = upsert_identity(
+def test_person_is_identified_by_issuer_and_sub_not_email(upsert):
+    user = upsert(ISSUER, claims("a|1")).user
+    other_issuer = upsert(
         "https://other.example/", claims("a|1", email="someone@else.example")
     ).user
     assert other_issuer != user
 
 
-def test_verified_email_links_a_new_identity_to_the_verified_local_user():
-    user = upsert_identity(ISSUER, claims("google-oauth2|1")).user
-    linked = upsert_identity(ISSUER, claims("auth0|1")).user
+def test_verified_email_links_a_new_identity_to_the_verified_local_user(upsert):
+    user = upsert(ISSUER, claims("google-oauth2|1")).user
+    linked = upsert(ISSUER, claims("auth0|1")).user
     assert linked == user
     assert ExternalIdentity.objects.filter(user=user).count() == 2
 
 
-def test_unverified_email_never_links_to_an_existing_user():
-    user = upsert_identity(ISSUER, claims("google-oauth2|1")).user
-    intruder = upsert_identity(ISSUER, claims("auth0|evil", email_verified=False)).user
+def test_unverified_email_never_links_to_an_existing_user(upsert):
+    user = upsert(ISSUER, claims("google-oauth2|1")).user
+    intruder = upsert(ISSUER, claims("auth0|evil", email_verified=False)).user
     assert intruder != user
     assert intruder.email is None
 
 
-def test_unverified_email_cannot_squat_an_address_its_owner_claims_later():
-    squatter = upsert_identity(ISSUER, claims("auth0|evil", email_verified=False)).user
-    owner = upsert_identity(ISSUER, claims("google-oauth2|kim")).user
+def test_unverified_email_cannot_squat_an_address_its_owner_claims_later(upsert):
+    squatter = upsert(ISSUER, claims("auth0|evil", email_verified=False)).user
+    owner = upsert(ISSUER, claims("google-oauth2|kim")).user
     assert owner != squatter
     assert owner.email == "kim@example.com"
 
 
-def test_email_does_not_link_to_an_operator_whose_email_was_never_verified():
+def test_email_does_not_link_to_an_operator_whose_email_was_never_verified(upsert):
     operator = User.objects.create_superuser("kim@example.com", "pw")
-    user = upsert_identity(ISSUER, claims()).user
+    user = upsert(ISSUER, claims()).user
     assert user != operator
     operator.refresh_from_db()
     assert operator.role == Role.SUPER_ADMIN
 
 
-def test_profile_is_refreshed_and_unchanged_fields_are_not_written():
-    user = upsert_identity(ISSUER, claims(name="Kim", picture="https://img/1")).user
+def test_profile_is_refreshed_and_unchanged_fields_are_not_written(upsert):
+    user = upsert(ISSUER, claims(name="Kim", picture="https://img/1")).user
     stamp = user.updated_at
-    again = upsert_identity(ISSUER, claims(name="Kim", picture="https://img/1")).user
+    again = upsert(ISSUER, claims(name="Kim", picture="https://img/1")).user
     assert again.updated_at == stamp
-    renamed = upsert_identity(ISSUER, claims(name="Kim Lee", picture="https://img/1")).user
+    renamed = upsert(ISSUER, claims(name="Kim Lee", picture="https://img/1")).user
     assert renamed.name == "Kim Lee" and renamed.updated_at > stamp
 
 
-def test_existing_user_keeps_their_organisation_without_org_id():
-    user = upsert_identity(ISSUER, claims()).user
-    again = upsert_identity(ISSUER, claims()).user
+def test_existing_user_keeps_their_organisation_without_org_id(upsert):
+    user = upsert(ISSUER, claims()).user
+    again = upsert(ISSUER, claims()).user
     assert again.organisation_id == user.organisation_id
 
 
-def test_org_id_moves_the_user_and_grants_the_new_organisations_applications():
-    user = upsert_identity(ISSUER, claims()).user
-    moved = upsert_identity(ISSUER, claims(org_id="org_new", org_name="New")).user
+def test_org_id_moves_the_user_and_grants_the_new_organisations_applications(upsert):
+    user = upsert(ISSUER, claims()).user
+    moved = upsert(ISSUER, claims(org_id="org_new", org_name="New")).user
     assert moved.pk == user.pk
     assert moved.organisation.auth0_org_id == "org_new"
     assert UserApplicationAccess.objects.filter(user=moved).count() == 3
 
 
-def test_deactivated_user_is_refused_and_nothing_is_written():
-    user = upsert_identity(ISSUER, claims(name="Kim")).user
+def test_deactivated_user_is_refused_and_nothing_is_written(upsert):
+    user = upsert(ISSUER, claims(name="Kim")).user
     User.objects.filter(pk=user.pk).update(is_active=False)
     events = AuditEvent.objects.count()
     with pytest.raises(LoginRefused) as refused:
-        upsert_identity(ISSUER, claims(name="Changed"))
+        upsert(ISSUER, claims(name="Changed"))
     assert refused.value.code == "account_inactive"
     user.refresh_from_db()
     assert user.name == "Kim"
     assert AuditEvent.objects.count() == events
 
 
-def test_deactivated_organisation_is_refused():
-    user = upsert_identity(ISSUER, claims()).user
+def test_deactivated_organisation_is_refused(upsert):
+    user = upsert(ISSUER, claims()).user
     Organisation.objects.filter(pk=user.organisation_id).update(is_active=False)
     with pytest.raises(LoginRefused) as refused:
-        upsert_identity(ISSUER, claims())
+        upsert(ISSUER, claims())
     assert refused.value.code == "organisation_inactive"
 
 
-def test_identity_keeps_a_snapshot_without_secrets_and_the_last_login():
-    upsert_identity(ISSUER, claims(nonce="n", at_hash="h", org_id="org_1"))
+def test_identity_keeps_a_snapshot_without_secrets_and_the_last_login(upsert):
+    upsert(ISSUER, claims(nonce="n", at_hash="h", org_id="org_1"))
     identity = ExternalIdentity.objects.get()
     assert "nonce" not in identity.claims and "at_hash" not in identity.claims
     assert identity.claims["org_id"] == "org_1"
     assert timezone.now() - identity.last_login_at < timedelta(seconds=5)
+
+
+def test_a_new_email_another_user_holds_is_not_taken(upsert):
+    upsert(ISSUER, claims("auth0|other", email="jo@example.com"))
+    user = upsert(ISSUER, claims()).user
+    again = upsert(ISSUER, claims(email="jo@example.com")).user
+    assert again.pk == user.pk and again.email == "kim@example.com"
+    assert User.objects.filter(email__iexact="jo@example.com").count() == 1
+
+
+def test_a_returning_login_reads_once_and_writes_only_the_identity(
+    django_assert_num_queries,
+):
+    upsert_identity(ISSUER, claims(name="Kim"))
+    with django_assert_num_queries(2):
+        async_to_sync(aupsert_identity)(ISSUER, claims(name="Kim"))
+
+
+def test_what_the_login_did_not_load_raises_instead_of_querying():
+    upsert_identity(ISSUER, claims())
+    identity = identity_of(ISSUER, "auth0|1").defer("claims").get()
+    assert identity.user.organisation.is_active
+    with pytest.raises(FieldFetchBlocked):
+        identity.claims
 
 
 @pytest.mark.postgres
