@@ -22,7 +22,7 @@ from django.utils.cache import add_never_cache_headers
 from organisations.roles import may_administer
 
 from . import app_settings
-from .flows import step_up
+from .login import step_up
 from .redirects import is_admin_path
 
 

@@ -10,7 +10,7 @@ project's cache.
 With a Redis cache, ``ahit`` and ``ahit_each`` count on the event loop: one script
 increments the cache's own keys and starts each one's expiry on its window's first hit,
 atomically, in one round trip, with redis-py's asyncio client (one per event loop, on
-the cache's first LOCATION, kept on the loop itself as accounts/oidc/http.py keeps its
+the cache's first LOCATION, kept on the loop itself as accounts/login/oidc/http.py keeps its
 transport: one for an ASGI process; under WSGI, where each request runs a loop of its
 own, it goes away with that loop). The counter is the integer Django's Redis backends
 store, so the sync ``hit`` and the async ones count together. Other caches are counted

@@ -20,20 +20,21 @@ from organisations.access import (
     features_from_rows,
 )
 
-from . import oidc, ratelimit
+from . import ratelimit
 from .api.base import SERVICE_ERRORS, error_response, service_unavailable, unavailable_dependency
 from .api.endpoint import endpoint
-from .flows.backchannel import BackchannelRefused
-from .flows.backchannel import backchannel_logout as backchannel_flow
-from .flows.callback import LoginFailed, complete_login
-from .flows.login import (
+from .login import oidc
+from .login.backchannel import BackchannelRefused
+from .login.backchannel import backchannel_logout as backchannel_flow
+from .login.begin import (
     BINDING_COOKIE,
     BINDING_COOKIE_PATH,
     FLOW_TTL,
     LoginRequestInvalid,
     begin_login,
 )
-from .flows.logout import logout as logout_flow
+from .login.callback import LoginFailed, complete_login
+from .login.logout import logout as logout_flow
 from .requestkit import client_ip, request_meta
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from organisations.admin import TenantScopedAdmin, access_changed
 from organisations.admin.columns import column
 
-from ..flows import step_up
+from ..login import step_up
 from ..models import AuditEvent, AuditType
 from ..requestkit import request_meta
 

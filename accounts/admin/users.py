@@ -12,7 +12,7 @@ from organisations.admin_confirm import Confirmation, confirm_first, counted
 from organisations.models import UserApplicationAccess
 from organisations.roles import admin_organisation_id, is_super_admin
 
-from ..flows.logout import end_all_sessions, sessions_to_end
+from ..login.logout import end_all_sessions, sessions_to_end
 from ..models import AuditEvent, AuditType, ExternalIdentity, Role, User
 from .audit import audit_event
 from .sessions import EndSessionMixin, SessionInline
@@ -294,7 +294,7 @@ class UserAdmin(EndSessionMixin, TenantScopedAdmin, DjangoUserAdmin):
     )
     @confirm_first(describe_revocation)
     def revoke_sessions_and_tokens(self, request, queryset):
-        """accounts.flows.logout.end_all_sessions for each selected user but oneself."""
+        """accounts.login.logout.end_all_sessions for each selected user but oneself."""
         users = list(queryset.exclude(pk=request.user.pk))
         if len(users) != queryset.count():
             self.message_user(request, "Your own sessions were left alone.", messages.WARNING)

@@ -10,7 +10,7 @@ from django.db import connection
 from authsite.compiled import CompiledQuery
 from authsite.db import in_thread
 
-from .. import oidc
+from ..login import oidc
 from ..models import TokenFamily, User
 from ..tokens.access import averify_access_token, remembered_access_claims
 from ..tokens.access import unverified_claims as peek_claims

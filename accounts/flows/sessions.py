@@ -33,12 +33,12 @@ from django.utils import timezone
 from authsite.db import in_thread
 
 from .. import ratelimit
+from ..login.logout import end_login_session, live_families, live_logins
 from ..models import AuditType
 from ..tokens.base import audit_event
 from ..tokens.refresh import revoke_family
 from ..upsert import RequestMeta
 from ..useragent import summarise
-from .logout import end_login_session, live_families, live_logins
 
 BROWSER = "browser"
 TOKEN = "token"

@@ -2,6 +2,6 @@
 configuration doctor (``doctor``, `manage.py auth_doctor`) and schema repair
 (``schema_repair``, `manage.py repair_schema`).
 
-May import: accounts.app_settings, accounts.keys, accounts.models, accounts.oidc,
+May import: accounts.app_settings, accounts.keys, accounts.models, accounts.login.oidc,
 accounts.cookies, accounts.ratelimit, accounts.requestkit, organisations.
 """

@@ -4,7 +4,7 @@ provider)."""
 
 import time
 
-from accounts.flows import step_up
+from accounts.login import step_up
 
 
 def sign_in(client, user, *, amr=("mfa",), acr=None, auth_time=None):

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from accounts.flows.step_up import MFA_POLICY
+from accounts.login.step_up import MFA_POLICY
 from accounts.models import AuditEvent, AuditType, Role
 from tests.admin.kit import sign_in
 

@@ -8,7 +8,8 @@ import sys
 import pytest
 from asgiref.sync import async_to_sync
 
-from accounts import keys, oidc
+from accounts import keys
+from accounts.login import oidc
 from accounts.models import SigningKey
 from tests.idp import CLIENT_SECRET
 

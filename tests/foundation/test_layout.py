@@ -1,7 +1,8 @@
 """The code's layout, read from its imports (function-level ones included): no two
 modules import each other, even through others; ``organisations`` never imports
-``accounts``; and a package whose docstring has a "May import:" line imports, from the
-project, only itself and what that line names."""
+``accounts``; nothing outside ``accounts.devidp`` (development only) imports it; and a
+package whose docstring has a "May import:" line imports, from the project, only itself
+and what that line names."""
 
 import ast
 import re
@@ -107,6 +108,29 @@ def test_organisations_never_imports_accounts():
         module: sorted(name for name in imported if name.split(".")[0] == "accounts")
         for module, imported in GRAPH.items()
         if module.split(".")[0] == "organisations"
+    }
+    assert {module: names for module, names in wrong.items() if names} == {}
+
+
+def test_the_oidc_client_imports_no_models():
+    client = [module for module in GRAPH if module.startswith("accounts.login.oidc")]
+    assert client
+    models = {
+        module: sorted(name for name in GRAPH[module] if name.endswith(".models"))
+        for module in client
+    }
+    assert {module: names for module, names in models.items() if names} == {}
+
+
+def test_only_the_development_package_imports_itself():
+    def development(name):
+        return name == "accounts.devidp" or name.startswith("accounts.devidp.")
+
+    assert "accounts.devidp.server" in GRAPH["accounts.devidp.management.commands.rundev"]
+    wrong = {
+        module: sorted(name for name in imported if development(name))
+        for module, imported in GRAPH.items()
+        if not development(module)
     }
     assert {module: names for module, names in wrong.items() if names} == {}
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from accounts.flows.step_up import MFA_POLICY
+from accounts.login.step_up import MFA_POLICY
 from accounts.models import AuditEvent, AuditType, Role, User
 from organisations.models import Organisation
 from tests.logins import authorize, browser_login, path_of, replace_claims, start

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from accounts.oidc import http
+from accounts.login.oidc import http
 
 
 def test_pools_die_with_their_loops(idp):

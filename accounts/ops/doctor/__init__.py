@@ -8,6 +8,6 @@ cache, which may hold a stale copy that hides an outage), never creates a signin
 and never prints the client secret. The HTTP checks run in one event loop; the
 database is read after that loop has closed, so no ORM call runs inside it.
 
-May import: accounts.app_settings, accounts.keys, accounts.models, accounts.oidc,
+May import: accounts.app_settings, accounts.keys, accounts.models, accounts.login.oidc,
 accounts.ops.checks.
 """

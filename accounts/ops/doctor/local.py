@@ -62,7 +62,7 @@ def check_configuration() -> Check:
 
 def callback_url() -> str:
     """The redirect_uri this server sends: PUBLIC_BASE_URL + /auth/callback (as
-    accounts.flows.login.callback_url does when it is set), else the assumed local one."""
+    accounts.login.begin.callback_url does when it is set), else the assumed local one."""
     return (settings.PUBLIC_BASE_URL or ASSUMED_BASE_URL) + CALLBACK_PATH
 
 

@@ -14,10 +14,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ... import app_settings
-from ...oidc.errors import ProviderUnavailable
-from ...oidc.http import get_json, oauth_client
-from ...oidc.metadata import REQUIRED_METADATA
-from ...oidc.tokens import LEEWAY
+from ...login.oidc.errors import ProviderUnavailable
+from ...login.oidc.http import get_json, oauth_client
+from ...login.oidc.metadata import REQUIRED_METADATA
+from ...login.oidc.tokens import LEEWAY
 from .base import (
     CLOCK_OK_BELOW,
     CLOCK_WARN_BELOW,

@@ -21,14 +21,14 @@ from django.db import transaction
 
 from authsite.db import in_thread, thread_cache
 
-from .. import app_settings, oidc
+from .. import app_settings
 from ..api.base import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
 from ..tokens.handoff import create_handoff_code
 from ..upsert import LoginRefused, aupsert_identity, login_succeeded_event
-from . import step_up
-from .login import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
+from . import oidc, step_up
+from .begin import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
 from .logout import end_login_session
 
 logger = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from authsite.db import in_thread
 
-from .. import oidc
 from ..models import AuditEvent, AuditType, LoginSession, RefreshToken, TokenFamily
 from ..redirects import default_landing
 from ..requestkit import request_meta
 from ..tokens.refresh import arevoke_family, revoke_session_families, revoke_user_families
+from . import oidc
 
 
 def end_login_session(session_key: str, reason: str) -> None:

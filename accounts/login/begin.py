@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from .. import oidc
 from ..redirects import default_landing, safe_next
 from ..requestkit import base_url
+from . import oidc
 from . import step_up as step_up_flow
 
 FLOW_TTL = 600

@@ -14,7 +14,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
-from .. import app_settings
+from ... import app_settings
 from .errors import InvalidToken
 from .metadata import discovery, key_set_for
 

@@ -13,7 +13,7 @@ import ssl
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from .. import app_settings
+from ... import app_settings
 from .errors import ProviderUnavailable
 
 _LOOP_ATTRIBUTE = "_authsite_oidc_transport"

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import httpx2
 from authlib.integrations.base_client import OAuthError
 
-from .. import app_settings
+from ... import app_settings
 from .errors import OIDCError, ProviderUnavailable
 from .http import oauth_client
 from .metadata import discovery

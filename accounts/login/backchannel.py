@@ -1,6 +1,6 @@
 """POST /auth/backchannel-logout: the identity provider tells us a session ended.
 
-The logout token is verified (accounts/oidc), its `jti` is recorded in the shared cache
+The logout token is verified (accounts/login/oidc), its `jti` is recorded in the shared cache
 so a replay is refused by every process, and then — as one atomic unit — the Django
 sessions born from that provider session (`sid`), or from every session of that
 identity (`sub`), are deleted, their refresh-token families revoked, and an audit event
@@ -17,10 +17,10 @@ from django.db.models import FETCH_RAISE
 
 from authsite.db import in_thread
 
-from .. import oidc
 from ..api.base import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..upsert import RequestMeta
+from . import oidc
 from .logout import end_login_session
 
 JTI_MEMORY = 3600

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .. import app_settings
+from ... import app_settings
 from .errors import InvalidToken, OIDCError, ProviderUnavailable
 from .http import get_json
 

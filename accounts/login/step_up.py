@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
-from ..oidc.tokens import LEEWAY
+from .oidc.tokens import LEEWAY
 
 MFA = "mfa"
 MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
