@@ -4,6 +4,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from accounts import keys
+from authsite.asgi import django_application
+from authsite.fastlane.app import FastLane
+from tests.api.refreshkit import echo
 from tests.e2e.servers import free_port
 
 
@@ -35,3 +39,22 @@ async def database_down():
     saved = await sync_to_async(cut)()
     yield
     await sync_to_async(restore)(saved)
+
+
+@pytest.fixture
+async def lane(transactional_db):
+    """The lane in front of a stand-in. The signing key is made and loaded first, as
+    Django's path does for a process's first token: the lane reads no key from the
+    database (test_keys_the_process_does_not_hold_are_left_to_django)."""
+    await keys.asigner()
+    fast_lane = FastLane(echo)
+    yield fast_lane
+    await fast_lane.close()
+
+
+@pytest.fixture
+async def full_stack():
+    """The production application: the lane in front of Django."""
+    fast_lane = FastLane(django_application)
+    yield fast_lane
+    await fast_lane.close()
