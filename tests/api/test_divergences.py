@@ -2,18 +2,13 @@
 the fast lane in front of Django) and Django alone (``authsite.asgi:django_application``),
 on the same database.
 
-A differential run found requests where the two answered differently, or where both
-answered with a 500: bodies the lane could not read as Django does, a database or a
-cache that fails while a forged token is checked, a lone surrogate in a refresh token,
-a token nested too deep to parse, and a rate limit counted twice. Each test here sends
-one of them to both paths and asserts what a client sees: the status, the JSON error
-body ``{"error", "detail"}``, and the headers, which must be the same on both paths to
-the byte (the security headers included). The last test sends a handful of malformed
-requests without credentials to every API path: never a 500, never an answer that is
-not JSON.
-
-Nothing of the project is faked: the outside world is (a database port nobody listens
-on, a Redis that was stopped).
+Each test sends both paths a request they once answered differently, or with a 500
+(bodies the lane cannot read as Django does, a failing database or cache while a forged
+token is checked, tokens that break the parsers, a rate limit counted twice), and asserts
+what a client sees: the status, the JSON error body ``{"error", "detail"}`` and the same
+headers to the byte. The last test sends malformed requests without credentials to every
+API path: never a 500, never an answer that is not JSON. Only the outside world fails (a
+database port nobody listens on, a Redis that was stopped).
 """
 
 import base64
