@@ -46,6 +46,10 @@ INSTALLED_APPS = [
     "organisations",
     "accounts",
 ]
+# Development-only code (the development identity provider, demo data, rundev, seed_demo)
+# is installed only in development; accounts/devidp/ refuses to be imported otherwise.
+if DEBUG:
+    INSTALLED_APPS.append("accounts.devidp")
 
 # Django's middleware, made hop-free under ASGI (authsite/middleware.py).
 MIDDLEWARE = [
@@ -240,8 +244,8 @@ AUTH0_ALGORITHMS = env.list("AUTH0_ALGORITHMS", default=["RS256"])
 AUTH0_HTTP_TIMEOUT = env.float("AUTH0_HTTP_TIMEOUT", default=5.0)
 AUTH0_METADATA_TTL = env.int("AUTH0_METADATA_TTL", default=3600)
 
-# The local development identity provider serves the README's run command when no
-# Auth0 tenant is configured (accounts/devidp/). It refuses to run with DEBUG off.
+# Where `manage.py rundev` serves the development identity provider (accounts/devidp/,
+# installed only with DEBUG) when no Auth0 tenant is configured.
 DEVIDP_URL = env.str("DEVIDP_URL", default="http://127.0.0.1:9000/")
 
 # --- app-issued tokens ----------------------------------------------------------------

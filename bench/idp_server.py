@@ -16,7 +16,7 @@ import argparse
 import sys
 from urllib.parse import parse_qs
 
-from accounts.devidp import Provider
+from accounts.devidp.provider import Provider
 from accounts.devidp.server import base_url, bind, make_server
 
 CLIENT_ID = "bench-client"

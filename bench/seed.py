@@ -4,7 +4,7 @@
         [--users 1000] [--refresh 20000] [--burst 4]
 
 Writes one organisation (with the migrations' default tools granted), ``--users``
-members with application access, the demo feature flags, and then:
+members with application access, the demo's feature flags (``FLAGS``), and then:
 
 - ``access_tokens``: one app access token per member, minted by
   ``tests.tokens.kit.aissue_token_pair`` (a family, a refresh token and an audit row per
@@ -32,6 +32,13 @@ ORGANISATION = {
     "auth0_org_id": "org_bench",
     "subscription_plan": "enterprise",
 }
+# The demo's flags (accounts/devidp/demo.py), which the bench, running with DEBUG=false,
+# cannot import.
+FLAGS = [
+    {"key": "new_dashboard", "name": "New dashboard", "enabled": True, "rollout_percentage": 100},
+    {"key": "beta_exports", "name": "Beta exports", "enabled": True, "rollout_percentage": 50},
+    {"key": "ai_insights", "name": "AI insights", "enabled": False, "rollout_percentage": 0},
+]
 
 
 def _setup_django() -> None:
@@ -46,7 +53,6 @@ def seed_tenant(users: int):
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
 
-    from accounts.demo import DEMO_FLAGS
     from accounts.models import Role, User
     from organisations.access import setup_organisation_access
     from organisations.models import FeatureFlag, Organisation
@@ -65,7 +71,7 @@ def seed_tenant(users: int):
             )
             for i in range(users)
         )
-        for flag in DEMO_FLAGS:
+        for flag in FLAGS:
             FeatureFlag.objects.create(**flag)
         setup_organisation_access(organisation)
     return list(User.objects.filter(organisation=organisation).select_related("organisation"))

@@ -7,7 +7,8 @@ provider to a test in a clean state, with the AUTH0_* settings pointing at it.
 
 import pytest
 
-from accounts.devidp import Provider, ThreadedServer, serve_in_thread
+from accounts.devidp.provider import Provider
+from accounts.devidp.server import ThreadedServer, serve_in_thread
 
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret"

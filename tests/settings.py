@@ -13,6 +13,11 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 from authsite.settings import *  # noqa: F403
 
+# The development identity provider is the suite's Auth0, faked only at the network
+# boundary: installed here whatever DEBUG says (tests are not production).
+if "accounts.devidp" not in INSTALLED_APPS:  # noqa: F405
+    INSTALLED_APPS = [*INSTALLED_APPS, "accounts.devidp"]  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Django's test clients keep request_finished from closing connections, so a request

@@ -1,13 +1,12 @@
 """`python -m accounts.devidp [--host 127.0.0.1] [--port 9000]`: the development identity
-provider, with the demo people of accounts/demo.py and the development client. It signs
+provider, with the demo people of demo.py and the development client. It signs
 anyone in without a password, so it refuses to start unless DEBUG is true."""
 
 import argparse
 import os
 import sys
 
-from accounts.demo import DEMO_ORGANISATIONS, DEMO_PEOPLE, DEV_CLIENT_ID, DEV_CLIENT_SECRET
-
+from .demo import DEMO_ORGANISATIONS, DEMO_PEOPLE, DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from .provider import Provider
 from .server import base_url, bind, make_server
 

@@ -129,6 +129,20 @@ def json_response(
     )
 
 
+def oauth_error(
+    error: str, description: str, status: int = 400, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
+    """Return OAuth's JSON error answer: `error` and `error_description`."""
+    return json_response({"error": error, "error_description": description}, status, headers)
+
+
+class Refusal(Exception):
+    """Ends a request early with a ready answer."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
 def html_response(html: str, status: int = 200) -> Response:
     return Response(
         status, html.encode(), "text/html; charset=utf-8", [("cache-control", "no-store")]

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
-from accounts.demo import DEMO_ORGANISATIONS, DEMO_PEOPLE
+from accounts.devidp.demo import DEMO_ORGANISATIONS, DEMO_PEOPLE
 from tests.e2e.servers import ROOT, E2EDatabase, Server, base_env, free_port
 from tests.idp import CLIENT_ID, CLIENT_SECRET, seed
 
@@ -125,9 +125,10 @@ def attacker_site():
 @pytest.fixture(scope="session")
 def browser_database():
     """The servers' own database: the demo tenants and people of `seed_demo` (Acme and
-    Globex, an operator with a password); `user_ids` maps each seeded email to its id."""
+    Globex, an operator with a password), a development command run with DEBUG=true;
+    `user_ids` maps each seeded email to its id."""
     database = E2EDatabase(f"authsite_browser_{os.getpid()}")
-    database.run_manage("seed_demo", "--force")
+    database.run_manage("seed_demo", env={"DEBUG": "true"})
     output = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", _USER_IDS],
         cwd=ROOT,
@@ -201,7 +202,7 @@ def _fresh_provider(idp_server):
 
 @pytest.fixture
 def demo_people(_fresh_provider, idp_server):
-    """The provider also knows the demo people of accounts/demo.py that its seed lacks
+    """The provider also knows the demo people of accounts/devidp/demo.py that its seed lacks
     (the seed's Alice Acme is Acme's seeded admin by verified email): Sam Super, Victor
     Viewer and the rest, with their demo organisation's `org_id`, as under `make run`."""
     provider = idp_server.provider

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from accounts.demo import DEMO_OPERATOR
+from accounts.devidp.demo import DEMO_OPERATOR
 from tests.browser.conftest import FRESH_PROFILE, choose_demo_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("demo_people")]
@@ -20,7 +20,7 @@ ACME = ["alice@acme.example", "anna@acme.example", "victor@acme.example"]
 GLOBEX = ["gina@globex.example", "gus@globex.example"]
 OPERATORS = ["sam@operators.example", DEMO_OPERATOR["email"]]
 
-# The provider's names: tests/idp.py's Alice, and accounts/demo.py's people (demo_people).
+# The provider's names: tests/idp.py's Alice, and accounts/devidp/demo.py's people (demo_people).
 ALICE, SAM, VICTOR = "Alice Acme", "Sam Super", "Victor Viewer"
 
 

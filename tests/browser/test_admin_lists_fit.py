@@ -11,7 +11,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from accounts.demo import DEMO_OPERATOR
+from accounts.devidp.demo import DEMO_OPERATOR
 from tests.e2e.servers import E2EDatabase, Server
 
 pytestmark = pytest.mark.browser
@@ -61,7 +61,7 @@ for type in AuditType.values:
 @pytest.fixture(scope="module")
 def admin_server():
     database = E2EDatabase(f"authsite_admin_lists_{os.getpid()}")
-    database.run_manage("seed_demo", "--force")
+    database.run_manage("seed_demo", env={"DEBUG": "true"})
     database.run_manage("shell", "-c", _REALISTIC_ROWS)
     server = Server(database, {"ADMIN_PASSWORD_LOGIN": "true", "ADMIN_MFA_REQUIRED": "false"})
     yield server

@@ -12,10 +12,11 @@ import httpx2
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.demo import DEMO_PEOPLE, DEV_CLIENT_ID
-from accounts.devidp import Provider, serve_in_thread
 from accounts.devidp.__main__ import REFUSAL, dev_provider
-from accounts.devidp.provider import redirect_uri_allowed
+from accounts.devidp.authorize import redirect_uri_allowed
+from accounts.devidp.demo import DEMO_PEOPLE, DEV_CLIENT_ID
+from accounts.devidp.provider import Provider
+from accounts.devidp.server import serve_in_thread
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

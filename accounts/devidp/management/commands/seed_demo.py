@@ -1,17 +1,18 @@
-"""``manage.py seed_demo``: the demo tenants, people, access and flags of accounts/demo.py,
-plus an operator login for the admin.
+"""``manage.py seed_demo``: the demo tenants, people, access and flags of demo.py, plus an
+operator login for the admin.
 
 Idempotent: each row is found by its natural key and only fields that differ from the demo
 are written, so a second run changes nothing. Everything happens in one transaction. The
-demo has published passwords, so the command refuses to run with DEBUG off unless
-``--force`` is given.
+demo has published passwords: the command exists only where this app is installed
+(DEBUG=true, or the test settings), and refuses to run with DEBUG off unless ``--force``
+is given.
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.demo import DEMO_FLAGS, DEMO_OPERATOR, DEMO_ORGANISATIONS, DEMO_PEOPLE
+from accounts.devidp.demo import DEMO_FLAGS, DEMO_OPERATOR, DEMO_ORGANISATIONS, DEMO_PEOPLE
 from accounts.models import Role, User
 from organisations.access import setup_organisation_access
 from organisations.models import FeatureFlag, Organisation, OrganisationDomain

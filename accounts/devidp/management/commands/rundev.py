@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import DEMO_OPERATOR, DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from accounts.devidp.demo import DEMO_OPERATOR, DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from accounts.devidp.server import base_url
 
 API_HOST, API_PORT = "127.0.0.1", 8000
