@@ -31,7 +31,7 @@ from .models import (
 
 
 def default_tool_access(organisation_id, tool: Tool) -> OrganisationToolAccess:
-    """An unsaved access row with the tool's default tier, features and limits."""
+    """Return an unsaved access row with the tool's default tier, features and limits."""
     return OrganisationToolAccess(
         organisation_id=organisation_id,
         tool=tool,
@@ -43,7 +43,7 @@ def default_tool_access(organisation_id, tool: Tool) -> OrganisationToolAccess:
 
 def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
     """Give the organisation one access row per active default tool it lacks, with the
-    tool's default tier, features and limits. Returns the tools newly granted."""
+    tool's default tier, features and limits. Return the tools newly granted."""
     tools = list(Tool.objects.filter(is_active=True, is_default=True))
     existing = set(
         OrganisationToolAccess.objects.filter(organisation=organisation).values_list(
@@ -60,7 +60,7 @@ def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
 
 def grant_member_application_access(user, granted_by=None) -> list[int]:
     """Give the user application access to every tool their organisation has enabled
-    and they lack. Returns the ids of the tools newly granted."""
+    and they lack. Return the ids of the tools newly granted."""
     if user.organisation_id is None:
         return []
     enabled = set(
@@ -83,8 +83,8 @@ def grant_member_application_access(user, granted_by=None) -> list[int]:
 
 
 def setup_organisation_access(organisation: Organisation) -> tuple[list[Tool], int]:
-    """Default tool access for the organisation, then application access for every
-    member, as one atomic unit. Returns (tools granted, member grants made)."""
+    """Grant the organisation its default tool access, then every member their
+    application access, as one atomic unit. Return (tools granted, member grants made)."""
     with transaction.atomic():
         tools = grant_default_tool_access(organisation)
         grants = 0
@@ -105,9 +105,10 @@ class Backfill:
 
 
 def backfill_access(organisation_ids, *, dry_run: bool = False) -> list[Backfill]:
-    """``setup_organisation_access`` for a batch of organisations, set-based: the same
-    rows, in a constant number of queries whatever the batch holds (four reads, then two
-    INSERT … ON CONFLICT DO NOTHING), under one transaction.
+    """Grant what ``setup_organisation_access`` would to a batch of organisations, in a
+    constant number of queries whatever the batch holds (four reads, then two INSERT …
+    ON CONFLICT DO NOTHING), under one transaction. Return one ``Backfill`` per
+    organisation, in the order given.
 
     What is missing is worked out from the reads alone, so ``dry_run`` reports exactly
     what a real run would grant and writes nothing. Counts are the rows found missing; a
@@ -185,8 +186,8 @@ class Override:
 
 
 def rollout_bucket(user_id, key: str) -> int:
-    """A stable bucket in 0..99 for (user, flag): sha256, so it is the same in every
-    process and every release."""
+    """Return a stable bucket in 0..99 for (user, flag), the same in every process and
+    every release (sha256)."""
     digest = hashlib.sha256(f"{key}:{user_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 100
 
@@ -201,8 +202,9 @@ def evaluate_flag(
     user_override: Override | None = None,
     organisation_override: Override | None = None,
 ) -> bool:
-    """Flag disabled → off; else an unexpired user override; else an unexpired
-    organisation override; else the rollout bucket."""
+    """Return whether the flag is on for the user: off when disabled; else as an
+    unexpired user override says; else an unexpired organisation override; else the
+    rollout bucket."""
     if not enabled:
         return False
     if user_override is not None and user_override.applies(now):
@@ -213,8 +215,8 @@ def evaluate_flag(
 
 
 def features_query(user_id, organisation_id):
-    """Every flag with the user's and the organisation's override for it, if any, as
-    subqueries: one query. The one definition of it; ``authsite.fastlane`` runs the
+    """Return every flag with the user's and the organisation's override for it, if any,
+    as subqueries: one query. The one definition of it; ``authsite.fastlane`` runs the
     SQL Django compiles from it."""
     user_override = UserFeatureOverride.objects.filter(flag=OuterRef("pk"), user_id=user_id)
     org_override = OrganisationFeatureOverride.objects.filter(
@@ -241,7 +243,8 @@ def features_query(user_id, organisation_id):
 
 
 def features_from_rows(rows, user_id, now: datetime) -> dict[str, bool]:
-    """The rows of ``features_query`` evaluated for the user at ``now``."""
+    """Return each flag's key and whether it is on for the user at ``now``, from the
+    rows of ``features_query``."""
     return {
         key: evaluate_flag(
             key=key,
@@ -257,15 +260,16 @@ def features_from_rows(rows, user_id, now: datetime) -> dict[str, bool]:
 
 
 def features_for(user, now: datetime) -> dict[str, bool]:
-    """Every flag evaluated for the user at ``now`` (``features_query``): no query when
-    the shared cache holds their access."""
+    """Return every flag evaluated for the user at ``now`` (``features_query``); no query
+    when the shared cache holds their access."""
     _, rows = access_rows(user, applications=False)
     return features_from_rows(rows, user.pk, now)
 
 
 def applications_query(user_id, organisation_id):
-    """The tools the user may open: their own access granted, the organisation's access
-    enabled, the tool active. One query; the one definition of it (see features_query)."""
+    """Return the tools the user may open: their own access granted, the organisation's
+    access enabled, the tool active. One query; the one definition of it (see
+    features_query)."""
     return (
         OrganisationToolAccess.objects.filter(
             organisation_id=organisation_id,
@@ -287,17 +291,17 @@ def applications_from_rows(rows) -> list[dict]:
 
 
 def applications_for(user) -> list[dict]:
-    """The tools the user may open, as dicts (``applications_query``): no query when the
-    shared cache holds their access."""
+    """Return the tools the user may open, as dicts (``applications_query``); no query
+    when the shared cache holds their access."""
     rows, _ = access_rows(user, features=False)
     return applications_from_rows(rows)
 
 
 def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
-    """(rows of ``applications_query``, rows of ``features_query``) for the user, from
-    the shared cache (organisations.access_cache). On a miss both are read, one query
-    each, and stored; when they may not be stored, only those asked for are read (the
-    other is empty)."""
+    """Return (rows of ``applications_query``, rows of ``features_query``) for the user,
+    from the shared cache (organisations.access_cache). On a miss both are read, one
+    query each, and stored; when they may not be stored, only those asked for are read
+    (the other is empty)."""
     key, rows = access_cache.lookup(user.pk, user.organisation_id)
     if rows is not None:
         return rows
@@ -312,10 +316,10 @@ def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
 
 
 def application_rows(user) -> list:
-    """The rows of ``applications_query`` for the user (``access_rows``)."""
+    """Return the rows of ``applications_query`` for the user (``access_rows``)."""
     return access_rows(user, features=False)[0]
 
 
 def feature_rows(user) -> list:
-    """The rows of ``features_query`` for the user (``access_rows``)."""
+    """Return the rows of ``features_query`` for the user (``access_rows``)."""
     return access_rows(user, applications=False)[1]

@@ -70,7 +70,7 @@ class Scope:
 
     @property
     def owner(self) -> str:
-        """The attribute holding the owner's id."""
+        """Return the name of the attribute holding the owner's id."""
         return f"{self.field}_id"
 
     def keys_of(self, obj) -> set[str]:
@@ -105,10 +105,10 @@ def _shared() -> bool:
 
 
 def lookup(user_id, organisation_id):
-    """(key, rows): the person's cached rows and the key of their access now; rows None
-    on a miss. (None, None) when their access must be read from the database and not
-    stored: inside a transaction, with a cache that is not shared, or while the cache
-    cannot be reached."""
+    """Return (key, rows): the key of the person's access now and their cached rows, or
+    None on a miss. Return (None, None) when their access must be read from the database
+    and not stored: inside a transaction, with a cache that is not shared, or while the
+    cache cannot be reached."""
     if not _shared() or transaction.get_connection().in_atomic_block:
         return None, None
     try:
@@ -128,9 +128,9 @@ def store(key: str, rows) -> None:
 
 
 def _entry_key(user_id, organisation_id) -> str | None:
-    """The key of the person's access under the current versions. A version that is
-    missing is set to a new token; None if another request or a change set it first
-    (then read, but do not store)."""
+    """Return the key of the person's access under the current versions, setting a
+    missing version to a new token; return None if another request or a change set it
+    first (then read, but do not store)."""
     keys = [EVERYONE, version_key("organisation", organisation_id), version_key("user", user_id)]
     cache = thread_cache()
     versions = cache.get_many(keys)
@@ -167,7 +167,7 @@ class _OnCommit:
 def changed(keys) -> None:
     """Bump ``keys`` for a change just written. In a transaction, once it commits (and
     now, at its first change, so that a cache that is down fails the transaction);
-    otherwise now. Raises CACHE_ERRORS from the bump made now."""
+    otherwise now. Raise CACHE_ERRORS from the bump made now."""
     if not keys or not _shared():
         return
     connection = transaction.get_connection()
@@ -227,7 +227,8 @@ def _before_save(sender, instance, update_fields=None, **kwargs):
 
 
 def _stored_keys(scope: Scope, model, instance, update_fields) -> set[str]:
-    """The version of the owner a row has in the database, if saving it may change it."""
+    """Return the version key of the owner a row has in the database, if saving it may
+    change it."""
     if scope.kind is None or instance.pk is None:
         return set()
     if update_fields is not None and not {scope.field, scope.owner} & set(update_fields):

@@ -8,14 +8,15 @@ ORGANISATION_ADMIN = "admin"
 
 
 def is_super_admin(user) -> bool:
-    """True for an active user who may see and change everything."""
+    """Return whether the user is active and may see and change everything."""
     return bool(
         user.is_active and (user.is_superuser or getattr(user, "role", None) == SUPER_ADMIN)
     )
 
 
 def admin_organisation_id(user) -> int | None:
-    """The organisation an organisation admin is confined to; None for anyone else."""
+    """Return the organisation an organisation admin is confined to; None for anyone
+    else."""
     if (
         user.is_active
         and not user.is_superuser
@@ -26,5 +27,6 @@ def admin_organisation_id(user) -> int | None:
 
 
 def may_administer(user) -> bool:
-    """True for a super admin, and for an organisation admin of an organisation."""
+    """Return whether the user is a super admin or an organisation admin of an
+    organisation."""
     return is_super_admin(user) or admin_organisation_id(user) is not None

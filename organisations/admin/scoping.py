@@ -24,7 +24,7 @@ def _scope_foreign_key(db_field, request, kwargs):
 
 
 def scoped(queryset, request, organisation_path):
-    """Everything for a super admin; for an organisation admin only the rows whose
+    """Return everything for a super admin; for an organisation admin only the rows whose
     ``organisation_path`` leads to their organisation (all rows of a model without one);
     nothing for anyone else."""
     if is_super_admin(request.user):
@@ -66,8 +66,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return scoped(super().get_queryset(request), request, self.organisation_path)
 
     def get_object(self, request, object_id, from_field=None):
-        """Out of scope and missing look the same: 404, so that typing another
-        organisation's ids into the URL reveals nothing (Django would redirect)."""
+        """Return the row, or raise Http404 alike when it is out of scope or missing, so
+        that typing another organisation's ids into the URL reveals nothing."""
         obj = super().get_object(request, object_id, from_field)
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} matches the given id.")

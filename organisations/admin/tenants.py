@@ -46,8 +46,8 @@ def describe_default_access(modeladmin, request, queryset) -> Confirmation:
 
 
 def _to_deactivate(request, queryset):
-    """The active organisations of ``queryset`` but the operator's own: deactivating it
-    would lock the operator out."""
+    """Return the active organisations of ``queryset`` but the operator's own, since
+    deactivating it would lock the operator out."""
     return queryset.filter(is_active=True).exclude(pk=request.user.organisation_id)
 
 
@@ -152,8 +152,8 @@ class OrganisationAdmin(TenantScopedAdmin):
     )
     @confirm_first(describe_default_access)
     def grant_default_tool_access(self, request, queryset):
-        """Default tool access for each selected organisation, and application access
-        for its members, where missing."""
+        """Grant each selected organisation its default tool access, and its members
+        their application access, where missing."""
         tools_granted = member_grants = 0
         for organisation in queryset:
             with transaction.atomic():
@@ -186,8 +186,8 @@ class OrganisationAdmin(TenantScopedAdmin):
     )
     @confirm_first(describe_organisation_deactivation)
     def deactivate_organisations(self, request, queryset):
-        """Members of a deactivated organisation are refused at their next request
-        (``accounts.backends``). Operators cannot deactivate their own organisation."""
+        """Deactivate the selected organisations but the operator's own; their members
+        are refused at their next request (``accounts.backends``)."""
         if queryset.filter(pk=request.user.organisation_id).exists():
             self.message_user(
                 request, "You cannot deactivate your own organisation.", messages.WARNING
