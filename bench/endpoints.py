@@ -22,7 +22,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from . import client, servers, wrk
-from .scenarios import (
+from .scenarios.base import (
     GENERATOR_CPU,
     ME,
     SERVER_CPU,
@@ -30,12 +30,10 @@ from .scenarios import (
     Settings,
     _measured_run,
     _meter,
-    _outcomes,
-    _prepare_logins,
-    _set_token_delay,
     loadavg,
     median,
 )
+from .scenarios.logins import _outcomes, _prepare_logins, _set_token_delay
 from .servers import start_server
 from .tables import fmt, verdict
 

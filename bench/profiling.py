@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import client, wrk
-from .scenarios import GENERATOR_CPU, SERVER_CPU, Bench, refresh_request
+from .scenarios.base import GENERATOR_CPU, SERVER_CPU, Bench
+from .scenarios.refresh import refresh_request
 from .servers import start_server
 
 PY_SPY = Path(sys.executable).with_name("py-spy")

@@ -27,7 +27,11 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from bench import prepare
 from bench.idp_server import CLIENT_ID, CLIENT_SECRET
 from bench.prepare import ROOT
-from bench.scenarios import Bench, Settings, loadavg, set_in_dotenv
+from bench.scenarios import hot as hot_scenarios
+from bench.scenarios import refresh as refresh_scenario
+from bench.scenarios.base import Bench, Settings, loadavg
+from bench.scenarios.logins import start_idp
+from bench.scenarios.storm import login_storm, set_in_dotenv
 from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
@@ -195,8 +199,8 @@ def main(argv=None) -> int:
     if not args.no_install:
         prepare.ensure_wrk()
         prepare.ensure_requirements()
-    from bench import endpoints, profiling, report  # after the requirements
-    from bench import scenarios as sc
+    from bench import endpoints, profiling  # after the requirements
+    from bench.report import page, summary
 
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -214,7 +218,7 @@ def main(argv=None) -> int:
         bench = Bench(settings, env, processes, {}, results, database.url, database.admin_url,
                       database.name)  # fmt: skip
         personal = endpoints.first_logins(settings) if "endpoints" in scenarios else 0
-        bench.idp_url = sc.start_idp(bench, settings.logins, personal)
+        bench.idp_url = start_idp(bench, settings.logins, personal)
         env.update(
             AUTH0_ISSUER=bench.idp_url, AUTH0_CLIENT_ID=CLIENT_ID, AUTH0_CLIENT_SECRET=CLIENT_SECRET
         )
@@ -233,23 +237,23 @@ def main(argv=None) -> int:
         storms, profiles = [], []
         if "hot" in scenarios:
             print("Hot path (and memory)", flush=True)
-            hot = sc.hot_path(bench)
+            hot = hot_scenarios.hot_path(bench)
         if "storm" in scenarios:
             print("Login storm", flush=True)
-            storms.append(sc.login_storm(bench))
+            storms.append(login_storm(bench))
         if "storm" in scenarios or "storm-defaults" in scenarios:
             print(
                 "Login storm, documented defaults (no DB_POOL_MAX_SIZE, no CACHE_URL)", flush=True
             )
-            storms.append(sc.login_storm(bench, defaults=True))
+            storms.append(login_storm(bench, defaults=True))
         for storm in storms:
             storm.db_max_connections = prepare.max_connections(database.admin_url)
         if "refresh" in scenarios:
             print("Refresh", flush=True)
-            refresh = sc.refresh(bench)
+            refresh = refresh_scenario.refresh(bench)
         if "reference" in scenarios:
             print("Reference: a bare Django view", flush=True)
-            reference = sc.reference(bench)
+            reference = hot_scenarios.reference(bench)
         if "endpoints" in scenarios:
             print("Endpoints: the lane and Django's path beside the reference", flush=True)
             endpoint_rows = endpoints.measure(bench)
@@ -263,7 +267,7 @@ def main(argv=None) -> int:
             profiles.append(profiling.profile_refresh(bench, profile_tokens))
             for profile in profiles:
                 print(f"  {profile.text}", flush=True)
-        info = report.RunInfo(
+        info = summary.RunInfo(
             command=command,
             started=started.strftime("%Y-%m-%d %H:%M UTC"),
             seconds=time.monotonic() - t0,
@@ -293,7 +297,7 @@ def main(argv=None) -> int:
             )
         )
         if not args.no_docs:
-            path = report.write(
+            path = page.write(
                 info, hot, storms, refresh, reference, endpoint_rows, profiles, settings
             )
             print(f"Wrote {path.relative_to(ROOT)}", flush=True)

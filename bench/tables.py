@@ -1,5 +1,5 @@
-"""How docs/benchmarks.md's tables write numbers and verdicts (bench/report.py and the
-sections it takes from the scenarios' modules)."""
+"""How docs/benchmarks.md's tables write numbers and verdicts (the bench/report package
+and the sections it takes from the scenarios' modules)."""
 
 
 def fmt(value: float, digits: int = 0) -> str:
