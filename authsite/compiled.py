@@ -34,7 +34,9 @@ _SENTINEL_EPOCH = datetime(1901, 1, 1, tzinfo=UTC)
 
 
 class CompiledQuery:
-    """``build(**values)`` returns the queryset; ``fields`` names the model field that
+    """A queryset compiled once, then run with each call's values.
+
+    ``build(**values)`` returns the queryset; ``fields`` names the model field that
     types each value (a primary key, say). Compile with ``compile(connection)`` (it may
     read the server's version: call it where the ORM may run), then ``params(...)`` and
     ``rows(raw_rows)`` per call."""
@@ -70,9 +72,9 @@ class CompiledQuery:
         self._converters = compiler.get_converters(selected)
 
     def params(self, **values) -> list:
-        """The parameters for one call. None binds NULL, and ``= NULL`` matches no row
-        where the ORM would write ``IS NULL``: pass None only where that matches no row
-        either (a non-null column)."""
+        """Return the parameters for one call. None binds NULL, and ``= NULL`` matches no
+        row where the ORM would write ``IS NULL``: pass None only where that matches no
+        row either (a non-null column)."""
         params = list(self._template)
         for name, positions in self._slots.items():
             field = self.fields[name]
@@ -84,8 +86,9 @@ class CompiledQuery:
         return params
 
     def rows(self, raw_rows) -> list[tuple]:
-        """The rows as the ORM's ``values_list`` would give them: each column through
-        the converters the compiler chose for it at compile time (JSON parsed, and so on)."""
+        """Return the rows as the ORM's ``values_list`` would give them: each column
+        through the converters the compiler chose for it at compile time (JSON parsed,
+        and so on)."""
         if not self._converters:
             return [tuple(row) for row in raw_rows]
         return [tuple(row) for row in self._compiler.apply_converters(raw_rows, self._converters)]
@@ -151,7 +154,8 @@ class CompiledBatch:
         self.sql = " UNION ALL ".join(parts) + " ORDER BY 1, 2"
 
     def params(self, *values: dict) -> list:
-        """The parameters for one call: one mapping of values per query, in order."""
+        """Return the parameters for one call, given one mapping of values per query, in
+        order."""
         return [
             param
             for query, query_values in zip(self.queries, values, strict=True)
@@ -159,7 +163,7 @@ class CompiledBatch:
         ]
 
     def rows(self, raw_rows) -> list[list[tuple]]:
-        """Each query's rows, as its ``rows`` gives them."""
+        """Return each query's rows, as its ``rows`` gives them."""
         raw_by_query = [[] for _ in self.queries]
         for raw in raw_rows:
             raw_by_query[raw[0]].append(raw[self._slices[raw[0]]])
@@ -167,10 +171,11 @@ class CompiledBatch:
 
 
 def insert_statement(obj, connection) -> tuple[str, tuple]:
-    """(SQL, parameters) of the INSERT that ``obj.save()`` would run for a new row of a
-    model with an automatic primary key, returning that key. Django's compiler prepares
-    the values, with each field's ``pre_save`` (``auto_now_add`` sets the instance's
-    value); the SQL, which depends only on the model, is compiled once per model."""
+    """Return (SQL, parameters) of the INSERT that ``obj.save()`` would run for a new row
+    of a model with an automatic primary key, returning that key. Django's compiler
+    prepares the values, with each field's ``pre_save`` (``auto_now_add`` sets the
+    instance's value); the SQL is compiled once per model. Raise ValueError for a row
+    already saved."""
     model = type(obj)
     fields = [f for f in model._meta.local_concrete_fields if not f.generated]
     fields = [f for f in fields if f is not model._meta.auto_field]
@@ -197,11 +202,10 @@ _PLACEHOLDER = re.compile(r"%(.?)")
 
 
 def numbered_placeholders(sql: str) -> bytes:
-    """Django's SQL for PostgreSQL with the server's own numbered placeholders ($1, $2,
-    ...) in place of its ``%s`` ones and ``%`` for ``%%``, encoded: the statement as
-    psycopg's raw cursors send it. psycopg parses the ``%s`` form on every execution of
-    a statement longer than 4 KiB, as the batched reads are; a raw cursor parses
-    nothing. Django writes no other ``%`` sequence; any other is refused."""
+    """Return Django's SQL for PostgreSQL with the server's own numbered placeholders
+    ($1, $2, ...) in place of its ``%s`` ones and ``%`` for ``%%``, encoded: the
+    statement as psycopg's raw cursors send it. Raise ValueError for any other ``%``
+    sequence (Django writes none)."""
     numbers = count(1)
 
     def replace(match) -> str:

@@ -89,8 +89,8 @@ def track_request() -> None:
 
 
 def request_opened_connections() -> bool:
-    """True when a thread-sensitive hop of this request opened a database connection,
-    which only a hop into that thread can give back."""
+    """Return whether a thread-sensitive hop of this request opened a database
+    connection, which only a hop into that thread can give back."""
     opened = _opened.get()
     return opened is None or bool(opened)
 

@@ -19,7 +19,8 @@ from django.utils.functional import LazyObject, SimpleLazyObject, empty
 
 
 class InlineHooks:
-    """Async mode: call process_request / process_view / process_response inline.
+    """A mixin that, in async mode, calls process_request / process_view /
+    process_response inline.
 
     Only for middleware whose hooks never do I/O; ``hooks_may_block`` lets a subclass
     send the response hook to a thread when, for this request, it would."""
@@ -102,7 +103,7 @@ class MessageMiddleware(InlineHooks, messages.MessageMiddleware):
 
 
 def _made(storage) -> bool:
-    """True when ``storage`` exists and is not a lazy storage still unmade."""
+    """Return whether ``storage`` exists and is not a lazy storage still unmade."""
     if isinstance(storage, LazyObject):
         return storage._wrapped is not empty
     return storage is not None

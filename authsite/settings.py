@@ -181,7 +181,7 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W001", "security.W002", "securi
 AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveAccountBackend"]
 LOGIN_URL = "/admin/login/"
 # The admin's password form, for break-glass operator accounts only: everyone else signs
-# in through the identity provider (accounts/admin/site.py), with a multi-factor login no
+# in through the identity provider (accounts/admin_site.py), with a multi-factor login no
 # older than ADMIN_AUTH_MAX_AGE seconds when ADMIN_MFA_REQUIRED is on.
 ADMIN_PASSWORD_LOGIN = env.bool("ADMIN_PASSWORD_LOGIN", default=DEBUG)
 ADMIN_MFA_REQUIRED = env.bool("ADMIN_MFA_REQUIRED", default=not DEBUG)
@@ -263,7 +263,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES
 
 # Content-Security-Policy on every answer: scripts and styles from this origin (or
 # carrying the request's nonce), no plugins, no <base>, never framed. The API docs page
-# relaxes styles (accounts/openapi.py's docs view).
+# relaxes styles (authsite/urls.py, the docs view).
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],

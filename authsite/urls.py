@@ -8,9 +8,8 @@ from . import views
 
 
 def _built_on_first_request(build):
-    """A view made by ``build()`` when it is first asked for. The API description's
-    views bring drf-spectacular and DRF, about 11 MiB per process, which a process that
-    never serves them does not need to hold."""
+    """Return a view that builds the real one with ``build()`` at its first request, so
+    that a process that never serves it never imports what it needs."""
     built = []
 
     def view(request, *args, **kwargs):

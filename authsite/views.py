@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 async def healthz(request):
-    """Alive, without touching the database."""
+    """Answer 200 while the process is alive, without touching the database."""
     response = JsonResponse({"status": "ok"})
     add_never_cache_headers(response)
     return response
@@ -29,8 +29,9 @@ def _ping_database():
 
 
 async def readyz(request):
-    """Ready when the database answers within a bounded time, through Django's
-    connections and through the fast lane's pool when this process opened one."""
+    """Answer 200 when the database answers within a bounded time, through Django's
+    connections and through the fast lane's pool when this process opened one; else
+    503."""
     from asgiref.sync import sync_to_async
 
     from authsite.fastlane.database import aping as lane_ping
@@ -79,7 +80,8 @@ def permission_denied(request, exception=None):
 
 
 def drf_exception_handler(exc, context):
-    """The schema and docs views are DRF's: give their errors the API's shape too."""
+    """Give the errors of DRF's views (the schema and the docs) the API's shape; return
+    None for an exception DRF does not handle."""
     from rest_framework.views import exception_handler
 
     response = exception_handler(exc, context)

@@ -85,10 +85,10 @@ class FastLane:
 
 
 async def _or_decline(answering):
-    """The lane's answer, or None, for Django to answer: when it needs signing keys from
-    the database (Django's path loads them, in its own thread), or when anything fails
-    inside the lane: a dependency that is down (one log line) or anything else (logged
-    whole)."""
+    """Return the lane's answer, or None for Django to answer: when it needs signing keys
+    from the database (Django's path loads them, in its own thread), or when anything
+    fails inside the lane: a dependency that is down (one log line) or anything else
+    (logged whole)."""
     try:
         with keys.without_loading():
             return await answering
@@ -106,7 +106,7 @@ async def _or_decline(answering):
 
 
 async def _me(scope):
-    """(headers, body) of the 200 answer, or None to let Django answer."""
+    """Return (headers, body) of the 200 answer, or None to let Django answer."""
     request = LaneRequest.read(scope)
     if request is None:
         return None
@@ -131,8 +131,8 @@ async def _me(scope):
 
 
 async def _refresh(scope, body: bytes):
-    """(headers, body) of the 200 answer to a refresh that wins its rotation, the token
-    in the body or the web app's cookie, or None to let Django answer."""
+    """Return (headers, body) of the 200 answer to a refresh that wins its rotation, the
+    token in the body or the web app's cookie, or None to let Django answer."""
     request = django_request(scope, body)
     if request is None:
         return None
@@ -161,8 +161,8 @@ async def _refresh(scope, body: bytes):
 
 
 async def _read_body(receive) -> tuple[list, bytes | None]:
-    """(the messages read, the body), the body None when it is longer than
-    REFRESH_BODY_LIMIT or the client left."""
+    """Read the request's body; return (the messages read, the body), the body None when
+    it is longer than REFRESH_BODY_LIMIT or the client left."""
     messages, body = [], b""
     while True:
         message = await receive()
@@ -177,7 +177,8 @@ async def _read_body(receive) -> tuple[list, bytes | None]:
 
 
 def _replaying(messages: list, receive):
-    """A ``receive`` that gives the messages already read, then the client's next."""
+    """Return a ``receive`` that gives the messages already read, then the client's
+    next."""
     pending = list(messages)
 
     async def replay():

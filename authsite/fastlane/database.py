@@ -94,7 +94,7 @@ class _Pool:
             raise
 
     def _opened(self) -> _Database | None:
-        """The running loop's pool, if it was opened."""
+        """Return the running loop's pool, if it was opened."""
         opening = self._opening
         if opening is None or self._loop is not asyncio.get_running_loop():
             return None
@@ -121,7 +121,7 @@ lane_pool = _Pool()
 
 
 async def aping() -> None:
-    """``_Pool.ping`` of the lane's pool: for /readyz."""
+    """Ping the lane's pool (``_Pool.ping``), for /readyz."""
     await lane_pool.ping()
 
 
@@ -147,10 +147,8 @@ def _prepare() -> tuple[dict, dict, object]:
         if query.sql is None:
             query.compile(connection)
     kwargs = connection.get_connection_params()
-    # The statement is prepared once per connection and bound on the server: parsing
-    # and planning it on every request costs PostgreSQL more CPU than running it.
-    # Django's SQL is valid for server-side binding (its server_side_binding option).
-    # Raw cursors send it as given, with numbered placeholders (_statement).
+    # Prepared once per connection and bound on the server (valid for Django's SQL: its
+    # server_side_binding option); raw cursors send it as given, numbered (_statement).
     kwargs["cursor_factory"] = psycopg.AsyncRawCursor
     kwargs["prepare_threshold"] = 0
     kwargs["autocommit"] = True
@@ -165,7 +163,8 @@ _statement = lru_cache(maxsize=16)(numbered_placeholders)
 
 
 async def read_me(conn, claims):
-    """(user, applications, features) for verified claims, or ApiError as bearer gives.
+    """Return (user, applications, features) for verified claims, or raise ApiError as
+    bearer does.
 
     One statement: the access reads are batched with the family's, for the user and the
     organisation the token names; only when the user has since moved organisation is
@@ -195,16 +194,15 @@ class _Declined(Exception):
 
 
 async def rotate(conn, connection, presented: str, request):
-    """``tokens.rotate_refresh_token`` for a token that wins its rotation, on the event
-    loop: the same read (``presented_token_query``) and rules (``judge_presented``), the
-    token endpoints' rate limits (``acount_token_request``), then the same conditional
-    update (``unspent_query``), successor and audit event in one transaction.
+    """Rotate ``presented`` on the event loop as ``tokens.rotate_refresh_token`` does:
+    the same read (``presented_token_query``) and rules (``judge_presented``), the token
+    endpoints' rate limits (``acount_token_request``), then the same conditional update
+    (``unspent_query``), successor and audit event in one transaction. Return the grant,
+    or None when Django must answer; nothing the lane passes on stays written.
 
-    The limits are counted once the token passes its rules, before it is spent and
-    outside the transaction; the outcome goes with the request (``refresh.LANE_COUNT``)
-    so that Django, answering whatever the lane passes on from there (the limit, a
-    token already spent, which may earn a sibling or revoke the family), does not count
-    it again. Anything the lane passes on is rolled back and gives None."""
+    The limits are counted once the token passes its rules, outside the transaction,
+    and the outcome is put in the request's scope (``refresh.LANE_COUNT``) so that
+    Django does not count it again."""
     now = timezone.now()
     presented_hash = {"token_hash": hash_token(presented)}
     rows, applications = await _run(conn, PRESENTED, presented_hash, presented_hash)

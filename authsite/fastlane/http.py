@@ -46,10 +46,10 @@ NO_TOKEN = ApiError(401, "invalid_token", "No refresh token was presented.")
 
 
 def django_request(scope, body: bytes):
-    """Django's own request for the scope, as its middleware leaves it before the view
-    (forwarded headers stripped unless from a trusted proxy), or None when Django would
-    answer otherwise: a Host it refuses, a redirect to HTTPS, a new CSRF cookie for a
-    malformed one."""
+    """Return Django's own request for the scope, as its middleware leaves it before the
+    view (forwarded headers stripped unless from a trusted proxy), or None when Django
+    would answer otherwise: a Host it refuses, a redirect to HTTPS, a new CSRF cookie for
+    a malformed one."""
     request = ASGIRequest(scope, io.BytesIO(body))
     _trusted_proxy.before(request)
     try:
@@ -65,8 +65,8 @@ def django_request(scope, body: bytes):
 
 
 def refresh_cookie_headers(request, refresh_token: str) -> list:
-    """The Set-Cookie header of the view's refresh cookie, after the cookie policy, as
-    Django's ASGI handler writes it."""
+    """Return the Set-Cookie header of the view's refresh cookie, after the cookie
+    policy, as Django's ASGI handler writes it."""
     response = HttpResponse()
     set_refresh_cookie(response, refresh_token)
     response = _cookie_policy.after(request, response)
@@ -77,7 +77,8 @@ def refresh_cookie_headers(request, refresh_token: str) -> list:
 
 
 def json_answer(document: dict, path: str, secure: bool, origin) -> tuple[list, bytes]:
-    """(headers, body) of a 200 JSON answer, as Django and its middleware give it."""
+    """Return (headers, body) of a 200 JSON answer, as Django and its middleware give
+    it."""
     body = json.dumps(document, cls=DjangoJSONEncoder).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -128,7 +129,7 @@ class _CookieFacts:
 
 
 def _csrf_cookie_renewed(cookie_header: str) -> bool:
-    """True when Django's answer would carry a new CSRF cookie (a malformed one was
+    """Return whether Django's answer would carry a new CSRF cookie (a malformed one was
     sent), which the lane does not write."""
     if settings.CSRF_USE_SESSIONS:
         return True  # the secret is in the session, which the lane does not read
@@ -138,15 +139,16 @@ def _csrf_cookie_renewed(cookie_header: str) -> bool:
 
 
 def _allowed_host(headers, trusted_peer) -> bool:
-    """Django's ``get_host`` check, for a request that does not use a forwarded host."""
+    """Return whether Django's ``get_host`` would accept the request's Host, False for
+    a request that uses a forwarded host."""
     if settings.USE_X_FORWARDED_HOST and trusted_peer and b"x-forwarded-host" in headers:
         return False
     return _host_allowed(headers.get(b"host", ""))
 
 
 def _is_secure(scope, headers, trusted_peer) -> bool:
-    """Django's ``is_secure`` after TrustedProxyMiddleware: the proxy's header counts only
-    from a trusted peer."""
+    """Return Django's ``is_secure`` after TrustedProxyMiddleware: the proxy's header
+    counts only from a trusted peer."""
     if settings.SECURE_PROXY_SSL_HEADER and trusted_peer:
         meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
         value = headers.get(meta_name.removeprefix("HTTP_").lower().replace("_", "-").encode())
@@ -172,9 +174,9 @@ class _HookFacts:
 
 @lru_cache(maxsize=256)
 def _hook_headers(path, secure, origin) -> tuple:
-    """The headers Django's response hooks give a 200 JSON answer of ``path``, but the
-    per-answer ones (content type and length, Expires): the view's never-cache headers,
-    then, from the innermost middleware out, CSP, X-Frame-Options, the security
+    """Return the headers Django's response hooks give a 200 JSON answer of ``path``, but
+    the per-answer ones (content type and length, Expires): the view's never-cache
+    headers, then, from the innermost middleware out, CSP, X-Frame-Options, the security
     middleware's and CORS's. Cached per (path, secure, origin)."""
     response = HttpResponse(content_type="application/json")
     add_never_cache_headers(response)
@@ -197,7 +199,7 @@ def _hook_headers(path, secure, origin) -> tuple:
 
 @lru_cache(maxsize=1)
 def _http_date(second: int) -> bytes:
-    """The Expires value Django's never-cache headers give, for the current second."""
+    """Return the Expires value Django's never-cache headers give at ``second``."""
     return http_date(second).encode()
 
 
