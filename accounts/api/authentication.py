@@ -34,10 +34,9 @@ SESSION_TOUCH_INTERVAL = 60
 
 
 async def _keep_session_alive(request):
-    """Idle timeout: a session expires SESSION_IDLE_TIMEOUT seconds after its last use.
-    Saving a session pushes its expiry forward; it is saved at most once a minute so
-    that busy clients do not write on every request, and its login's ``last_used_at``
-    (the session list's) is moved with it."""
+    """Mark the session as used, at most once a minute: saving it pushes its expiry
+    (SESSION_IDLE_TIMEOUT after its last use) forward, and its login's ``last_used_at``
+    (the session list's) moves with it."""
     now = int(time.time())
     seen = await request.session.aget(SESSION_SEEN_KEY, 0)
     if now - seen >= SESSION_TOUCH_INTERVAL:

@@ -44,7 +44,8 @@ def service_unavailable():
 
 
 def unavailable_dependency(exc: Exception) -> str:
-    """Name the dependency that raised one of SERVICE_ERRORS, for the log."""
+    """Return the name of the dependency that raised one of SERVICE_ERRORS, for the
+    log."""
     return "cache" if isinstance(exc, redis.RedisError) else "database"
 
 

@@ -56,8 +56,8 @@ async def authenticate_bearer(token: str, load=None) -> tuple[Principal, object]
 
 
 def app_token_family_query(family_id):
-    """The live family of an app access token, as one row: its user's fields, then the
-    user's organisation's (NULLs without one). The one definition of the query every
+    """Return the live family of an app access token, as one row: its user's fields, then
+    the user's organisation's (NULLs without one). The one definition of the query every
     Bearer request with an app token makes; ``authsite.fastlane`` runs the SQL Django
     compiles from it."""
     return TokenFamily.objects.filter(pk=family_id, revoked_at__isnull=True).values_list(
@@ -85,9 +85,9 @@ def _app_token_user(claims: dict, load):
 
 
 def app_token_user(claims: dict, row) -> User:
-    """The user that verified app-token ``claims`` and their family's row (or None)
-    prove, or ApiError 401: ``invalid_token`` for a revoked or unknown family or one of
-    another user, ``user_inactive`` for a deactivated user or organisation."""
+    """Return the user that verified app-token ``claims`` and their family's row (or
+    None) prove, or raise ApiError 401: ``invalid_token`` for a revoked or unknown family
+    or one of another user, ``user_inactive`` for a deactivated user or organisation."""
     if row is None:
         raise _refused("invalid_token", "The token has been revoked.")
     user = user_from_row(row)
@@ -111,7 +111,7 @@ async def _app_token_principal(token: str, load, claims=None) -> tuple[Principal
 
 
 def is_app_token_issuer(issuer) -> bool:
-    """True when ``authenticate_bearer`` verifies a token of this issuer as an app
+    """Return whether ``authenticate_bearer`` verifies a token of this issuer as an app
     access token."""
     return not _is_provider_issuer(issuer) and is_own_issuer(issuer)
 
@@ -127,8 +127,9 @@ def _is_provider_issuer(issuer) -> bool:
 
 
 async def _provider_token_principal(token: str) -> Principal:
-    """An Auth0 access token for AUTH0_AUDIENCE, verified locally against the provider's
-    JWKS (never /userinfo per request); its person is upserted on first sight."""
+    """Return the principal of an Auth0 access token for AUTH0_AUDIENCE, verified
+    locally against the provider's JWKS (never /userinfo per request), upserting its
+    person on first sight; raise ApiError 401, or 503 when the provider is unreachable."""
     try:
         claims = await oidc.verify_access_token(token, audience=settings.AUTH0_AUDIENCE)
     except oidc.ProviderUnavailable:

@@ -61,10 +61,11 @@ def has_cookie_credentials(request) -> bool:
 
 
 def read_json(request) -> dict:
-    """The request body as a JSON object (any other content type but a form is read as
-    JSON), or a form's fields, or {} when empty. A body that cannot be read (bad JSON,
-    a form in an unknown charset, too many fields, a multipart body without its
-    boundary) is a 400; a body over Django's size limit raises RequestDataTooBig."""
+    """Return the request body as a JSON object (any other content type but a form is
+    read as JSON), or a form's fields, or {} when empty. Raise ApiError 400 for a body
+    that cannot be read (bad JSON, a form in an unknown charset, too many fields, a
+    multipart body without its boundary) and RequestDataTooBig for one over Django's
+    size limit."""
     if not request.body:
         return {}
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):

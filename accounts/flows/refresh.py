@@ -20,7 +20,8 @@ LANE_COUNT = "authsite.token_limits"
 
 
 def lane_count(request):
-    """The fast lane's count of this request (see LANE_COUNT), or None when it made none."""
+    """Return the fast lane's count of this request (see LANE_COUNT), or None when it
+    made none."""
     return getattr(request, "scope", {}).get(LANE_COUNT)
 
 
@@ -32,20 +33,22 @@ def _token_limits(ip: str | None, user_id):
 
 def count_token_request(ip: str | None, user_id) -> None:
     """Count a request to the token endpoints against RATE_LIMIT_TOKEN per client IP
-    and, once known, per user (for a refresh, the token's owner); raises
-    ratelimit.RateLimited past either. Counted before any token is spent, so a limited
-    request loses nothing."""
+    and, once known, per user (for a refresh, the token's owner); raise
+    ratelimit.RateLimited past either. Call it before any token is spent, so that a
+    limited request loses nothing."""
     for limit in _token_limits(ip, user_id):
         ratelimit.hit(*limit)
 
 
 async def acount_token_request(ip: str | None, user_id) -> None:
-    """``count_token_request`` for async code (ratelimit.ahit_each: one round trip)."""
+    """Count as ``count_token_request`` does, from async code (ratelimit.ahit_each: one
+    round trip)."""
     await ratelimit.ahit_each(*_token_limits(ip, user_id))
 
 
 def _rotate_within_limits(presented: str, meta: RequestMeta, counted: bool) -> token_base.Grant:
-    """The limits (unless ``counted`` already), then the rotation: one thread hop."""
+    """Count the limits (unless ``counted`` already), then rotate, in one thread hop;
+    return the grant."""
     if not counted:
         count_token_request(meta.ip, refresh_tokens.refresh_token_owner(presented))
     return refresh_tokens.rotate_refresh_token(presented, meta=meta)
@@ -56,10 +59,11 @@ _arevoke_refresh_token = in_thread(refresh_tokens.revoke_refresh_token)
 
 
 async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=None) -> dict:
-    """A new pair for a refresh token (refresh_tokens.rotate_refresh_token states the rules);
-    401 with ``invalid_token``, ``token_expired``, ``token_reused`` or
-    ``user_inactive``; 429 past the rate limits. ``counted`` is the fast lane's count of
-    the request (``lane_count``): a RateLimited is raised, True skips the count."""
+    """Return a new pair for a refresh token (refresh_tokens.rotate_refresh_token states
+    the rules); raise ApiError 401 with ``invalid_token``, ``token_expired``,
+    ``token_reused`` or ``user_inactive``, and ratelimit.RateLimited past the rate
+    limits. ``counted`` is the fast lane's count of the request (``lane_count``): a
+    RateLimited is raised, True skips the count."""
     if isinstance(counted, ratelimit.RateLimited):
         raise counted
     signer = await asigner_or_unavailable()

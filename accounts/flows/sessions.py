@@ -80,7 +80,7 @@ class Session:
     families: int = 0
 
     def body(self) -> dict:
-        """The row as the API shows it."""
+        """Return the row as the API shows it."""
         return {
             "id": self.id,
             "kind": self.kind,
@@ -199,7 +199,7 @@ def _end_others(caller: Caller, meta: RequestMeta) -> int:
 
 
 async def alist(request, principal) -> list[Session]:
-    """The caller's sessions (``sessions_of``), in one thread hop."""
+    """Return the caller's sessions (``sessions_of``), in one thread hop."""
     return await in_thread(sessions_of)(caller(request, principal))
 
 
@@ -226,5 +226,5 @@ def _limits(ip: str | None, user_id):
 
 async def acount_ending(ip: str | None, user_id) -> None:
     """Count a request that ends sessions against RATE_LIMIT_TOKEN per client IP and per
-    user, as the token endpoints are counted; raises ratelimit.RateLimited past either."""
+    user, as the token endpoints are counted; raise ratelimit.RateLimited past either."""
     await ratelimit.ahit_each(*_limits(ip, user_id))

@@ -13,8 +13,9 @@ from ..upsert import RequestMeta
 
 
 async def asigner_or_unavailable() -> keys.Signer:
-    """The signing key, fetched before any write so that a key that cannot sign never
-    spends a code or a refresh token; 503 when it cannot be decrypted."""
+    """Return the signing key; call it before any write, so that a key that cannot sign
+    never spends a code or a refresh token. Raise ApiError 503 when it cannot be
+    decrypted."""
     try:
         return await keys.asigner()
     except keys.SigningKeyUnavailable:
@@ -26,7 +27,7 @@ async def asigner_or_unavailable() -> keys.Signer:
 async def issue_for_principal(
     principal: Principal, *, issuer: str, session_key: str, meta: RequestMeta
 ) -> dict:
-    """A pair for the caller. A session caller gets a new family tied to its session
+    """Return a pair for the caller. A session caller gets a new family tied to its session
     (logging out revokes it); a caller holding an app access token gets the pair in that
     token's family (revoking the family revokes it too)."""
     signer = await asigner_or_unavailable()
@@ -44,8 +45,8 @@ _aredeem_handoff_code = in_thread(handoff_codes.redeem_handoff_code)
 
 
 async def redeem_login_code(code, verifier, *, issuer: str, meta: RequestMeta) -> dict:
-    """A pair for the holder of a login code and the verifier of its challenge; 400
-    ``invalid_grant`` for a bad, spent, expired or unverifiable code."""
+    """Return a pair for the holder of a login code and the verifier of its challenge;
+    raise ApiError 400 ``invalid_grant`` for a bad, spent, expired or unverifiable code."""
     if not isinstance(code, str) or not code:
         raise ApiError(400, "invalid_request", "login_code must be a non-empty string.")
     signer = await asigner_or_unavailable()

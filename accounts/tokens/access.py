@@ -24,7 +24,7 @@ CLOCK_LEEWAY = 30
 
 
 def mint_access_token(grant: Grant, *, issuer: str, signer: keys.Signer) -> str:
-    """A signed access token for the grant's user in the grant's family."""
+    """Return a signed access token for the grant's user in the grant's family."""
     now = int(timezone.now().timestamp())
     user = grant.user
     claims = {
@@ -61,16 +61,13 @@ def _payload(obj) -> dict:
 
 
 def unverified_claims(token: str) -> dict:
-    """The claims WITHOUT any verification: only to choose which verifier to run."""
+    """Return the claims WITHOUT any verification: only to choose which verifier to run."""
     return _payload(_extract(token))
 
 
-# Access tokens this process has verified, newest last: token -> (claims, kid). A
-# token's signature, key, issuer, audience and claims never change, so while this
-# process still holds the token's verification key (keys.averification_key) a later
-# presentation only checks the clock again (exp, as joserfc checks it). Revocation is
-# not here: every Bearer request still reads its family, user and organisation.
-# Under WSGI each request runs in a thread of its own: the lock keeps the memory whole.
+# Access tokens this process has verified, newest last: token -> (claims, kid). While
+# the process holds the token's key, a later presentation only checks exp again; the
+# lock is for WSGI, where each request runs in a thread of its own.
 _verified: OrderedDict[str, tuple[dict, str]] = OrderedDict()
 
 
@@ -81,9 +78,9 @@ VERIFIED_TOKENS_REMEMBERED = 2048
 
 
 def remembered_access_claims(token: str) -> dict | None:
-    """The claims of an access token this process verified before, as
+    """Return the claims of an access token this process verified before, as
     ``averify_access_token`` gives them, or None when it is not remembered (or its key
-    is no longer held); TokenError("invalid_token") once it has expired."""
+    is no longer held); raise TokenError("invalid_token") once it has expired."""
     with _verified_lock:
         remembered = _verified.get(token)
         if remembered is None:
@@ -100,8 +97,8 @@ def remembered_access_claims(token: str) -> dict | None:
 
 
 async def averify_access_token(token: str) -> dict:
-    """``_verify_access_token``'s answer, remembered as said above: the claims of an
-    access token this server signed, or TokenError("invalid_token")."""
+    """Return the claims of an access token this server signed (``_verify_access_token``),
+    remembering them for its later presentations; raise TokenError("invalid_token")."""
     claims = remembered_access_claims(token)
     if claims is not None:
         return claims
@@ -114,7 +111,8 @@ async def averify_access_token(token: str) -> dict:
 
 
 async def _verify_access_token(token: str) -> tuple[dict, str]:
-    """(claims, kid) of an access token this server signed, or TokenError("invalid_token").
+    """Return (claims, kid) of an access token this server signed, or raise
+    TokenError("invalid_token").
 
     Accepted only with: typ at+jwt; a kid naming a published key and an alg equal to
     that key's algorithm (so never ``none`` nor HS*); a valid signature; iss ours
@@ -166,7 +164,7 @@ async def _verify_access_token(token: str) -> tuple[dict, str]:
 
 
 def pair(grant: Grant, *, issuer: str, signer: keys.Signer) -> dict:
-    """The API body for a grant: ``{"access_token", "token_type", "expires_in",
+    """Return the API body for a grant: ``{"access_token", "token_type", "expires_in",
     "refresh_token"}``."""
     return {
         "access_token": mint_access_token(grant, issuer=issuer, signer=signer),

@@ -46,7 +46,8 @@ class Grant:
 
 
 def grant_for(user, family_id, refresh_token: str, applications: list[dict]) -> Grant:
-    """A grant; ``applications`` are the user's, as organisations.access shapes them."""
+    """Return a grant; ``applications`` are the user's, as organisations.access shapes
+    them."""
     apps = [application["code"] for application in applications]
     return Grant(user=user, family_id=family_id, refresh_token=refresh_token, apps=apps)
 
@@ -56,15 +57,15 @@ def new_grant(user, family_id, refresh_token: str) -> Grant:
 
 
 def hash_token(value: str) -> str:
-    """The SHA-256 hex digest stored for a token or code. Any string hashes (a lone
+    """Return the SHA-256 hex digest stored for a token or code. Any string hashes (a lone
     surrogate too): a value this server never issued then matches nothing."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def account_is_active(user) -> bool:
-    """The session backend's rule (accounts.backends): an active user whose organisation
-    is active, or an active super admin without one. ``user.organisation`` must be
-    loaded."""
+    """Return whether the account may be used, by the session backend's rule
+    (accounts.backends): an active user whose organisation is active, or an active super
+    admin without one. ``user.organisation`` must be loaded."""
     if not user.is_active:
         return False
     if user.organisation_id is None:
@@ -81,8 +82,9 @@ _ORGANISATION_FIELDS = [field.attname for field in Organisation._meta.concrete_f
 
 
 def user_columns(path: str) -> list[str]:
-    """The ``values_list`` names of a whole user and their organisation, reached from a
-    query's model through ``path`` (``"user__"``, say); ``user_from_row`` reads them."""
+    """Return the ``values_list`` names of a whole user and their organisation, reached
+    from a query's model through ``path`` (``"user__"``, say); ``user_from_row`` reads
+    them."""
     return [
         *(f"{path}{name}" for name in _USER_FIELDS),
         *(f"{path}organisation__{name}" for name in _ORGANISATION_FIELDS),
@@ -90,7 +92,8 @@ def user_columns(path: str) -> list[str]:
 
 
 def user_from_row(row) -> User:
-    """The user, with their organisation loaded, from the ``user_columns`` of a row."""
+    """Return the user, with their organisation loaded, from the ``user_columns`` of a
+    row."""
     split = len(_USER_FIELDS)
     user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row[:split], fetch_mode=FETCH_RAISE)
     if user.organisation_id is not None:
@@ -101,7 +104,7 @@ def user_from_row(row) -> User:
 
 
 def audit_event(event_type, user, meta: RequestMeta, **details) -> AuditEvent:
-    """An audit event, not yet saved."""
+    """Return an audit event, not yet saved."""
     return AuditEvent(
         type=event_type,
         user=user,
@@ -117,7 +120,7 @@ def audit(event_type, user, meta: RequestMeta, **details) -> None:
 
 
 def is_own_issuer(value) -> bool:
-    """True for an issuer this server may have written: PUBLIC_BASE_URL when it is set;
+    """Return whether this server may have written the issuer: PUBLIC_BASE_URL when set;
     otherwise an ``http(s)://host[:port]`` URL without a path whose host is in
     ALLOWED_HOSTS, which is every base URL ``requestkit.base_url`` can derive from a
     request that Django accepts. Tokens are minted per request, so without

@@ -23,7 +23,8 @@ _CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def is_valid_challenge(challenge) -> bool:
-    """An S256 challenge: 43 base64url characters (SHA-256, unpadded)."""
+    """Return whether ``challenge`` is an S256 challenge: 43 base64url characters
+    (SHA-256, unpadded)."""
     return isinstance(challenge, str) and bool(_CHALLENGE_RE.match(challenge))
 
 
@@ -33,10 +34,10 @@ def s256(verifier: str) -> str:
 
 
 def create_handoff_code(user, challenge: str, session_key: str = "") -> str:
-    """A one-time login code for ``user`` bound to the web app's S256 ``challenge``,
-    valid HANDOFF_CODE_TTL seconds; returns the plaintext (only its hash is stored).
-    Runs inside the caller's transaction when there is one. ValueError for a malformed
-    challenge."""
+    """Create a one-time login code for ``user`` bound to the web app's S256
+    ``challenge``, valid HANDOFF_CODE_TTL seconds; return the plaintext (only its hash is
+    stored). Run inside the caller's transaction when there is one. Raise ValueError for
+    a malformed challenge."""
     if not is_valid_challenge(challenge):
         raise ValueError("handoff challenge must be 43 base64url characters (S256).")
     code = secrets.token_urlsafe(32)
@@ -55,10 +56,9 @@ def redeem_handoff_code(code: str, verifier, *, meta: RequestMeta = NO_META) -> 
     key) and its first refresh token, or raise TokenError("invalid_grant").
 
     The code is burnt by a conditional ``UPDATE … WHERE used_at IS NULL`` BEFORE the
-    expiry and verifier are checked, so a wrong verifier spends it too: whoever
-    intercepted a code gets one guess, and the web app restarts its login. Every
-    refusal writes HANDOFF_REFUSED with a reason (unknown, replay, expired,
-    wrong_verifier, user_inactive)."""
+    expiry and verifier are checked, so a wrong verifier spends it too. Every refusal
+    writes HANDOFF_REFUSED with a reason (unknown, replay, expired, wrong_verifier,
+    user_inactive)."""
     now = timezone.now()
     with transaction.atomic():
         outcome = _redeem(hash_token(code), verifier, now, meta)

@@ -31,7 +31,7 @@ from .base import (
 
 
 def new_refresh_token(family_id, now, parent_id=None) -> tuple[RefreshToken, str]:
-    """A refresh token of the family, not yet saved, and its plaintext."""
+    """Return a refresh token of the family, not yet saved, and its plaintext."""
     plaintext = secrets.token_urlsafe(32)
     token = RefreshToken(
         family_id=family_id,
@@ -51,7 +51,8 @@ def save_new_refresh_token(family_id, now, parent_id=None) -> tuple[RefreshToken
 def issue_grant(
     user, *, session_key: str = "", family_id=None, meta: RequestMeta = NO_META
 ) -> Grant:
-    """A new refresh token, with a TOKEN_ISSUED audit event, in one transaction.
+    """Issue a new refresh token, with a TOKEN_ISSUED audit event, in one transaction;
+    return its grant.
 
     Without ``family_id`` a new family is made (one per grant), remembering
     ``session_key`` so that logging out of that session revokes it. With ``family_id``
@@ -96,7 +97,7 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> Gran
 
 
 def presented_token_query(token_hash: str):
-    """A presented refresh token as one row: its id, revocation and expiry, its
+    """Return a presented refresh token as one row: its id, revocation and expiry, its
     family's id and revocation, then its user and their organisation (``user_columns``).
     The one definition of the read every rotation starts with; ``authsite.fastlane``
     runs the SQL Django compiles from it."""
@@ -111,9 +112,9 @@ def presented_token_query(token_hash: str):
 
 
 def presented_token_applications_query(token_hash: str):
-    """``applications_query`` for the user and organisation of a presented refresh token,
-    read from the token in the same statement: what the new access token's ``apps``
-    claim lists. ``authsite.fastlane`` batches it with ``presented_token_query``."""
+    """Return ``applications_query`` for the user and organisation of a presented refresh
+    token, read from the token in the same statement: what the new access token's
+    ``apps`` claim lists. ``authsite.fastlane`` batches it with ``presented_token_query``."""
     owner = RefreshToken.objects.filter(token_hash=token_hash)
     return applications_query(
         Subquery(owner.values("family__user_id")[:1]),
@@ -131,9 +132,10 @@ class Presented:
 
 
 def judge_presented(row, now) -> Presented | TokenError:
-    """The rules a token must pass before it is spent, on its ``presented_token_query``
-    row (or None): unknown or revoked (itself or its family) → ``invalid_token``;
-    expired → ``token_expired``; deactivated user or organisation → ``user_inactive``."""
+    """Judge a token by the rules it must pass before it is spent, on its
+    ``presented_token_query`` row (or None); return it as Presented, or the TokenError:
+    unknown or revoked (itself or its family) → ``invalid_token``; expired →
+    ``token_expired``; deactivated user or organisation → ``user_inactive``."""
     if row is None:
         return invalid_token("The refresh token is not valid.")
     token_id, revoked_at, expires_at, family_id, family_revoked_at = row[:5]
@@ -148,13 +150,14 @@ def judge_presented(row, now) -> Presented | TokenError:
 
 
 def unspent_query(token_id):
-    """The token, while it is neither spent nor revoked: spending it is ``.update(used_at=
-    now)`` on this, and the one caller that updates a row has won the rotation."""
+    """Return the token while it is neither spent nor revoked: spending it is
+    ``.update(used_at=now)`` on this, and the one caller that updates a row has won the
+    rotation."""
     return RefreshToken.objects.filter(pk=token_id, used_at__isnull=True, revoked_at__isnull=True)
 
 
 def refreshed_event(presented: Presented, successor_id, meta: RequestMeta, *, grace: bool):
-    """The TOKEN_REFRESHED audit event of a rotation, not yet saved."""
+    """Return the TOKEN_REFRESHED audit event of a rotation, not yet saved."""
     return audit_event(
         AuditType.TOKEN_REFRESHED,
         presented.user,
@@ -208,7 +211,7 @@ def _revoke_families(queryset, reason: str, now) -> int:
 
 def revoke_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> bool:
     """Revoke the family of a refresh token (RFC 7009: the caller's answer is the same
-    whether the token was known or not). True when a live family was revoked."""
+    whether the token was known or not). Return whether a live family was revoked."""
     now = timezone.now()
     with transaction.atomic():
         token = (
@@ -232,7 +235,7 @@ def revoke_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> bool
 
 
 def revoke_family(family_id, reason: str) -> int:
-    """Revoke one family (logout of a Bearer caller). Returns 1, or 0 when it was
+    """Revoke one family (logout of a Bearer caller). Return 1, or 0 when it was
     already revoked or unknown."""
     return _revoke_families(TokenFamily.objects.filter(pk=family_id), reason, timezone.now())
 
@@ -242,7 +245,7 @@ arevoke_family = in_thread(revoke_family)
 
 def revoke_session_families(session_key: str, reason: str) -> int:
     """Revoke every family born from a Django session (logout, back-channel logout).
-    An empty session key revokes nothing. Returns the number revoked."""
+    An empty session key revokes nothing. Return the number revoked."""
     if not session_key:
         return 0
     return _revoke_families(
@@ -252,7 +255,7 @@ def revoke_session_families(session_key: str, reason: str) -> int:
 
 def revoke_user_families(user, reason: str) -> int:
     """Revoke every family of a user (the admin's "revoke every session and token").
-    The caller records the audit event. Returns the number revoked."""
+    The caller records the audit event. Return the number revoked."""
     return _revoke_families(TokenFamily.objects.filter(user_id=user.pk), reason, timezone.now())
 
 
@@ -260,8 +263,8 @@ aissue_grant = in_thread(issue_grant)
 
 
 def refresh_token_owner(presented: str):
-    """The id of the user a refresh token belongs to, or None: for per-user rate limits,
-    counted before the token is spent."""
+    """Return the id of the user a refresh token belongs to, or None: for per-user rate
+    limits, counted before the token is spent."""
     return (
         RefreshToken.objects.filter(token_hash=hash_token(presented))
         .values_list("family__user_id", flat=True)
