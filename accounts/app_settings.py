@@ -5,14 +5,15 @@ from django.conf import settings
 
 
 def issuer() -> str | None:
-    """The identity provider's issuer URL exactly as configured (AUTH0_ISSUER, else
-    https://AUTH0_DOMAIN/); the `iss` of tokens must equal the issuer discovery states."""
+    """Return the identity provider's issuer URL exactly as configured (AUTH0_ISSUER,
+    else https://AUTH0_DOMAIN/); the `iss` of tokens must equal the issuer discovery
+    states."""
     return settings.AUTH0_ISSUER
 
 
 def provider_name() -> str:
-    """What the sign-in pages call the identity provider: the development one under
-    ``make run`` (DEBUG, issuer at DEVIDP_URL), else Auth0."""
+    """Return what the sign-in pages call the identity provider: the development one
+    under ``make run`` (DEBUG, issuer at DEVIDP_URL), else Auth0."""
     issuer = settings.AUTH0_ISSUER or ""
     if settings.DEBUG and issuer.rstrip("/") == settings.DEVIDP_URL.rstrip("/"):
         return "the development identity provider"
@@ -20,7 +21,7 @@ def provider_name() -> str:
 
 
 def discovery_url(issuer_url: str) -> str:
-    """`<issuer>.well-known/openid-configuration` with exactly one slash between."""
+    """Return `<issuer>.well-known/openid-configuration` with exactly one slash between."""
     return issuer_url.rstrip("/") + "/.well-known/openid-configuration"
 
 

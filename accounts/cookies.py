@@ -57,7 +57,7 @@ def _drops_unrecognized_samesite(ua: str) -> bool:
 
 
 def samesite_none_incompatible(user_agent: str) -> bool:
-    """True for clients that reject or misread `SameSite=None` (Chromium's list:
+    """Return whether the client rejects or misreads `SameSite=None` (Chromium's list:
     Chrome/Chromium 51–66, UC Browser before 12.13.2, iOS 12, Safari and embedded
     browsers on macOS 10.14)."""
     return _has_webkit_samesite_bug(user_agent) or _drops_unrecognized_samesite(user_agent)

@@ -156,8 +156,8 @@ def encrypt_private_key(kid: str, private_jwk: dict) -> bytes:
 
 
 def decrypt_private_key(kid: str, blob: bytes) -> dict:
-    """The private JWK; SigningKeyUnavailable when the blob does not open with the
-    configured secret."""
+    """Return the private JWK; raise SigningKeyUnavailable when the blob does not open
+    with the configured secret."""
     blob = bytes(blob)
     if blob[:1] != _FORMAT_VERSION:
         raise SigningKeyUnavailable(f"Signing key {kid} has an unknown encryption format.")
@@ -174,8 +174,8 @@ def decrypt_private_key(kid: str, blob: bytes) -> dict:
 
 
 def new_signing_key(algorithm: str | None = None) -> SigningKey:
-    """An unsaved key of the given (else the configured) algorithm; kid = its RFC 7638
-    thumbprint."""
+    """Return an unsaved key of the given (else the configured) algorithm; kid = its
+    RFC 7638 thumbprint."""
     algorithm = algorithm or configured_algorithm()
     key = _GENERATORS[algorithm]()
     kid = key.thumbprint()
@@ -189,8 +189,9 @@ def new_signing_key(algorithm: str | None = None) -> SigningKey:
 
 
 def ensure_current_key() -> SigningKey:
-    """The current key, made on first need. Concurrent creators are settled by the
-    partial unique constraint signing_key_one_current: the loser reads the winner's."""
+    """Return the current key, making it on first need. Concurrent creators are settled
+    by the partial unique constraint signing_key_one_current: the loser reads the
+    winner's."""
     current = SigningKey.objects.filter(is_current=True).first()
     if current is not None:
         return current
@@ -206,7 +207,7 @@ def ensure_current_key() -> SigningKey:
 
 
 def rotate_signing_key() -> tuple[SigningKey, SigningKey | None]:
-    """Make a new key current and retire the current one, in one transaction. Returns
+    """Make a new key current and retire the current one, in one transaction. Return
     (new, retired or None). A concurrent rotation makes this one fail on the partial
     unique constraint (IntegrityError) rather than leave two current keys."""
     new = new_signing_key()
@@ -223,12 +224,13 @@ def rotate_signing_key() -> tuple[SigningKey, SigningKey | None]:
 
 
 def publication_window() -> timedelta:
-    """How long a retired key stays published: its tokens may live that long."""
+    """Return how long a retired key stays published: its tokens may live that long."""
     return timedelta(seconds=settings.ACCESS_TOKEN_TTL + PUBLISH_LEEWAY)
 
 
 def published_keys():
-    """Current key first, then retired keys still within their publication window."""
+    """Return the published keys: the current key first, then retired keys still within
+    their publication window."""
     return SigningKey.objects.filter(
         Q(is_current=True) | Q(retired_at__gt=timezone.now() - publication_window())
     ).order_by("-is_current", "-created_at")
@@ -272,7 +274,7 @@ def _load_private_key(kid: str) -> Key:
 
 
 async def asigner() -> Signer:
-    """The current key with its private half, made on first need. Raises
+    """Return the current key with its private half, making it on first need. Raise
     SigningKeyUnavailable when it cannot be decrypted."""
     snapshot = await _asnapshot()
     if snapshot["current"] is None:
@@ -289,11 +291,10 @@ async def asigner() -> Signer:
 
 
 async def averification_key(kid) -> VerificationKey | None:
-    """The published key named by kid, or None (unknown, or past its window).
+    """Return the published key named by kid, or None (unknown, or past its window).
 
-    A key known to this process is returned without asking anyone: a kid always names
-    the same public key, and a token outliving its key's publication window cannot
-    pass its own `exp` check. Only an unknown kid reads the shared snapshot."""
+    A key known to this process is returned without asking anyone (docs/architecture.md,
+    "Keys in process memory"); only an unknown kid reads the shared snapshot."""
     if not isinstance(kid, str):
         return None
     known = _public_keys.get(kid)
@@ -311,18 +312,19 @@ async def averification_key(kid) -> VerificationKey | None:
 
 
 def holds_verification_key(kid: str) -> bool:
-    """True while this process holds the key named by kid (``averification_key`` gave
-    it, and no ``clear_caches`` has run since)."""
+    """Return whether this process holds the key named by kid (``averification_key``
+    gave it, and no ``clear_caches`` has run since)."""
     return kid in _public_keys
 
 
 def public_members(jwk: dict) -> dict:
-    """Only the public members of a JWK, plus kid, alg and use."""
+    """Return only the public members of a JWK, plus kid, alg and use."""
     names = (*_PUBLIC_MEMBERS.get(jwk.get("kty"), ()), "kid", "alg", "use")
     return {name: jwk[name] for name in names if name in jwk}
 
 
 async def ajwks() -> dict:
-    """The JSON Web Key Set: current key first, then retired keys still published."""
+    """Return the JSON Web Key Set: current key first, then retired keys still
+    published."""
     snapshot = await _asnapshot()
     return {"keys": [public_members(entry["jwk"]) for entry in snapshot["keys"].values()]}

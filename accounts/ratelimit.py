@@ -44,7 +44,8 @@ class Rate:
 
 
 def parse_rate(text: str) -> Rate:
-    """ "30/m" → Rate(30, 60); "100/5m" → Rate(100, 300)."""
+    """Return the Rate a text states: "30/m" → Rate(30, 60); "100/5m" → Rate(100, 300).
+    Raise ValueError for anything else."""
     match = _RATE.match(text or "")
     if not match or int(match.group(1)) < 1:
         raise ValueError(f"{text!r} is not a rate such as '30/m'")
@@ -64,7 +65,7 @@ class RateLimited(ApiError):
 
 
 def _window(scope: str, subject: str, rate_text: str) -> tuple[Rate, str, int, float]:
-    """(rate, cache key, window number, now) of one hit."""
+    """Return (rate, cache key, window number, now) of one hit."""
     rate = parse_rate(rate_text)
     now = time.time()
     window = int(now // rate.period)
@@ -120,13 +121,13 @@ _LOOP_ATTRIBUTE = "_authsite_ratelimit_redis"
 
 
 async def ahit(scope: str, subject: str | None, rate_text: str) -> None:
-    """``hit`` for async code (``ahit_each`` with one limit)."""
+    """Count as ``hit`` does, from async code (``ahit_each`` with one limit)."""
     await ahit_each((scope, subject, rate_text))
 
 
 async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
-    """``hit`` for each ``(scope, subject, rate)`` in turn, for async code: on the event
-    loop in one round trip with a Redis cache, else in one thread hop. Raises
+    """Count as ``hit`` does each ``(scope, subject, rate)`` in turn, from async code: on
+    the event loop in one round trip with a Redis cache, else in one thread hop. Raise
     RateLimited at the first limit passed, and redis.RedisError when Redis cannot be
     reached, as ``hit`` raises its cache's."""
     limits = [limit for limit in limits if limit[1]]
@@ -144,7 +145,8 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
 
 
 def _redis_client():
-    """The asyncio Redis client of the running loop, or None when the cache is not Redis."""
+    """Return the asyncio Redis client of the running loop, or None when the cache is
+    not Redis."""
     backend = settings.CACHES["default"]["BACKEND"]
     if "redis" not in backend.lower():
         return None

@@ -22,7 +22,8 @@ def _allowed_origins() -> set[str]:
 
 
 def safe_next(value: str | None) -> str | None:
-    """The absolute URL to send the browser to, or None when ``value`` is not allowed.
+    """Return the absolute URL to send the browser to, or None when ``value`` is not
+    allowed.
 
     Relative paths resolve against LOGIN_REDIRECT_URL (the web app), but those into this
     server's admin, which stay relative (``is_admin_path``). Refused: anything
@@ -53,8 +54,9 @@ def safe_next(value: str | None) -> str | None:
 
 
 def is_admin_path(value: str) -> bool:
-    """True for a path into this server's admin, without empty, ``.`` or ``..`` segments
-    (percent-encoded dots included) that a browser would resolve out of it."""
+    """Return whether ``value`` is a path into this server's admin, without empty, ``.``
+    or ``..`` segments (percent-encoded dots included) that a browser would resolve out
+    of it."""
     path = urlsplit(value).path
     if not path.startswith(reverse("admin:index")):
         return False

@@ -19,8 +19,8 @@ def _trusted_networks(entries: tuple[str, ...]) -> tuple:
 
 
 def is_allowed_host(host: str) -> bool:
-    """Django's check of a Host value (``request.get_host``): its domain is in
-    ALLOWED_HOSTS, which under DEBUG defaults to the local names when empty."""
+    """Return whether Django accepts a Host value (``request.get_host``): its domain is
+    in ALLOWED_HOSTS, which under DEBUG defaults to the local names when empty."""
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]
@@ -39,8 +39,8 @@ def is_trusted_proxy(address: str | None) -> bool:
 
 
 def client_ip(request) -> str | None:
-    """The peer's address; behind trusted proxies, the right-most X-Forwarded-For entry
-    that is not itself a trusted proxy (entries to its left are client-controlled)."""
+    """Return the peer's address; behind trusted proxies, the right-most X-Forwarded-For
+    entry that is not itself a trusted proxy (entries to its left are client-controlled)."""
     peer = request.META.get("REMOTE_ADDR") or None
     if not is_trusted_proxy(peer):
         return _valid_ip(peer)
@@ -59,7 +59,7 @@ def _valid_ip(value: str | None) -> str | None:
 
 
 def base_url(request) -> str:
-    """This server's external URL without a trailing slash: PUBLIC_BASE_URL when set;
+    """Return this server's external URL without a trailing slash: PUBLIC_BASE_URL when set;
     else the request's scheme and host, from X-Forwarded-Proto/-Host only when the
     peer is a trusted proxy. The host is always checked against ALLOWED_HOSTS."""
     if settings.PUBLIC_BASE_URL:

@@ -53,8 +53,8 @@ def delete_refresh_cookie(response) -> None:
 
 
 def presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[str, bool]:
-    """(token, came from the cookie). The body wins over the cookie; ``missing`` is
-    raised when neither carries one."""
+    """Return (token, whether it came from the cookie). The body wins over the cookie;
+    a cookie's token needs the CSRF check. Raise ``missing`` when neither carries one."""
     if "refresh_token" in body:
         value = body["refresh_token"]
         if not isinstance(value, str) or not value:
@@ -131,8 +131,8 @@ async def revoke(request, principal):
 
 @csrf_exempt
 async def jwks(request):
-    """The public keys of app tokens; cacheable, readable from any origin. Takes no
-    credentials, so it needs no CSRF check."""
+    """Answer the public keys of app tokens, cacheable and readable from any origin.
+    It takes no credentials, so it needs no CSRF check."""
     if request.method not in ("GET", "HEAD"):
         return error_response(
             405,

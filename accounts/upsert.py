@@ -1,6 +1,6 @@
 """Identity → user → organisation → default access, as one atomic unit.
 
-API.md's identity rules:
+The identity rules:
 - a person is the pair (issuer, sub), never an email alone;
 - an email links a new identity to an existing user only when the provider says it is
   verified AND the local user's email was verified too (an unverified address must not
@@ -240,8 +240,8 @@ def _upsert_once(issuer: str, claims: dict) -> Upserted:
 
 
 def login_succeeded_event(upserted: Upserted, meta: RequestMeta) -> AuditEvent:
-    """The LOGIN_SUCCEEDED audit event of an upserted identity, not yet saved: the
-    caller saves it together with what the login started."""
+    """Return the LOGIN_SUCCEEDED audit event of an upserted identity, not yet saved:
+    the caller saves it together with what the login started."""
     identity = upserted.identity
     return AuditEvent(
         type=AuditType.LOGIN_SUCCEEDED,
@@ -263,9 +263,9 @@ def _require_subject(claims: dict) -> None:
 
 
 def upsert_identity(issuer: str, claims: dict) -> Upserted:
-    """Find or create the local user for verified claims, atomically. Raises
-    LoginRefused (nothing written) for a deactivated user or organisation. The login's
-    audit event is the caller's (``login_succeeded_event``)."""
+    """Find or create the local user for verified claims, atomically, and return the
+    Upserted. Raise LoginRefused (nothing written) for a deactivated user or
+    organisation. The login's audit event is the caller's (``login_succeeded_event``)."""
     _require_subject(claims)
     for _ in range(ATTEMPTS - 1):
         try:

@@ -45,8 +45,8 @@ def csrf_failure(request, reason=""):
 
 
 def _login_error(request, code: str, reason: str, status: int):
-    """API.md: redirect to LOGIN_ERROR_URL?error=<code> when configured, else a small
-    HTML page with status 400 (502 when the identity provider failed)."""
+    """Return a redirect to LOGIN_ERROR_URL?error=<code> when it is set, else a small
+    HTML page with ``status`` (400; 502 when the identity provider failed)."""
     if settings.LOGIN_ERROR_URL:
         separator = "&" if "?" in settings.LOGIN_ERROR_URL else "?"
         response = HttpResponseRedirect(
@@ -66,8 +66,8 @@ def _login_error(request, code: str, reason: str, status: int):
 
 
 async def _limit_browser_endpoint(request):
-    """Per client IP on /auth/login and /auth/callback: a 429 with Retry-After and the
-    JSON error shape, or None."""
+    """Count the request per client IP on /auth/login and /auth/callback; return a 429
+    with Retry-After and the JSON error shape past the limit, else None."""
     try:
         await ratelimit.ahit("login", client_ip(request), settings.RATE_LIMIT_LOGIN)
     except ratelimit.RateLimited as exc:
@@ -76,7 +76,7 @@ async def _limit_browser_endpoint(request):
 
 
 def _unavailable(request, exc: Exception):
-    """The login error page (503) for a dependency that is down, logged in one line."""
+    """Log a dependency that is down in one line and return the login error page (503)."""
     logger.error("%s unavailable on %s: %s", unavailable_dependency(exc), request.path, exc)
     return _login_error(
         request,
@@ -122,11 +122,9 @@ async def login(request):
 
 
 def _strict_cookie_bounce(request):
-    """With SameSite=Strict, the provider's redirect (a cross-site navigation) arrives
-    without our cookies, so the login could never be matched to its browser. Answer
-    with a page that re-opens the same URL: that navigation starts on our own site and
-    carries the cookies. Consumes nothing; bounces at most once (the second arrival is
-    same-site)."""
+    """Return a page that re-opens the same URL when, with SameSite=Strict, the
+    provider's cross-site redirect arrived without the binding cookie, else None. It
+    consumes nothing and bounces at most once (docs/architecture.md)."""
     if (
         settings.COOKIE_SAMESITE != "Strict"
         or BINDING_COOKIE in request.COOKIES
@@ -178,7 +176,8 @@ async def logout(request, principal):
 @csrf_exempt
 @require_POST
 async def backchannel_logout(request):
-    """Server to server: not CSRF-protected, never cached."""
+    """End the sessions a provider's logout token names. Server to server: not
+    CSRF-protected, never cached."""
     try:
         await backchannel_flow(request.POST.get("logout_token", ""), request_meta(request))
     except BackchannelRefused as exc:
@@ -198,7 +197,7 @@ async def csrf(request, principal):
 
 
 def me_body(user, applications: list[dict], features: dict[str, bool]) -> dict:
-    """The body of GET /api/v1/auth/me (also written by authsite.fastlane)."""
+    """Return the body of GET /api/v1/auth/me (also written by authsite.fastlane)."""
     organisation = user.organisation
     return {
         "id": user.pk,

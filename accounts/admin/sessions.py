@@ -34,8 +34,8 @@ from .audit import audit_event
 
 
 def _caller(request, user) -> Caller:
-    """The person's sessions as the operator sees them: their own current session is
-    marked when they look at themselves."""
+    """Return the Caller whose sessions the operator sees: the person, with the
+    operator's own current session marked when they look at themselves."""
     if user.pk == request.user.pk:
         return Caller(user, session_key=request.session.session_key or "")
     return Caller(user)

@@ -261,8 +261,8 @@ class UserAdmin(EndSessionMixin, TenantScopedAdmin, DjangoUserAdmin):
     )
     @confirm_first(describe_deactivation)
     def deactivate_users(self, request, queryset):
-        """Deactivated people are refused at their next request (accounts.backends), not
-        when their session or tokens expire. Operators cannot lock themselves out."""
+        """Deactivate the selected people but the operator, ending their sessions and
+        tokens for good; they are refused at their next request (accounts.backends)."""
         if queryset.filter(pk=request.user.pk).exists():
             self.message_user(request, "You cannot deactivate yourself.", messages.WARNING)
         targets = list(
@@ -294,7 +294,8 @@ class UserAdmin(EndSessionMixin, TenantScopedAdmin, DjangoUserAdmin):
     )
     @confirm_first(describe_revocation)
     def revoke_sessions_and_tokens(self, request, queryset):
-        """accounts.login.logout.end_all_sessions for each selected user but oneself."""
+        """End every session and token of each selected user but the operator
+        (accounts.login.logout.end_all_sessions), audited as SESSIONS_REVOKED."""
         users = list(queryset.exclude(pk=request.user.pk))
         if len(users) != queryset.count():
             self.message_user(request, "Your own sessions were left alone.", messages.WARNING)

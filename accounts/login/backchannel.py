@@ -58,7 +58,8 @@ def _end_sessions(issuer: str, claims: dict, meta: RequestMeta) -> int:
 
 
 async def backchannel_logout(logout_token: str, meta: RequestMeta) -> int:
-    """End the sessions a valid logout token names; return how many ended."""
+    """End the sessions a valid logout token names; return how many ended. Raise
+    BackchannelRefused for a token that does not verify or was already used."""
     try:
         claims = await oidc.verify_logout_token(logout_token)
     except oidc.OIDCError as exc:

@@ -63,6 +63,9 @@ async def begin_login(
     handoff_challenge: str | None,
     step_up: str | None,
 ) -> LoginStart:
+    """Start a login: keep its flow entry in the shared cache and return the provider's
+    authorization URL with the browser's binding; raise LoginRequestInvalid for a
+    malformed request."""
     mode = mode or "cookie"
     if step_up not in (None, "", step_up_flow.MFA):
         raise LoginRequestInvalid("invalid_request", "step_up must be 'mfa'.")

@@ -59,7 +59,7 @@ async def _consume_flow(request, state: str | None) -> dict:
 @in_thread
 def _take_flow(key: str, binding: str) -> dict:
     """Remove the login's flow entry from the cache and return it, in one thread hop;
-    LoginFailed when it is unknown, of another browser, already taken or expired."""
+    raise LoginFailed when it is unknown, of another browser, already taken or expired."""
     cache = thread_cache()
     flow = cache.get(key)
     if flow is None:
@@ -90,6 +90,8 @@ def _record_failure(meta, code: str, reason: str, claims: dict | None, audit_typ
 
 
 async def complete_login(request) -> LoginDone:
+    """Finish the login of the callback's request and return where the browser goes
+    next; raise LoginFailed, with the failure audited, when it cannot."""
     meta = request_meta(request)
     claims = None
     try:
@@ -153,10 +155,8 @@ async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> L
     """Start the new session of a login, with its record, its audit event and, in token
     mode, its login code; return where the browser goes next."""
     user = upserted.user
-    # Always a new session: flushing first makes alogin cycle the key even when this
-    # browser was already logged in as the same person (alogin alone would keep it).
-    # The session it replaces ends for good, with the token families born from it, so
-    # none of them outlives every way of logging it out.
+    # Always a new session (docs/architecture.md): the one it replaces ends for good,
+    # with its token families, and flushing makes alogin cycle the key.
     previous_key = request.session.session_key
     if previous_key:
         await in_thread(end_login_session)(previous_key, "replaced")

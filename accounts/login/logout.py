@@ -19,8 +19,8 @@ from . import oidc
 
 
 def end_login_session(session_key: str, reason: str) -> None:
-    """One atomic unit: delete the Django session and its link to the provider's
-    session, and revoke every token family born from it."""
+    """Delete the Django session and its link to the provider's session, and revoke
+    every token family born from it, as one atomic unit."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
     with transaction.atomic():
         store(session_key).delete()
@@ -29,11 +29,11 @@ def end_login_session(session_key: str, reason: str) -> None:
 
 
 def end_all_sessions(user, reason: str) -> None:
-    """Every login session of the user ends and every token family is revoked (so every
-    app access token fails at its next use). For people without a usable password
-    (everyone who comes through the identity provider) the session hash is renewed as
-    well, which ends any other session of theirs; an operator's password sessions end
-    when their password changes. One atomic unit."""
+    """End every login session of the user and revoke every token family (so every app
+    access token fails at its next use), as one atomic unit. For people without a usable
+    password (everyone who comes through the identity provider) renew the session hash
+    as well, which ends any other session of theirs; an operator's password sessions end
+    when their password changes."""
     with transaction.atomic():
         for session_key in LoginSession.objects.filter(user=user).values_list(
             "session_key", flat=True
@@ -46,15 +46,16 @@ def end_all_sessions(user, reason: str) -> None:
 
 
 def live_logins(now):
-    """Login sessions whose Django session exists and has not expired at ``now``."""
+    """Return the login sessions whose Django session exists and has not expired at
+    ``now``."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
     live_keys = store.get_model_class().objects.filter(expire_date__gt=now).values("session_key")
     return LoginSession.objects.filter(session_key__in=live_keys)
 
 
 def live_families(now):
-    """Token families that are not revoked and hold a refresh token that is neither
-    spent, revoked nor expired at ``now``."""
+    """Return the token families that are not revoked and hold a refresh token that is
+    neither spent, revoked nor expired at ``now``."""
     spendable = RefreshToken.objects.filter(
         family=OuterRef("pk"), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
     )

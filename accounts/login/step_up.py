@@ -66,8 +66,8 @@ def check(auth: dict, now: int | None = None) -> None:
 
 
 def needed(session) -> bool:
-    """True when ADMIN_MFA_REQUIRED is on and this session's login does not pass ``check``
-    now (a password sign-in never does)."""
+    """Return whether ADMIN_MFA_REQUIRED is on and this session's login does not pass
+    ``check`` now (a password sign-in never does)."""
     if not settings.ADMIN_MFA_REQUIRED:
         return False
     auth = session.get(SESSION_KEY)
@@ -81,7 +81,7 @@ def needed(session) -> bool:
 
 
 def authorization_params() -> dict:
-    """The authorization request's additions for a step-up."""
+    """Return the authorization request's additions for a step-up."""
     return {"acr_values": MFA_POLICY, "max_age": str(settings.ADMIN_AUTH_MAX_AGE)}
 
 

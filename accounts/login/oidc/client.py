@@ -21,7 +21,7 @@ async def authorization_url(
     invitation: str | None = None,
     extra: dict | None = None,
 ) -> str:
-    """Where to send the browser: the provider's authorization endpoint with
+    """Return where to send the browser: the provider's authorization endpoint with
     response_type=code, client_id, redirect_uri, scope, state, nonce, the S256 code
     challenge, audience / organization / invitation when given, and ``extra``
     parameters (a step-up's acr_values and max_age)."""
@@ -41,10 +41,12 @@ async def authorization_url(
 
 
 async def exchange_code(*, code: str, redirect_uri: str, code_verifier: str) -> dict:
-    """Trade the authorization code (with its PKCE verifier) for the provider's tokens.
+    """Trade the authorization code (with its PKCE verifier) for the provider's tokens
+    and return them.
 
-    A refusal by the provider (a spent or forged code) is a 400 ``invalid_grant``; a
-    provider that fails, times out or answers nonsense is ``idp_unavailable`` (502)."""
+    Raise OIDCError ``invalid_grant`` (400) when the provider refuses the code (spent or
+    forged), and ProviderUnavailable (502) when it fails, times out, answers nonsense or
+    refuses this server's client credentials."""
     metadata = await discovery()
     client = oauth_client(redirect_uri=redirect_uri)
     try:
@@ -69,9 +71,10 @@ async def exchange_code(*, code: str, redirect_uri: str, code_verifier: str) -> 
 
 
 async def logout_url(return_to: str) -> str:
-    """The provider's end-session URL (RP-initiated logout) with client_id and where to
-    return; Auth0's `/v2/logout` when the provider advertises no end_session_endpoint
-    or cannot be reached right now (logging out locally must not depend on it)."""
+    """Return the provider's end-session URL (RP-initiated logout) with client_id and
+    where to return; Auth0's `/v2/logout` when the provider advertises no
+    end_session_endpoint or cannot be reached right now (logging out locally must not
+    depend on it)."""
     try:
         metadata = await discovery()
     except OIDCError:

@@ -1,9 +1,9 @@
 """Outbound HTTP to the identity provider: async, with timeouts on every call.
 
-One TLS context for the process (building one costs more CPU than the rest of a login)
-and one connection pool per event loop, kept on the loop itself: under uvicorn that is
-one pool for the process; under WSGI, where each request runs its own short-lived loop,
-the pool goes away with its loop instead of piling up.
+One TLS context for the process and one connection pool per event loop, kept on the
+loop itself: under uvicorn that is one pool for the process; under WSGI, where each
+request runs its own short-lived loop, the pool goes away with its loop instead of
+piling up.
 """
 
 import asyncio
@@ -18,8 +18,7 @@ from .errors import ProviderUnavailable
 
 _LOOP_ATTRIBUTE = "_authsite_oidc_transport"
 # An idle pooled connection is dropped before common servers close theirs (uvicorn after
-# 5 s, many proxies later): reusing one the provider is closing at that very moment
-# fails the request with a ReadError, as 6 of 4,000 logins in a benchmark storm did.
+# 5 s): reusing one the provider is closing at that moment fails with a ReadError.
 _LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)
 
 
@@ -43,7 +42,7 @@ def timeout() -> httpx2.Timeout:
 
 
 def oauth_client(**kwargs) -> AsyncOAuth2Client:
-    """authlib's async OAuth 2 client on the shared transport."""
+    """Return authlib's async OAuth 2 client on the shared transport."""
     return AsyncOAuth2Client(
         client_id=app_settings.client_id(),
         client_secret=app_settings.client_secret(),
@@ -56,8 +55,8 @@ def oauth_client(**kwargs) -> AsyncOAuth2Client:
 
 
 async def get_json(url: str) -> tuple[dict, httpx2.Response]:
-    """GET a JSON object; any transport failure, non-2xx or non-object answer is
-    ProviderUnavailable."""
+    """GET a JSON object and return it with the response; raise ProviderUnavailable for
+    any transport failure, non-2xx or non-object answer."""
     # Not `async with`: closing the client would close the shared transport.
     client = httpx2.AsyncClient(transport=_transport(), timeout=timeout())
     try:

@@ -52,7 +52,7 @@ async def _cached(kind: str, issuer: str, fetch, *, force: bool = False):
 
 
 async def discovery(issuer: str | None = None) -> dict:
-    """The provider's metadata from `<issuer>.well-known/openid-configuration`."""
+    """Return the provider's metadata from `<issuer>.well-known/openid-configuration`."""
     issuer = issuer or app_settings.issuer()
     if not issuer:
         raise OIDCError("not_configured", "No identity provider is configured (AUTH0_ISSUER).")
@@ -81,7 +81,7 @@ async def _fetch_jwks(jwks_uri: str) -> dict:
 
 
 async def jwks(issuer: str | None = None, *, force: bool = False) -> KeySet:
-    """The provider's signing keys."""
+    """Return the provider's signing keys."""
     metadata = await discovery(issuer)
     issuer = metadata["issuer"]
     document = await _cached("jwks", issuer, lambda: _fetch_jwks(metadata["jwks_uri"]), force=force)
@@ -89,7 +89,8 @@ async def jwks(issuer: str | None = None, *, force: bool = False) -> KeySet:
 
 
 async def key_set_for(kid: str | None, issuer: str | None = None) -> KeySet:
-    """The JWKS, refetched once (throttled across processes) when ``kid`` is unknown."""
+    """Return the JWKS, refetched once (throttled across processes) when ``kid`` is
+    unknown; raise InvalidToken when the provider does not publish ``kid``."""
     metadata = await discovery(issuer)
     issuer = metadata["issuer"]
     key_set = await jwks(issuer)

@@ -41,7 +41,8 @@ def _header(token: str) -> dict:
 
 
 def unverified_claims(token: str) -> dict:
-    """Claims read WITHOUT verification: only to decide which verifier to use."""
+    """Return the claims WITHOUT verification (empty when unreadable): only to decide
+    which verifier to use."""
     try:
         claims = json.loads(_unverified(token).payload)
     except (InvalidToken, ValueError, TypeError, RecursionError):
@@ -74,7 +75,8 @@ async def _verify_signature(token: str, *, issuer: str | None = None) -> jwt.Tok
 async def verify_id_token(
     id_token: str, *, nonce: str, access_token: str | None = None, now: int | None = None
 ) -> dict:
-    """Verify an ID token from the code flow and return its claims."""
+    """Verify an ID token from the code flow and return its claims; raise InvalidToken
+    when it fails a check."""
     if not isinstance(id_token, str) or not id_token:
         raise InvalidToken("the provider returned no ID token")
     metadata = await discovery()
@@ -108,7 +110,8 @@ async def verify_id_token(
 
 
 async def verify_access_token(access_token: str, *, audience: str, now: int | None = None) -> dict:
-    """Verify a provider-issued JWT access token for our API (``audience``)."""
+    """Verify a provider-issued JWT access token for our API (``audience``) and return
+    its claims; raise InvalidToken when it fails a check."""
     metadata = await discovery()
     token = await _verify_signature(access_token)
     options = {
