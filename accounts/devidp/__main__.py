@@ -24,8 +24,8 @@ LOOPBACK_CALLBACKS = [
 
 
 def dev_provider() -> Provider:
-    """A provider with fresh keys, the demo people (verified emails, Auth0 organisation
-    claims from their demo organisation) and the development client."""
+    """Return a provider with fresh keys, the demo people (verified emails, Auth0
+    organisation claims from their demo organisation) and the development client."""
     provider = Provider()
     organisations = {org["slug"]: org for org in DEMO_ORGANISATIONS}
     for person in DEMO_PEOPLE:

@@ -65,8 +65,9 @@ class AuthorizeMixin:
     _codes: dict[str, dict[str, Any]]
 
     async def _authorize(self, request: Request) -> Response:
-        """GET: validate the request; approve at once when `login_hint` names a user (by
-        sub or email), else show the chooser. POST: the chooser's answer (`sub`)."""
+        """Answer `/authorize`. GET: validate the request; approve at once when
+        `login_hint` names a user (by sub or email), else show the chooser. POST: the
+        chooser's answer (`sub`)."""
         try:
             params = request.params()
         except DuplicateParameter as exc:
@@ -180,9 +181,9 @@ class AuthorizeMixin:
         return redirect(add_query(params["redirect_uri"], {"code": code, "state": params["state"]}))
 
     async def _logout(self, request: Request) -> Response:
-        """Both logout endpoints: `post_logout_redirect_uri` (OIDC) or `returnTo` (Auth0
-        v2) is followed only together with a registered `client_id`; OIDC's `state` is
-        handed back."""
+        """Answer both logout endpoints: follow `post_logout_redirect_uri` (OIDC) or
+        `returnTo` (Auth0 v2) only together with a registered `client_id`, handing back
+        OIDC's `state`."""
         try:
             params = request.query()
         except DuplicateParameter as exc:

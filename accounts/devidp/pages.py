@@ -30,9 +30,10 @@ def _page(title: str, body: str) -> str:
 
 
 def chooser(params: dict[str, str], users: Iterable[dict], *, mfa: bool) -> str:
-    """ "Choose a demo user": one button per user, posting the original authorization
-    request back to /authorize together with the chosen `sub`, and a "Sign in with MFA"
-    box (`mfa`), ticked when the application asked for a multi-factor login."""
+    """Return the "Choose a demo user" page: one button per user, posting the original
+    authorization request back to /authorize together with the chosen `sub`, and a
+    "Sign in with MFA" box (`mfa`), ticked when the application asked for a multi-factor
+    login."""
     hidden = "".join(
         f'<input type=hidden name="{escape(name)}" value="{escape(value)}">'
         for name, value in params.items()

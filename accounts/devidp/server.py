@@ -27,7 +27,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def base_url(host: str, port: int) -> str:
-    """`http://host:port/`, bracketing an IPv6 address."""
+    """Return `http://host:port/`, bracketing an IPv6 address."""
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
@@ -94,5 +94,5 @@ class ThreadedServer:
 
 def serve_in_thread(provider: Provider, host: str = "127.0.0.1", port: int = 0) -> ThreadedServer:
     """Start serving `provider` on host:port (0: any free port) and set its issuer;
-    returns once the server accepts connections."""
+    return the server once it accepts connections."""
     return ThreadedServer(provider, host, port)

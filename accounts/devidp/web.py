@@ -20,8 +20,8 @@ class DuplicateParameter(ValueError):
 
 
 def parse_params(raw: bytes) -> dict[str, str]:
-    """Decode `application/x-www-form-urlencoded` data; a repeated name is an error
-    rather than a silent choice between two values."""
+    """Decode `application/x-www-form-urlencoded` data; raise DuplicateParameter for a
+    repeated name rather than choose between two values."""
     params: dict[str, str] = {}
     for name, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
         if name in params:
@@ -43,14 +43,14 @@ class Request:
         return parse_params(self.query_string)
 
     def form(self) -> dict[str, str]:
-        """The form body; any other content type reads as no parameters at all."""
+        """Return the form body's parameters; any other content type reads as none."""
         content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             return {}
         return parse_params(self.body)
 
     def params(self) -> dict[str, str]:
-        """Query parameters for GET, the form body otherwise."""
+        """Return the query parameters for GET, the form body's otherwise."""
         return self.query() if self.method == "GET" else self.form()
 
     def cookie(self, name: str) -> str | None:
@@ -156,7 +156,7 @@ def redirect(url: str) -> Response:
 
 
 def add_query(url: str, params: dict[str, str]) -> str:
-    """`url` with `params` appended to whatever query it already has."""
+    """Return `url` with `params` appended to whatever query it already has."""
     parts = urlsplit(url)
     query = "&".join(filter(None, [parts.query, urlencode(params)]))
     return urlunsplit(parts._replace(query=query))

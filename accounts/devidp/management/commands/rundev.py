@@ -49,14 +49,14 @@ class ProcessGroup:
         self.children[name] = process
 
     def exited(self) -> tuple[str, int] | None:
-        """(name, status) of a child that has exited, if any."""
+        """Return (name, status) of a child that has exited, if any."""
         for name, process in self.children.items():
             if process.poll() is not None:
                 return name, process.returncode
         return None
 
     def stop(self) -> None:
-        """SIGTERM to the group, then SIGKILL to whatever is still running."""
+        """Send SIGTERM to the group, then SIGKILL to whatever is still running."""
         if self.pgid is None:
             return
         self._signal(signal.SIGTERM)
@@ -160,7 +160,7 @@ class Command(BaseCommand):
         raise CommandError(f"{name} exited with status {status}; stopped the others.")
 
     def _start_idp(self, group: ProcessGroup, env: dict[str, str]) -> str:
-        """Start the development identity provider at DEVIDP_URL; returns its issuer."""
+        """Start the development identity provider at DEVIDP_URL; return its issuer."""
         url = urlsplit(settings.DEVIDP_URL)
         host, port = url.hostname or "127.0.0.1", url.port or 80
         group.start(
@@ -176,7 +176,8 @@ def _raise_stop(signum, frame) -> None:
 
 
 def _wait_until_answering(url: str, group: ProcessGroup) -> None:
-    """Poll `url` until it answers 200; fail if a child exits or time runs out first."""
+    """Poll `url` until it answers 200; raise CommandError if a child exits or time runs
+    out first."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         if exited := group.exited():

@@ -59,7 +59,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Password: {DEMO_OPERATOR['password']}")
 
     def _upsert(self, model, lookup, values):
-        """Get or create the row with ``lookup``; write only the fields that differ."""
+        """Get or create the row with ``lookup``, writing only the fields that differ;
+        return it."""
         obj, created = model.objects.get_or_create(**lookup, defaults=values)
         if created:
             self.created += 1
@@ -92,7 +93,7 @@ class Command(BaseCommand):
         return organisation
 
     def _user(self, email, values, password=None):
-        """The user with this email (in any case), converged to ``values``."""
+        """Return the user with this email (in any case), converged to ``values``."""
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
             self.created += 1
