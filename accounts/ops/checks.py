@@ -15,8 +15,8 @@ SAME_SITE_DOCS = "docs/operations.md, section 'Same-site or cross-site deploymen
 
 
 def site_of(host: str) -> str:
-    """An approximation of the registrable domain ("site") without the Public Suffix
-    List: IP addresses and single-label hosts are their own site; otherwise the last
+    """Return an approximation of the registrable domain ("site") without the Public
+    Suffix List: IP addresses and single-label hosts are their own site; otherwise the last
     two labels. It errs towards calling two hosts cross-site (the warning case) only
     for multi-label public suffixes such as `co.uk`, where it says same-site."""
     host = host.lower().strip("[]")
@@ -159,7 +159,7 @@ HOP_FREE_MIDDLEWARE = (
 
 @register(Tags.security, deploy=True)
 def check_deployment_security(app_configs, **kwargs):
-    """What Django's security.W001–W004 would say, for this project's middleware."""
+    """Warn as Django's security.W001–W004 would, for this project's middleware."""
     problems = [
         Warning(
             f"{path} is not in MIDDLEWARE.",

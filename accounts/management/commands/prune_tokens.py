@@ -27,14 +27,16 @@ def _delete_in_batches(queryset, batch_size: int) -> int:
 
 
 def dead_refresh_tokens(now):
-    """Expired: an expired token is refused whether or not its row exists."""
+    """Return the expired refresh tokens: an expired token is refused whether or not its
+    row exists."""
     return RefreshToken.objects.filter(expires_at__lte=now)
 
 
 def dead_families(now):
-    """Revoked longer ago than any token can live; or without any unexpired refresh
-    token and older than an access token can live (every access token of a family was
-    minted while one of its refresh tokens was alive, so none of them can verify)."""
+    """Return the families revoked longer ago than any token can live, or without any
+    unexpired refresh token and older than an access token can live (every access token
+    of a family was minted while one of its refresh tokens was alive, so none of them
+    can verify)."""
     longest = timedelta(seconds=max(settings.ACCESS_TOKEN_TTL, settings.REFRESH_TOKEN_TTL))
     access_lifetime = timedelta(seconds=settings.ACCESS_TOKEN_TTL + 60)
     live_token = RefreshToken.objects.filter(family=OuterRef("pk"), expires_at__gt=now)

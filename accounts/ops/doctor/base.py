@@ -53,17 +53,19 @@ class Check:
 
 
 def skipped(name: str, reason: str) -> Check:
-    """A check not run because one it depends on failed; ``reason`` names that one."""
+    """Return a check not run because one it depends on failed; ``reason`` names that
+    one."""
     return Check(SKIP, name, reason)
 
 
 def failed(checks: Iterable[Check]) -> bool:
-    """Whether any check failed (warnings and skips do not fail the run)."""
+    """Return whether any check failed (warnings and skips do not fail the run)."""
     return any(check.verdict == FAIL for check in checks)
 
 
 def summary(checks: list[Check]) -> str:
-    """The final line: failures and warnings counted, and skips when there were any."""
+    """Return the final line: failures and warnings counted, and skips when there were
+    any."""
     counts = Counter(check.verdict for check in checks)
     parts = [_plural(counts[FAIL], "failure"), _plural(counts[WARN], "warning")]
     if counts[SKIP]:
@@ -80,7 +82,8 @@ def short(value: str, keep: int = 12) -> str:
 
 
 def is_loopback(host: str | None) -> bool:
-    """127.0.0.0/8, ::1 or `localhost`: the only hosts API.md lets speak plain http."""
+    """Return whether ``host`` is in 127.0.0.0/8, ::1 or `localhost`: the only hosts
+    allowed to speak plain http."""
     if not host:
         return False
     if host.lower() == "localhost":
@@ -92,8 +95,8 @@ def is_loopback(host: str | None) -> bool:
 
 
 def url_problem(url: str, setting: str) -> tuple[str, str] | None:
-    """(problem, hint) unless ``url`` is an absolute https URL, or an http URL on a
-    loopback host; None when it is acceptable."""
+    """Return (problem, hint) unless ``url`` is an absolute https URL, or an http URL on
+    a loopback host; None when it is acceptable."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{setting} {url!r} is not an absolute http(s) URL", "write it as https://host/"
@@ -107,7 +110,8 @@ def url_problem(url: str, setting: str) -> tuple[str, str] | None:
 
 
 def issuer_source() -> str:
-    """Which setting the issuer comes from, so that hints name the one to change."""
+    """Return which setting the issuer comes from, so that hints name the one to
+    change."""
     domain, issuer = settings.AUTH0_DOMAIN, app_settings.issuer()
     if domain and issuer == f"https://{domain}/":
         return "AUTH0_DOMAIN"
@@ -115,8 +119,8 @@ def issuer_source() -> str:
 
 
 def issuer_problem(issuer: str) -> tuple[str, str] | None:
-    """(problem, hint) when the configured issuer cannot be used, naming the setting it
-    came from; None when discovery may be fetched from it."""
+    """Return (problem, hint) when the configured issuer cannot be used, naming the
+    setting it came from; None when discovery may be fetched from it."""
     source = issuer_source()
     if source == "AUTH0_DOMAIN" and "/" in settings.AUTH0_DOMAIN:
         return (
@@ -127,7 +131,7 @@ def issuer_problem(issuer: str) -> tuple[str, str] | None:
 
 
 def usable_issuer() -> str | None:
-    """The configured issuer when discovery may be fetched from it, else None."""
+    """Return the configured issuer when discovery may be fetched from it, else None."""
     issuer = app_settings.issuer()
     if not issuer or issuer_problem(issuer):
         return None

@@ -29,8 +29,9 @@ from .base import (
 
 
 def check_configuration() -> Check:
-    """AUTH0_ISSUER (or AUTH0_DOMAIN), AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET are set and
-    the issuer's scheme is acceptable. The secret is described by its length only."""
+    """Check that AUTH0_ISSUER (or AUTH0_DOMAIN), AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET
+    are set and the issuer's scheme is acceptable. The secret is described by its
+    length only."""
     issuer, client_id, secret = (
         app_settings.issuer(),
         app_settings.client_id(),
@@ -61,14 +62,15 @@ def check_configuration() -> Check:
 
 
 def callback_url() -> str:
-    """The redirect_uri this server sends: PUBLIC_BASE_URL + /auth/callback (as
+    """Return the redirect_uri this server sends: PUBLIC_BASE_URL + /auth/callback (as
     accounts.login.begin.callback_url does when it is set), else the assumed local one."""
     return (settings.PUBLIC_BASE_URL or ASSUMED_BASE_URL) + CALLBACK_PATH
 
 
 def check_callback_url() -> Check:
-    """The redirect URI is https (or loopback http) and printed for comparison with the
-    application's Allowed Callback URLs, which only the Management API could read."""
+    """Check that the redirect URI is https (or loopback http), and print it for
+    comparison with the application's Allowed Callback URLs, which only the Management
+    API could read."""
     uri = callback_url()
     compare = (
         "it must be listed exactly in the Auth0 application's Allowed Callback URLs (this "
@@ -94,9 +96,10 @@ def check_callback_url() -> Check:
 
 
 def check_cookies_and_origins() -> list[Check]:
-    """The project's security system checks (accounts.ops.checks, corsheaders, Django's
-    CSRF), each Error a FAIL and each Warning a warn, on the line they concern, next to
-    the effective cookie policy, the frontend origins and the kind of deployment."""
+    """Return the project's security system checks (accounts.ops.checks, corsheaders,
+    Django's CSRF), each Error a FAIL and each Warning a warn, on the line they concern,
+    next to the effective cookie policy, the frontend origins and the kind of
+    deployment."""
     summaries = {
         "cookies": _cookie_policy(),
         "cors/csrf": _origins(),
@@ -136,8 +139,8 @@ def _origins() -> str:
 
 
 def _deployment() -> str:
-    """Same-site or cross-site, by the same site approximation as accounts.ops.checks, with
-    what it means for the session cookie."""
+    """Return whether the deployment is same-site or cross-site, by the same site
+    approximation as accounts.ops.checks, with what it means for the session cookie."""
     if not settings.FRONTEND_ORIGINS:
         return "no separate web app: only pages of this server's own origin use its cookies"
     hosts = api_hosts()
@@ -162,8 +165,9 @@ def _deployment() -> str:
 
 
 def check_signing_key() -> Check:
-    """A current app-token signing key exists and decrypts with the configured secret,
-    and SIGNING_KEY_ALGORITHM is supported. Reads only: a missing key is reported, not made."""
+    """Check that a current app-token signing key exists and decrypts with the configured
+    secret, and that SIGNING_KEY_ALGORITHM is supported. Read only: a missing key is
+    reported, not made."""
     name = "signing key"
     try:
         algorithm = keys.configured_algorithm()
@@ -215,7 +219,7 @@ def check_signing_key() -> Check:
 
 
 def check_audience() -> Check:
-    """AUTH0_AUDIENCE is printed when set; a value that looks like a host without a
+    """Check AUTH0_AUDIENCE, printed when set: a value that looks like a host without a
     scheme, or has stray whitespace, is a warning (Auth0 compares identifiers exactly)."""
     audience = app_settings.audience()
     if not audience:

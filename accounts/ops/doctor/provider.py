@@ -93,10 +93,10 @@ def _provider_down(found: str, hint: str) -> ProviderReport:
 
 
 def compare_issuer(stated: str, configured: str) -> Check:
-    """Discovery's `issuer` must equal the configured issuer exactly: ID tokens carry the
-    provider's spelling. Says precisely what differs. A difference of one trailing slash
-    is a warning: logins still work (tokens are checked against discovery's spelling),
-    but the configuration should say what the provider says."""
+    """Compare discovery's `issuer` with the configured one, which must be equal exactly
+    (ID tokens carry the provider's spelling): a difference of one trailing slash is a
+    warning (logins still work: tokens are checked against discovery's spelling), any
+    other a FAIL saying precisely what differs."""
     if stated == configured:
         return Check(OK, "issuer", f"{stated!r} as configured")
     source = issuer_source()
@@ -147,8 +147,8 @@ async def check_jwks(jwks_uri: str) -> Check:
 
 
 def judge_jwks(document: dict, algorithms: list[str], elapsed_ms: int) -> Check:
-    """The key set parses with joserfc, every key has a kid and no kid repeats, and at
-    least one key can verify an algorithm of the allow-list."""
+    """Check that the key set parses with joserfc, every key has a kid and no kid
+    repeats, and at least one key can verify an algorithm of the allow-list."""
     entries = document.get("keys")
     if not isinstance(entries, list) or not entries:
         return Check(FAIL, "jwks", "the key set has no keys", "the provider publishes no keys")
@@ -196,7 +196,8 @@ def judge_jwks(document: dict, algorithms: list[str], elapsed_ms: int) -> Check:
 
 
 def _can_verify(entry: dict, algorithms: list[str]) -> bool:
-    """A signature key whose `alg` is allowed or, without `alg`, whose key type fits one."""
+    """Return whether ``entry`` is a signature key whose `alg` is allowed or, without
+    `alg`, whose key type fits one."""
     if entry.get("use", "sig") != "sig":
         return False
     if "alg" in entry:
@@ -216,8 +217,8 @@ CLIENT_REFUSALS = ("invalid_client", "unauthorized_client", "access_denied")
 
 
 def judge_token_error(token_endpoint: str, error: str, description: str | None) -> Check:
-    """What the token endpoint's OAuth error says about the client credentials, given
-    that the code presented was made up."""
+    """Return what the token endpoint's OAuth error says about the client credentials,
+    given that the code presented was made up."""
     name = "client credentials"
     said = f"{error}: {description}" if description else error
     if error == "invalid_grant":
@@ -284,8 +285,9 @@ async def check_credentials(token_endpoint: str, redirect_uri: str) -> Check:
 
 
 def check_clock(date_header: str | None, now: float) -> Check:
-    """This server's clock against the provider's `Date` header (one-second resolution):
-    ok under CLOCK_OK_BELOW seconds apart, warn under CLOCK_WARN_BELOW, FAIL beyond."""
+    """Compare this server's clock with the provider's `Date` header (one-second
+    resolution): ok under CLOCK_OK_BELOW seconds apart, warn under CLOCK_WARN_BELOW,
+    FAIL beyond."""
     if not date_header:
         return Check(
             WARN,

@@ -18,8 +18,8 @@ from .provider import ProviderReport, probe_provider
 
 
 def diagnose() -> list[Check]:
-    """Every check, in the report's order. The provider is probed in one event loop
-    (closed before the signing key is read from the database)."""
+    """Run every check and return them in the report's order. The provider is probed in
+    one event loop (closed before the signing key is read from the database)."""
     configuration = check_configuration()
     issuer = usable_issuer()
     if issuer:
