@@ -128,6 +128,8 @@ class VerificationKey:
 
 
 def configured_algorithm() -> str:
+    """Return SIGNING_KEY_ALGORITHM; raise ImproperlyConfigured when it is not
+    supported."""
     algorithm = settings.SIGNING_KEY_ALGORITHM
     if algorithm not in _GENERATORS:
         raise ImproperlyConfigured(

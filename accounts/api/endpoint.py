@@ -43,6 +43,8 @@ _csrf_check = _CsrfCheck(lambda request: None)
 
 
 def enforce_csrf(request):
+    """Raise ApiError 403 unless the request carries an Origin or Referer and passes
+    Django's CSRF check (token and Origin)."""
     # Browsers send Origin on every cross-origin and fetch() POST; a cookie-bearing
     # unsafe request with neither Origin nor Referer is not from a page we trust.
     if "HTTP_ORIGIN" not in request.META and "HTTP_REFERER" not in request.META:
