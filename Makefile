@@ -63,7 +63,7 @@ format:
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
 
-# The benchmark of issue 8 (docs/benchmarks.md): ASGI and WSGI builds side by side on
+# The benchmark (docs/benchmarks.md): ASGI and WSGI builds side by side on
 # PostgreSQL; installs wrk and requirements-bench.txt itself. BENCH_ARGS=--quick for a
 # short run; see `$(PY) -m bench --help`.
 bench: setup

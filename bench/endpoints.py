@@ -1,4 +1,4 @@
-"""Issue 16: every JSON endpoint on the fast lane's server and on Django's own path,
+"""Every JSON endpoint on the fast lane's server and on Django's own path,
 beside the bare-Django reference in the same run, and the login callback's server CPU
 per login on Django's path (`python -m bench --only endpoints`).
 
@@ -129,7 +129,7 @@ class EndpointsResult:
         return median(run.rps / ref.rps for run, ref in pairs if ref.rps)
 
     def goal_met(self, endpoint: str) -> bool | None:
-        """Return whether Django's path meets issue 16's goal on ``endpoint`` (None when
+        """Return whether Django's path meets its goal on ``endpoint`` (None when
         it has none): the ratio at every connection count, the p99 at 64."""
         if endpoint not in GOAL_ENDPOINTS:
             return None
@@ -308,7 +308,7 @@ def endpoints_section(result: EndpointsResult | None) -> list[str]:
     c32, c64 = result.connections
     labels = result.labels
     out = [
-        "## Both paths: every JSON endpoint and the login callback (issue 16)",
+        "## Both paths: every JSON endpoint and the login callback",
         "",
         f"Four servers on core 0, side by side, measured one at a time: the project "
         f"({labels['lane']}) with FAST_LANE=true, whose lane answers Bearer `/me` and "

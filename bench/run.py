@@ -4,7 +4,7 @@ one command, cleaning up after itself on success, failure or Ctrl-C.
 Order: install what is missing (wrk, requirements-bench.txt); a fresh PostgreSQL
 database, migrated and seeded; the identity provider; then the scenarios (hot path with
 memory, login storm tuned and with the documented defaults, refresh, and when named the
-endpoints of issue 16), the profiles, and docs/benchmarks.md. Every process it started
+JSON endpoints on both paths), the profiles, and docs/benchmarks.md. Every process it started
 is stopped and the database dropped at the end.
 """
 
@@ -43,8 +43,7 @@ SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
 def parse(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the ASGI and WSGI builds side by side (issue 8) and write "
-        "docs/benchmarks.md.",
+        description="Benchmark the ASGI and WSGI builds side by side and write docs/benchmarks.md.",
     )
     parser.add_argument("--quick", action="store_true", help="short runs (about 5 minutes)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 5)")
@@ -57,7 +56,7 @@ def parse(argv) -> argparse.Namespace:
         f"{','.join(SCENARIOS)}). storm runs the login storm with the bench's "
         "DB_POOL_MAX_SIZE and Redis CACHE_URL, then again with the documented defaults "
         "(both absent from the servers' environment); storm-defaults runs only the latter. "
-        "endpoints (issue 16: every JSON endpoint with FAST_LANE=true and =false under "
+        "endpoints (every JSON endpoint with FAST_LANE=true and =false under "
         "uvicorn and under gunicorn (WSGI) beside the bare-Django reference under gunicorn, "
         "runs of half --duration, "
         "and the login callback's CPU per login; about 10 minutes, 4 with --quick) runs "

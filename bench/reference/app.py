@@ -3,7 +3,7 @@ small JSON object, and the ASGI and WSGI applications. No database, no app code.
 
 REFERENCE_MIDDLEWARE=default gives `startproject`'s middleware list; =none gives none.
 It measures what Django itself costs on this machine under each server, so that the
-authsite numbers can be read against it (issue 8 quotes such numbers as its start).
+authsite numbers can be read against it (the goals quote such numbers as their start).
 """
 
 import os

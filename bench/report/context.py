@@ -13,7 +13,7 @@ ISSUE_REFERENCE = {
 
 
 def reference_section(reference: ReferenceResult | None) -> list[str]:
-    """Return the reference's section beside issue 8's quoted numbers (none when it
+    """Return the reference's section beside the quoted starting numbers (none when it
     did not run)."""
     if reference is None:
         return []
@@ -22,10 +22,10 @@ def reference_section(reference: ReferenceResult | None) -> list[str]:
         "",
         "bench/reference/: a one-module Django project with one sync view returning a "
         "small JSON object and no database, at 32 connections, one process on core 0. "
-        "Issue 8 quotes these as the starting point; the last column says how this "
+        "The goals quote these as the starting point; the last column says how this "
         "machine compares today (other work on it lowers every number alike).",
         "",
-        "| server | runs | req/s | p50 ms | p99 ms | ms CPU/req | issue 8 quotes | today/quoted |",
+        "| server | runs | req/s | p50 ms | p99 ms | ms CPU/req | quoted | today/quoted |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, runs in reference.runs.items():

@@ -1,5 +1,5 @@
 """The tables of the hot path, refresh and memory goals in docs/benchmarks.md: each
-build's rows side by side, the ASGI build's judged against issue 8's goals."""
+build's rows side by side, the ASGI build's judged against the goals."""
 
 from ..scenarios.base import median
 from ..scenarios.hot import HotResult

@@ -20,7 +20,7 @@ END = "<!-- bench:end -->"
 SKELETON = f"""# Benchmarks
 
 The ASGI build (uvicorn) and the WSGI build (gunicorn) of the same project, side by side
-on one 2-core machine, against the goals of issue 8. Run it with
+on one 2-core machine, against the goals below. Run it with
 
     make bench                          # or: .venv/bin/python -m bench (10 to 14 minutes)
     make bench BENCH_ARGS=--quick       # short runs, about 5 minutes

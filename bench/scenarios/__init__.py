@@ -1,4 +1,4 @@
-"""The four goals of issue 8, each run against both builds: the hot path with the
+"""The four goals of docs/benchmarks.md, each run against both builds: the hot path with the
 memory goal and the bare-Django reference (``hot``), the login storm (``storm``, on the
 identity provider and the prepared logins of ``logins``), refresh rotation
 (``refresh``), and what they share (``base``: the settings, the run's state, the

@@ -120,7 +120,7 @@ class ReferenceResult:
 
 def reference(bench: Bench) -> ReferenceResult:
     """Measure bench/reference, Django's own cost per server on this machine today, at
-    32 connections (issue 8's starting numbers were taken this way); return the runs."""
+    32 connections (the goals' starting numbers were taken this way); return the runs."""
     s = bench.settings
     script = bench.results / "plain.lua"
     wrk.write_script(script, [])
