@@ -1,4 +1,4 @@
-"""Identity → user → organisation → default access, as one atomic unit.
+"""Identity → user → organisation → default access: the person a login is for.
 
 The identity rules:
 - a person is the pair (issuer, sub), never an email alone;
@@ -279,6 +279,9 @@ def upsert_identity(issuer: str, claims: dict) -> Upserted:
         return _upsert_once(issuer, claims)
 
 
+_upsert_in_thread = in_thread(upsert_identity)
+
+
 async def aupsert_identity(issuer: str, claims: dict) -> Upserted:
     """Return ``upsert_identity``'s result. A returning person who stays in their
     organisation is read and refreshed with the async ORM, writing only what changed;
@@ -286,7 +289,7 @@ async def aupsert_identity(issuer: str, claims: dict) -> Upserted:
     _require_subject(claims)
     identity = await identity_of(issuer, claims["sub"]).afirst()
     if identity is None or _moves(identity.user, claims):
-        return await in_thread(upsert_identity)(issuer, claims)
+        return await _upsert_in_thread(issuer, claims)
     user = identity.user
     _check_active(user)
     email = _new_email(user, claims)
