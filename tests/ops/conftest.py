@@ -15,7 +15,16 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 from django.test.utils import CaptureQueriesContext
 
-from accounts.ops.schema_repair import PROJECT_APPS
+from accounts.models import Role, User
+from accounts.ops.schema import PROJECT_APPS
+from organisations.models import (
+    FeatureFlag,
+    Organisation,
+    OrganisationDomain,
+    OrganisationToolAccess,
+    Tool,
+    UserApplicationAccess,
+)
 
 DDL = re.compile(r"^\s*(CREATE|ALTER|DROP)\b", re.IGNORECASE)
 
@@ -111,6 +120,51 @@ def assert_clean_and_idempotent():
     assert "Nothing to repair" in again.out
     assert not [q["sql"] for q in queries.captured_queries if DDL.match(q["sql"])]
     assert MigrationRecorder(connection).migration_qs.count() == recorded
+
+
+def populate(role=Role.ADMIN):
+    acme = Organisation.objects.create(name="Acme", slug="acme", industry="retail")
+    globex = Organisation.objects.create(name="Globex", slug="globex", industry="energy")
+    OrganisationDomain.objects.create(organisation=acme, domain="acme.test", verified=True)
+    tool = Tool.objects.create(code="ops_probe", name="Ops probe", is_default=True)
+    OrganisationToolAccess.objects.create(organisation=acme, tool=tool, tier="professional")
+    ada = User.objects.create_user("ada@acme.test", organisation=acme, role=role, name="Ada")
+    User.objects.create_user("bob@globex.test", organisation=globex, role=role, name="Bob")
+    UserApplicationAccess.objects.create(user=ada, tool=tool)
+    FeatureFlag.objects.create(key="beta", name="Beta", enabled=True, rollout_percentage=50)
+
+
+def assert_repairs(*names):
+    """--check names the fault (every string in ``names``) and exits 1; the repair fixes
+    it; --check is then clean, a second repair does nothing, and no row changed."""
+    before = snapshot()
+    check = repair_schema("--check")
+    assert check.code == 1, check.out
+    for name in names:
+        assert name in check.out, f"{name!r} not in:\n{check.out}"
+    assert "repair refuses" not in check.out
+    repaired = repair_schema()
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert "now matches its migrations" in repaired.out
+    assert_clean_and_idempotent()
+    assert_rows_kept(before, snapshot())
+    return check
+
+
+def assert_refuses(*sentences):
+    """--check and the repair both give the refusal sentences, the repair exits 1, and
+    neither the schema nor a row changed."""
+    before = snapshot()
+    check = repair_schema("--check")
+    assert check.code == 1
+    refused = repair_schema()
+    assert refused.code == 1
+    assert "Nothing was changed" in refused.err
+    for sentence in sentences:
+        assert sentence in check.out, f"{sentence!r} not in:\n{check.out}"
+        assert sentence in refused.err, f"{sentence!r} not in:\n{refused.err}"
+    assert repair_schema("--check").out == check.out
+    assert snapshot() == before
 
 
 def restore_schema():

@@ -1,11 +1,11 @@
-"""`manage.py repair_schema [--check] [--database ALIAS]`: see accounts/ops/schema_repair.py."""
+"""`manage.py repair_schema [--check] [--database ALIAS]`: see accounts/ops/schema/."""
 
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from accounts.ops import schema_repair
+from accounts.ops import schema
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 self._check(database)
             else:
                 self._repair(database)
-        except schema_repair.RepairRefused as refused:
+        except schema.RepairRefused as refused:
             for line in refused.done:
                 self.stdout.write(line)
             unchanged = "Nothing else was changed" if refused.done else "Nothing was changed"
@@ -41,11 +41,11 @@ class Command(BaseCommand):
                 f"{unchanged}; the repair was refused:\n"
                 + "\n".join(f"  - {reason}" for reason in refused.reasons)
             ) from refused
-        except schema_repair.SchemaRepairError as error:
+        except schema.SchemaRepairError as error:
             raise CommandError(str(error)) from error
 
     def _check(self, database):
-        drift = schema_repair.inspect(database)
+        drift = schema.inspect(database)
         if not drift:
             self.stdout.write(
                 f"No drift: database '{database}' ({drift.vendor}) matches its migrations."
@@ -63,7 +63,7 @@ class Command(BaseCommand):
         sys.exit(1)
 
     def _repair(self, database):
-        done = schema_repair.repair(database)
+        done = schema.repair(database)
         if not done:
             self.stdout.write(f"Nothing to repair: database '{database}' matches its migrations.")
             return
