@@ -153,3 +153,17 @@ def test_each_package_imports_only_what_its_docstring_names():
             if outside:
                 wrong[module] = sorted(outside)
     assert wrong == {}
+
+
+MAX_LINES = 400
+
+
+def test_no_module_is_over_400_lines():
+    sources = [ROOT / "manage.py"] + [
+        path
+        for folder in (*PACKAGES, "bench", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if "migrations" not in path.parts
+    ]
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in sources}
+    assert {name: lines for name, lines in sizes.items() if lines > MAX_LINES} == {}
