@@ -5,8 +5,9 @@ organisations.access_cache), and every write here invalidates what it changes th
 
 Writes are idempotent and race-safe: unique constraints plus INSERT … ON CONFLICT DO
 NOTHING (``bulk_create(ignore_conflicts=True)``), so concurrent callers can never
-create a second row. Async code runs them inside its own unit of work (a login's
-upsert), in one thread hop.
+create a second row. The grants a login makes have async variants (``agrant_*``) on the
+async ORM; each reads what is missing with the same queryset as its sync twin and writes
+through the same bulk write, which invalidates the cache alike.
 """
 
 import hashlib
@@ -41,21 +42,54 @@ def default_tool_access(organisation_id, tool: Tool) -> OrganisationToolAccess:
     )
 
 
+def _missing_default_tools(organisation_id):
+    """Return the queryset of the active default tools the organisation has no access row
+    for, enabled or not."""
+    return Tool.objects.filter(is_active=True, is_default=True).exclude(
+        organisation_access__organisation_id=organisation_id
+    )
+
+
 def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
     """Give the organisation one access row per active default tool it lacks, with the
     tool's default tier, features and limits. Return the tools newly granted."""
-    tools = list(Tool.objects.filter(is_active=True, is_default=True))
-    existing = set(
-        OrganisationToolAccess.objects.filter(organisation=organisation).values_list(
-            "tool_id", flat=True
-        )
-    )
-    missing = [tool for tool in tools if tool.pk not in existing]
+    tools = list(_missing_default_tools(organisation.pk))
     OrganisationToolAccess.objects.bulk_create(
-        [default_tool_access(organisation.pk, tool) for tool in missing],
-        ignore_conflicts=True,
+        [default_tool_access(organisation.pk, tool) for tool in tools], ignore_conflicts=True
     )
-    return missing
+    return tools
+
+
+async def agrant_default_tool_access(organisation: Organisation) -> list[Tool]:
+    """Do what ``grant_default_tool_access`` does, on the async ORM; write nothing (no thread
+    hop) when nothing is missing."""
+    tools = [tool async for tool in _missing_default_tools(organisation.pk)]
+    if tools:
+        await OrganisationToolAccess.objects.abulk_create(
+            [default_tool_access(organisation.pk, tool) for tool in tools], ignore_conflicts=True
+        )
+    return tools
+
+
+def _missing_applications(user):
+    """Return the queryset of the ids of the tools the user's organisation has enabled
+    (active tools) and the user has no application access row for, granted or not."""
+    return (
+        OrganisationToolAccess.objects.filter(
+            organisation_id=user.organisation_id, enabled=True, tool__is_active=True
+        )
+        .exclude(tool__user_access__user_id=user.pk)
+        .order_by("tool_id")
+        .values_list("tool_id", flat=True)
+    )
+
+
+def _application_access(user, tool_ids, granted_by=None) -> list[UserApplicationAccess]:
+    """Return unsaved application access rows of the user to the tools ``tool_ids``."""
+    return [
+        UserApplicationAccess(user=user, tool_id=tool_id, granted_by=granted_by)
+        for tool_id in tool_ids
+    ]
 
 
 def grant_member_application_access(user, granted_by=None) -> list[int]:
@@ -63,23 +97,24 @@ def grant_member_application_access(user, granted_by=None) -> list[int]:
     and they lack. Return the ids of the tools newly granted."""
     if user.organisation_id is None:
         return []
-    enabled = set(
-        OrganisationToolAccess.objects.filter(
-            organisation_id=user.organisation_id, enabled=True, tool__is_active=True
-        ).values_list("tool_id", flat=True)
-    )
-    existing = set(
-        UserApplicationAccess.objects.filter(user=user).values_list("tool_id", flat=True)
-    )
-    missing = sorted(enabled - existing)
+    tool_ids = list(_missing_applications(user))
     UserApplicationAccess.objects.bulk_create(
-        [
-            UserApplicationAccess(user=user, tool_id=tool_id, granted_by=granted_by)
-            for tool_id in missing
-        ],
-        ignore_conflicts=True,
+        _application_access(user, tool_ids, granted_by), ignore_conflicts=True
     )
-    return missing
+    return tool_ids
+
+
+async def agrant_member_application_access(user, granted_by=None) -> list[int]:
+    """Do what ``grant_member_application_access`` does, on the async ORM; write nothing (no thread
+    hop) when nothing is missing."""
+    if user.organisation_id is None:
+        return []
+    tool_ids = [tool_id async for tool_id in _missing_applications(user)]
+    if tool_ids:
+        await UserApplicationAccess.objects.abulk_create(
+            _application_access(user, tool_ids, granted_by), ignore_conflicts=True
+        )
+    return tool_ids
 
 
 def setup_organisation_access(organisation: Organisation) -> tuple[list[Tool], int]:

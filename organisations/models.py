@@ -36,6 +36,10 @@ class Organisation(models.Model):
         max_length=20, choices=SubscriptionPlan.choices, default=SubscriptionPlan.BASIC
     )
     is_active = models.BooleanField(default=True)
+    # Set by the login that creates the organisation, cleared once its default tool access
+    # is granted (docs/architecture.md, "Access owed"). The database default serves rows
+    # an older release inserts during a deploy.
+    access_pending = models.BooleanField(default=False, db_default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,13 +1,18 @@
-"""Default tool access and members' application access: idempotent, and settled by the
-database when many callers race."""
+"""Default tool access and members' application access, through the sync functions and
+their async variants alike: idempotent, and settled by the database when many callers
+race."""
 
 import threading
+from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import connection
 
 from accounts.models import User
 from organisations.access import (
+    agrant_default_tool_access,
+    agrant_member_application_access,
     grant_default_tool_access,
     grant_member_application_access,
     setup_organisation_access,
@@ -38,6 +43,19 @@ def organisation(db):
     return Organisation.objects.create(name="Acme", slug="acme")
 
 
+@pytest.fixture(params=["sync", "async"])
+def grant(request):
+    """The two grants, ``default`` and ``member``, through one of their entry points."""
+    if request.param == "sync":
+        return SimpleNamespace(
+            default=grant_default_tool_access, member=grant_member_application_access
+        )
+    return SimpleNamespace(
+        default=async_to_sync(agrant_default_tool_access),
+        member=async_to_sync(agrant_member_application_access),
+    )
+
+
 def granted_tools(organisation):
     return set(
         OrganisationToolAccess.objects.filter(organisation=organisation).values_list(
@@ -46,7 +64,9 @@ def granted_tools(organisation):
     )
 
 
-def test_default_tool_access_copies_tool_defaults_and_is_idempotent(default_tools, organisation):
+def test_default_tool_access_copies_tool_defaults_and_is_idempotent(
+    default_tools, organisation, grant
+):
     special = Tool.objects.create(
         code="special",
         name="Special",
@@ -55,7 +75,7 @@ def test_default_tool_access_copies_tool_defaults_and_is_idempotent(default_tool
         default_features=["exports"],
         default_limits={"seats": 3},
     )
-    first = grant_default_tool_access(organisation)
+    first = grant.default(organisation)
     assert {tool.code for tool in first} == {*DEFAULT_CODES, "special"}
     access = OrganisationToolAccess.objects.get(organisation=organisation, tool=special)
     assert (access.tier, access.features, access.limits, access.enabled) == (
@@ -65,27 +85,27 @@ def test_default_tool_access_copies_tool_defaults_and_is_idempotent(default_tool
         True,
     )
 
-    assert grant_default_tool_access(organisation) == []
+    assert grant.default(organisation) == []
     assert OrganisationToolAccess.objects.filter(organisation=organisation).count() == 4
 
 
-def test_inactive_or_optional_tools_are_not_granted(default_tools, organisation):
+def test_inactive_or_optional_tools_are_not_granted(default_tools, organisation, grant):
     Tool.objects.create(code="retired", name="Retired", is_default=True, is_active=False)
     Tool.objects.create(code="optional", name="Optional", is_default=False)
-    grant_default_tool_access(organisation)
+    grant.default(organisation)
     assert granted_tools(organisation) == set(DEFAULT_CODES)
 
 
-def test_disabled_tool_access_is_left_alone(default_tools, organisation):
+def test_disabled_tool_access_is_left_alone(default_tools, organisation, grant):
     tool = default_tools[0]
     OrganisationToolAccess.objects.create(organisation=organisation, tool=tool, enabled=False)
-    granted = grant_default_tool_access(organisation)
+    granted = grant.default(organisation)
     assert tool not in granted
     assert OrganisationToolAccess.objects.get(organisation=organisation, tool=tool).enabled is False
 
 
 def test_member_access_follows_enabled_organisation_tools_and_is_idempotent(
-    default_tools, organisation
+    default_tools, organisation, grant
 ):
     enabled, disabled, *_ = default_tools
     OrganisationToolAccess.objects.create(organisation=organisation, tool=enabled)
@@ -93,26 +113,26 @@ def test_member_access_follows_enabled_organisation_tools_and_is_idempotent(
     admin = User.objects.create_user("admin@acme.example", organisation=organisation)
     member = User.objects.create_user("member@acme.example", organisation=organisation)
 
-    assert grant_member_application_access(member, granted_by=admin) == [enabled.pk]
+    assert grant.member(member, granted_by=admin) == [enabled.pk]
     access = UserApplicationAccess.objects.get(user=member)
     assert (access.tool, access.has_access, access.granted_by) == (enabled, True, admin)
 
-    assert grant_member_application_access(member) == []
+    assert grant.member(member) == []
     assert UserApplicationAccess.objects.filter(user=member).count() == 1
 
 
-def test_revoked_member_access_is_not_granted_again(default_tools, organisation):
+def test_revoked_member_access_is_not_granted_again(default_tools, organisation, grant):
     tool = default_tools[0]
     OrganisationToolAccess.objects.create(organisation=organisation, tool=tool)
     member = User.objects.create_user("member@acme.example", organisation=organisation)
     UserApplicationAccess.objects.create(user=member, tool=tool, has_access=False)
-    assert grant_member_application_access(member) == []
+    assert grant.member(member) == []
     assert UserApplicationAccess.objects.get(user=member).has_access is False
 
 
-def test_super_admin_without_organisation_gets_no_application_access(db):
+def test_super_admin_without_organisation_gets_no_application_access(db, grant):
     root = User.objects.create_superuser("root@operators.example")
-    assert grant_member_application_access(root) == []
+    assert grant.member(root) == []
     assert not UserApplicationAccess.objects.filter(user=root).exists()
 
 
@@ -130,9 +150,22 @@ def test_setup_organisation_access_covers_every_member_once(default_tools, organ
         ) == set(DEFAULT_CODES)
 
 
+async def _agrant_all(organisation):
+    """Grant the organisation its default access, then each member theirs, on the async
+    ORM, as a first login does for the organisation and its member."""
+    await agrant_default_tool_access(organisation)
+    async for member in organisation.members.all():
+        await agrant_member_application_access(member)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_setups_leave_one_row_per_tool_and_member(default_tools):
+@pytest.mark.parametrize(
+    "setup_access",
+    [setup_organisation_access, async_to_sync(_agrant_all)],
+    ids=["sync", "async"],
+)
+def test_concurrent_setups_leave_one_row_per_tool_and_member(default_tools, setup_access):
     organisation = Organisation.objects.create(name="Race", slug="race")
     members = [
         User.objects.create_user(f"m{i}@race.example", organisation=organisation) for i in range(5)
@@ -145,7 +178,7 @@ def test_concurrent_setups_leave_one_row_per_tool_and_member(default_tools):
         try:
             mine = Organisation.objects.get(pk=organisation.pk)
             barrier.wait(timeout=30)
-            setup_organisation_access(mine)
+            setup_access(mine)
         except Exception as error:
             errors.append(error)
         finally:
