@@ -68,6 +68,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
+    # Set by the login that creates the person or moves them to another organisation,
+    # cleared once their application access is granted (docs/architecture.md, "Access
+    # owed"). The database default serves rows an older release inserts during a deploy.
+    access_pending = models.BooleanField(default=False, db_default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

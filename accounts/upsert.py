@@ -17,6 +17,11 @@ thread hop (Django has no async transactions). Races (50 browsers finishing the 
 login of one person at once) are settled there by the unique constraints: every insert
 that can collide is keyed deterministically, a loser's IntegrityError rolls its attempt
 back, and the retry finds the winner's rows.
+
+The unit marks the organisation it creates and the person it creates or moves as owed
+their access (``access_pending``); the grants then run on the async ORM, each idempotent,
+and clear the marks (``agrant_pending_access``). A login that finds a mark set, because
+granting failed after the unit committed, grants what is owed.
 """
 
 import hashlib
@@ -29,7 +34,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from authsite.db import in_thread
-from organisations.access import grant_default_tool_access, grant_member_application_access
+from organisations.access import agrant_default_tool_access, agrant_member_application_access
 from organisations.models import Organisation, OrganisationDomain
 
 from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
@@ -87,8 +92,8 @@ def _organisation_for_org_id(org_id: str, org_name: str | None) -> Organisation:
             auth0_org_id=org_id,
             name=name,
             slug=f"{slugify(name)[:80] or 'org'}-{_stable_suffix(org_id)}",
+            access_pending=True,
         )
-        grant_default_tool_access(organisation)
     return organisation
 
 
@@ -108,8 +113,8 @@ def _organisation_for_new_user(issuer: str, claims: dict) -> Organisation:
         name=f"{display}'s organisation"[:200],
         # Deterministic: concurrent first logins of one person collide here, not twice.
         slug=f"personal-{_stable_suffix(issuer, claims['sub'])}",
+        access_pending=True,
     )
-    grant_default_tool_access(organisation)
     return organisation
 
 
@@ -209,26 +214,23 @@ def _upsert_once(issuer: str, claims: dict) -> Upserted:
             if org_id
             else _organisation_for_new_user(issuer, claims)
         )
-        user = User(organisation=organisation, role=Role.VIEWER)
+        user = User(organisation=organisation, role=Role.VIEWER, access_pending=True)
         user.set_unusable_password()
         _sync_profile_changes(user, claims)
         user.save()
-        moved = True
     else:
-        moved = False
+        moved = []
         if org_id and user.role != Role.SUPER_ADMIN:
             organisation = _organisation_for_org_id(org_id, claims.get("org_name"))
             if organisation.pk != user.organisation_id:
                 user.organisation = organisation
-                moved = True
-        changed = _sync_profile_changes(user, claims) + (["organisation"] if moved else [])
+                user.access_pending = True
+                moved = ["organisation", "access_pending"]
+        changed = _sync_profile_changes(user, claims) + moved
         if changed:
             user.save(update_fields=[*changed, "updated_at"])
 
     _check_active(user)
-    if moved:
-        grant_member_application_access(user)
-
     new_identity = identity is None
     if new_identity:
         identity = ExternalIdentity.objects.create(
@@ -265,7 +267,9 @@ def _require_subject(claims: dict) -> None:
 def upsert_identity(issuer: str, claims: dict) -> Upserted:
     """Find or create the local user for verified claims, atomically, and return the
     Upserted. Raise LoginRefused (nothing written) for a deactivated user or
-    organisation. The login's audit event is the caller's (``login_succeeded_event``)."""
+    organisation. The access of what it creates or moves is left owed
+    (``agrant_pending_access``); the login's audit event is the caller's
+    (``login_succeeded_event``)."""
     _require_subject(claims)
     for _ in range(ATTEMPTS - 1):
         try:
@@ -282,14 +286,43 @@ def upsert_identity(issuer: str, claims: dict) -> Upserted:
 _upsert_in_thread = in_thread(upsert_identity)
 
 
+async def agrant_pending_access(user: User) -> None:
+    """Grant the access the user and their organisation are owed (``access_pending``),
+    the organisation's default tool access first, and clear each mark once its grants
+    are written. Make no query when nothing is owed."""
+    organisation = user.organisation
+    if organisation is not None and organisation.access_pending:
+        await agrant_default_tool_access(organisation)
+        await Organisation.objects.filter(pk=organisation.pk).aupdate(access_pending=False)
+        organisation.access_pending = False
+    if user.access_pending:
+        await agrant_member_application_access(user)
+        # Only while they are still where these grants were for: a login that moved
+        # them meanwhile owes them another organisation's access.
+        await User.objects.filter(pk=user.pk, organisation_id=user.organisation_id).aupdate(
+            access_pending=False
+        )
+        user.access_pending = False
+
+
 async def aupsert_identity(issuer: str, claims: dict) -> Upserted:
-    """Return ``upsert_identity``'s result. A returning person who stays in their
-    organisation is read and refreshed with the async ORM, writing only what changed;
-    anyone else goes through ``upsert_identity`` in one thread hop."""
+    """Return ``upsert_identity``'s result, with the access it owes granted. A returning
+    person who stays in their organisation is read and refreshed with the async ORM,
+    writing only what changed; anyone else goes through ``upsert_identity`` in one
+    thread hop."""
     _require_subject(claims)
     identity = await identity_of(issuer, claims["sub"]).afirst()
     if identity is None or _moves(identity.user, claims):
-        return await _upsert_in_thread(issuer, claims)
+        upserted = await _upsert_in_thread(issuer, claims)
+    else:
+        upserted = await _refresh(identity, claims)
+    await agrant_pending_access(upserted.user)
+    return upserted
+
+
+async def _refresh(identity: ExternalIdentity, claims: dict) -> Upserted:
+    """Refresh a returning person's profile and last login from the claims, writing only
+    what changed; raise LoginRefused for a deactivated user or organisation."""
     user = identity.user
     _check_active(user)
     email = _new_email(user, claims)

@@ -18,6 +18,7 @@ from ..tokens.base import TokenError, account_is_active, is_own_issuer, user_col
 from ..upsert import (
     LoginRefused,
     RequestMeta,
+    agrant_pending_access,
     aupsert_identity,
     identity_of,
     login_succeeded_event,
@@ -129,7 +130,8 @@ def _is_provider_issuer(issuer) -> bool:
 async def _provider_token_principal(token: str) -> Principal:
     """Return the principal of an Auth0 access token for AUTH0_AUDIENCE, verified
     locally against the provider's JWKS (never /userinfo per request), upserting its
-    person on first sight; raise ApiError 401, or 503 when the provider is unreachable."""
+    person on first sight and granting any access they are owed; raise ApiError 401, or
+    503 when the provider is unreachable."""
     try:
         claims = await oidc.verify_access_token(token, audience=settings.AUTH0_AUDIENCE)
     except oidc.ProviderUnavailable:
@@ -151,4 +153,5 @@ async def _provider_token_principal(token: str) -> Principal:
         identity = await identity_of(claims["iss"], claims["sub"]).aget()
     if not account_is_active(identity.user):
         raise _refused("user_inactive", "This account or its organisation is deactivated.")
+    await agrant_pending_access(identity.user)
     return Principal(user=identity.user, via="bearer", claims=claims)

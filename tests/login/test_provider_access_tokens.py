@@ -4,8 +4,10 @@ verified locally (no /userinfo call per request), the person upserted on first s
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from accounts.models import ExternalIdentity, User
+from accounts.upsert import upsert_identity
 
 pytestmark = pytest.mark.django_db(transaction=True)
 AUDIENCE = "https://api.example"
@@ -47,6 +49,22 @@ async def test_first_sight_upserts_and_answers(async_client, idp, audience):
     assert again.json()["id"] == response.json()["id"]
     assert await User.objects.acount() == 1
     assert idp.requests[("GET", "/userinfo")] == 0
+
+
+async def test_access_owed_since_a_failed_first_sight_is_granted_at_the_next_use(
+    async_client, idp, audience
+):
+    """The first sight's unit committed but granting failed: the next request grants."""
+    claims = {"iss": idp.issuer, "sub": "auth0|api-caller", "org_id": "org_acme"}
+    await sync_to_async(upsert_identity)(idp.issuer, claims)
+    response = await me(async_client, access_token(idp))
+    assert response.status_code == 200, response.content
+    assert [app["code"] for app in response.json()["applications"]] == [
+        "causal_edge",
+        "market_edge",
+        "value_edge",
+    ]
+    assert not await User.objects.filter(access_pending=True).aexists()
 
 
 @pytest.mark.parametrize(

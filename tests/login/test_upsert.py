@@ -1,6 +1,7 @@
-"""API.md's identity rules, applied by accounts.upsert: each rule through both entry
-points, ``upsert_identity`` (one atomic unit) and ``aupsert_identity`` (the async ORM for a
-returning person, that unit for anyone else)."""
+"""API.md's identity rules, applied by accounts.upsert: each rule through both ways in,
+the atomic unit (``upsert_identity``) for every login followed by the access it leaves
+owed (``agrant_pending_access``), and ``aupsert_identity`` (the async ORM for a returning
+person, the unit and then the grants for anyone else)."""
 
 import threading
 from datetime import timedelta
@@ -15,6 +16,7 @@ from accounts.models import AuditEvent, ExternalIdentity, Role, User
 from accounts.upsert import (
     LoginRefused,
     RequestMeta,
+    agrant_pending_access,
     aupsert_identity,
     identity_of,
     upsert_identity,
@@ -39,12 +41,23 @@ def claims(sub="auth0|1", **extra):
 pytestmark = pytest.mark.django_db
 
 
+def _through_the_unit(issuer: str, claims: dict):
+    """Run the atomic unit, whoever logs in, then grant the access it left owed."""
+    upserted = upsert_identity(issuer, claims)
+    async_to_sync(agrant_pending_access)(upserted.user)
+    return upserted
+
+
 @pytest.fixture(params=["upsert_identity", "aupsert_identity"])
 def upsert(request):
-    """Each entry point of the upsert, called the same way."""
+    """Each way into the upsert, called the same way."""
     if request.param == "upsert_identity":
-        return upsert_identity
+        return _through_the_unit
     return async_to_sync(aupsert_identity)
+
+
+def _codes(queryset) -> set[str]:
+    return set(queryset.values_list("tool__code", flat=True))
 
 
 def test_new_person_without_org_gets_a_personal_organisation_with_default_access(upsert):
@@ -144,6 +157,51 @@ def test_org_id_moves_the_user_and_grants_the_new_organisations_applications(ups
     assert UserApplicationAccess.objects.filter(user=moved).count() == 3
 
 
+def test_the_unit_creates_a_person_and_organisation_whose_access_is_owed():
+    user = upsert_identity(ISSUER, claims()).user
+    assert User.objects.filter(pk=user.pk, access_pending=True).exists()
+    assert Organisation.objects.filter(pk=user.organisation_id, access_pending=True).exists()
+    assert not OrganisationToolAccess.objects.filter(organisation_id=user.organisation_id).exists()
+    assert not UserApplicationAccess.objects.filter(user=user).exists()
+
+
+def test_access_owed_since_a_failed_grant_step_is_granted_at_the_next_login(upsert):
+    """The unit committed, then granting failed (the cache or the database went away):
+    the person got no access. Their next login grants it and clears the markers."""
+    upsert_identity(ISSUER, claims())
+    user = upsert(ISSUER, claims()).user
+    assert len(_codes(OrganisationToolAccess.objects.filter(organisation=user.organisation))) == 3
+    assert len(_codes(UserApplicationAccess.objects.filter(user=user))) == 3
+    assert not User.objects.filter(access_pending=True).exists()
+    assert not Organisation.objects.filter(access_pending=True).exists()
+    assert not (user.access_pending or user.organisation.access_pending)
+
+
+def test_a_member_joining_an_organisation_whose_access_is_owed_gets_it_too(upsert):
+    first = upsert_identity(ISSUER, claims("a|1", org_id="org_9")).user
+    second = upsert(ISSUER, claims("a|2", email="b@example.com", org_id="org_9")).user
+    assert second.organisation_id == first.organisation_id
+    assert len(_codes(UserApplicationAccess.objects.filter(user=second))) == 3
+    assert User.objects.get(pk=first.pk).access_pending  # owed until their own next login
+
+
+def test_access_an_admin_removed_is_not_given_back_at_the_next_login(upsert):
+    user = upsert(ISSUER, claims()).user
+    UserApplicationAccess.objects.filter(user=user, tool__code="market_edge").delete()
+    OrganisationToolAccess.objects.filter(
+        organisation=user.organisation, tool__code="value_edge"
+    ).delete()
+    upsert(ISSUER, claims(name="Kim"))
+    assert _codes(UserApplicationAccess.objects.filter(user=user)) == {
+        "causal_edge",
+        "value_edge",
+    }
+    assert _codes(OrganisationToolAccess.objects.filter(organisation=user.organisation)) == {
+        "causal_edge",
+        "market_edge",
+    }
+
+
 def test_deactivated_user_is_refused_and_nothing_is_written(upsert):
     user = upsert(ISSUER, claims(name="Kim")).user
     User.objects.filter(pk=user.pk).update(is_active=False)
@@ -183,7 +241,8 @@ def test_a_new_email_another_user_holds_is_not_taken(upsert):
 def test_a_returning_login_reads_once_and_writes_only_the_identity(
     django_assert_num_queries,
 ):
-    upsert_identity(ISSUER, claims(name="Kim"))
+    """Nothing is owed: the markers, read with the identity, cost no query."""
+    async_to_sync(aupsert_identity)(ISSUER, claims(name="Kim"))
     with django_assert_num_queries(2):
         async_to_sync(aupsert_identity)(ISSUER, claims(name="Kim"))
 
@@ -205,7 +264,8 @@ def test_fifty_concurrent_first_logins_make_exactly_one_of_everything():
     def login():
         try:
             barrier.wait()
-            results.append(upsert_identity(ISSUER, claims("auth0|race", name="Race")).user.pk)
+            upserted = async_to_sync(aupsert_identity)(ISSUER, claims("auth0|race", name="Race"))
+            results.append(upserted.user.pk)
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -223,3 +283,5 @@ def test_fifty_concurrent_first_logins_make_exactly_one_of_everything():
     assert Organisation.objects.count() == 1
     assert OrganisationToolAccess.objects.count() == 3
     assert UserApplicationAccess.objects.count() == 3
+    assert not User.objects.filter(access_pending=True).exists()
+    assert not Organisation.objects.filter(access_pending=True).exists()
