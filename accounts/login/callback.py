@@ -3,10 +3,11 @@
 Order matters: the flow entry is consumed (single use) before anything else is
 trusted; the code is exchanged with the PKCE verifier; the ID token is verified; a
 step-up's multi-factor login is checked; the organisation is checked; the user is
-upserted in one atomic unit; only then is a new session started, keeping the login's
-authentication facts, and recorded with its LOGIN_SUCCEEDED event in one transaction.
-Any failure leaves no new session and no changed user; a failure after the upsert (the
-database or the cache going down) records LOGIN_FAILED when the database answers.
+upserted (accounts.upsert); only then is a new session started, keeping the login's
+authentication facts, and recorded: its session record, in token mode its login code,
+and last its LOGIN_SUCCEEDED event. A failure after the upsert (the database or the
+cache going down) leaves no new session and no session record, and records LOGIN_FAILED
+when the database answers.
 """
 
 import contextlib
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.auth import alogin
-from django.db import transaction
 
 from authsite.db import in_thread, thread_cache
 
@@ -163,27 +163,37 @@ async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> L
     await request.session.aflush()
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
     request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
-    login_code = await in_thread(_record_login)(
-        request.session.session_key, upserted, claims, flow, meta
-    )
+    login_code = await _record_login(request.session.session_key, upserted, claims, flow, meta)
     if login_code is not None:
         return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"))
     return LoginDone(flow["next"])
 
 
-def _record_login(session_key: str, upserted, claims: dict, flow: dict, meta) -> str | None:
-    """Record the session, the LOGIN_SUCCEEDED event and, in token mode, the login code,
-    in one transaction; return the login code or None."""
-    with transaction.atomic():
-        LoginSession.objects.create(
-            session_key=session_key,
-            user=upserted.user,
-            identity=upserted.identity,
-            idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
-            ip=meta.ip,
-            user_agent=meta.user_agent,
-        )
-        login_succeeded_event(upserted, meta).save()
-        if flow["mode"] != "token":
-            return None
-        return create_handoff_code(upserted.user, flow["handoff_challenge"], session_key)
+_create_handoff_code = in_thread(create_handoff_code)
+
+
+async def _record_login(session_key: str, upserted, claims: dict, flow: dict, meta) -> str | None:
+    """Record the session, then in token mode its login code, then the LOGIN_SUCCEEDED
+    event; return the login code or None. When a step after the record fails, delete the
+    record again (errors suppressed) and re-raise."""
+    record = await LoginSession.objects.acreate(
+        session_key=session_key,
+        user=upserted.user,
+        identity=upserted.identity,
+        idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+    )
+    try:
+        login_code = None
+        if flow["mode"] == "token":
+            login_code = await _create_handoff_code(
+                upserted.user, flow["handoff_challenge"], session_key
+            )
+        await login_succeeded_event(upserted, meta).asave()
+    except BaseException:
+        # Cancellation too (the browser went away): no record outlives its login.
+        with contextlib.suppress(*SERVICE_ERRORS):
+            await LoginSession.objects.filter(pk=record.pk).adelete()
+        raise
+    return login_code
