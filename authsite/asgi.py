@@ -11,13 +11,15 @@ and hands every other request straight to the application; a proxy in front may 
 
 import os
 
-import django
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+from authsite.config import setup_server
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authsite.settings")
 
-# What django.core.asgi.get_asgi_application does, with the project's handler.
-django.setup(set_prefix=False)
+# What django.core.asgi.get_asgi_application does, with the project's handler; a
+# configuration problem stops the process in one sentence.
+setup_server(set_prefix=False)
 
 from authsite.handler import ASGIHandler  # noqa: E402
 

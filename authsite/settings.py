@@ -7,30 +7,29 @@ once so that the rest of the code reads plain Django settings.
 
 from pathlib import Path
 
-import environ
 import psycopg_pool
 import redis.backoff
 import redis.retry
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from authsite.config import ConfigurationError, Environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+env = Environment(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env.boolean("DEBUG", default=False)
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = env.text("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is false; set SECRET_KEY in the environment "
+        raise ConfigurationError(
+            "SECRET_KEY must be set when DEBUG is false: set SECRET_KEY in the environment "
             "or in .env (or set DEBUG=true for local development)."
         )
     SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+ALLOWED_HOSTS = env.hosts("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
     "accounts.apps.AdminConfig",
@@ -90,25 +89,27 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------------------
 
 # Seconds a request waits for a free pooled connection before it answers 503.
-DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+DB_POOL_TIMEOUT = env.number("DB_POOL_TIMEOUT", default=10.0)
 # The ASGI front that answers Bearer /me and /refresh (authsite/fastlane/).
-FAST_LANE = env.bool("FAST_LANE", default=True)
+FAST_LANE = env.boolean("FAST_LANE", default=True)
 FAST_LANE_POOL_SIZE = 0
+# Everything a PostgreSQL process holds together: Django's pool and the fast lane's
+# share DB_POOL_MAX_SIZE (docs/architecture.md, "Bounded connections"). 0: no pooling.
+DB_POOL_MAX_SIZE = env.integer("DB_POOL_MAX_SIZE", default=10, unit="connections")
+if DB_POOL_MAX_SIZE == 1 and FAST_LANE:
+    raise ConfigurationError(
+        "DB_POOL_MAX_SIZE must be 0 (no pool) or at least 2 (1 with FAST_LANE=false): "
+        "the fast lane and Django each need a connection."
+    )
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {
+    "default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A request never waits forever for a connection or a lock: bounded timeouts turn
     # an unreachable or stuck database into a 503 instead of a hung worker.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
-    # Everything the process holds together: Django's pool and the fast lane's share
-    # DB_POOL_MAX_SIZE (docs/architecture.md, "Bounded connections"). 0: no pooling.
-    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
-    if DB_POOL_MAX_SIZE < 0 or (DB_POOL_MAX_SIZE == 1 and FAST_LANE):
-        raise ImproperlyConfigured(
-            "DB_POOL_MAX_SIZE must be 0 (no pool) or at least 2 (1 with FAST_LANE=false): "
-            "the fast lane and Django each need a connection."
-        )
     FAST_LANE_POOL_SIZE = (DB_POOL_MAX_SIZE // 2 if DB_POOL_MAX_SIZE else 2) if FAST_LANE else 0
     if DB_POOL_MAX_SIZE:
         DATABASES["default"]["OPTIONS"]["pool"] = {
@@ -150,7 +151,7 @@ if CACHES["default"]["BACKEND"] in (
 ):
     CACHES["default"].setdefault("OPTIONS", {})
     CACHES["default"]["OPTIONS"].setdefault(
-        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=200_000)
+        "MAX_ENTRIES", env.integer("CACHE_MAX_ENTRIES", default=200_000, minimum=1, unit="entries")
     )
 if "redis" in CACHES["default"]["BACKEND"].lower():
     # Every request may use the cache from its own thread: a bounded pool that makes a
@@ -183,26 +184,22 @@ LOGIN_URL = "/admin/login/"
 # The admin's password form, for break-glass operator accounts only: everyone else signs
 # in through the identity provider (accounts/admin_site.py), with a multi-factor login no
 # older than ADMIN_AUTH_MAX_AGE seconds when ADMIN_MFA_REQUIRED is on.
-ADMIN_PASSWORD_LOGIN = env.bool("ADMIN_PASSWORD_LOGIN", default=DEBUG)
-ADMIN_MFA_REQUIRED = env.bool("ADMIN_MFA_REQUIRED", default=not DEBUG)
-ADMIN_AUTH_MAX_AGE = env.int("ADMIN_AUTH_MAX_AGE", default=43200)
-if ADMIN_AUTH_MAX_AGE < 1:
-    raise ImproperlyConfigured("ADMIN_AUTH_MAX_AGE must be a positive number of seconds.")
+ADMIN_PASSWORD_LOGIN = env.boolean("ADMIN_PASSWORD_LOGIN", default=DEBUG)
+ADMIN_MFA_REQUIRED = env.boolean("ADMIN_MFA_REQUIRED", default=not DEBUG)
+ADMIN_AUTH_MAX_AGE = env.integer("ADMIN_AUTH_MAX_AGE", default=43200, minimum=1)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=1209600)
+SESSION_IDLE_TIMEOUT = env.integer("SESSION_IDLE_TIMEOUT", default=1209600, minimum=60)
 SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
 SESSION_COOKIE_NAME = "sessionid"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- cookie policy (every cookie the project sets; see accounts/middleware.py) ---------
 
-COOKIE_SAMESITE = env.str("COOKIE_SAMESITE", default="None")
-if COOKIE_SAMESITE not in ("None", "Lax", "Strict"):
-    raise ImproperlyConfigured("COOKIE_SAMESITE must be one of None, Lax or Strict.")
-COOKIE_SECURE = env.bool("COOKIE_SECURE", default=True)
-COOKIE_PARTITIONED = env.bool("COOKIE_PARTITIONED", default=False)
-COOKIE_DOMAIN = env.str("COOKIE_DOMAIN", default=None) or None
+COOKIE_SAMESITE = env.choice("COOKIE_SAMESITE", "None", ("None", "Lax", "Strict"))
+COOKIE_SECURE = env.boolean("COOKIE_SECURE", default=True)
+COOKIE_PARTITIONED = env.boolean("COOKIE_PARTITIONED", default=False)
+COOKIE_DOMAIN = env.hostname("COOKIE_DOMAIN")
 
 SESSION_COOKIE_SAMESITE = COOKIE_SAMESITE
 SESSION_COOKIE_SECURE = COOKIE_SECURE
@@ -217,12 +214,13 @@ REFRESH_COOKIE_PATH = "/api/v1/auth/"
 
 # --- frontend, CORS, CSRF -------------------------------------------------------------
 
-FRONTEND_ORIGINS = env.list("FRONTEND_ORIGINS", default=["http://localhost:5173"] if DEBUG else [])
-FRONTEND_ORIGINS = [origin.rstrip("/") for origin in FRONTEND_ORIGINS if origin]
-LOGIN_REDIRECT_URL = env.str(
-    "LOGIN_REDIRECT_URL", default=(FRONTEND_ORIGINS[0] + "/") if FRONTEND_ORIGINS else "/"
+FRONTEND_ORIGINS = env.origins(
+    "FRONTEND_ORIGINS", default=["http://localhost:5173"] if DEBUG else []
 )
-LOGIN_ERROR_URL = env.str("LOGIN_ERROR_URL", default="") or None
+LOGIN_REDIRECT_URL = env.url("LOGIN_REDIRECT_URL") or (
+    (FRONTEND_ORIGINS[0] + "/") if FRONTEND_ORIGINS else "/"
+)
+LOGIN_ERROR_URL = env.url("LOGIN_ERROR_URL")
 
 CORS_ALLOWED_ORIGINS = list(FRONTEND_ORIGINS)
 CORS_ALLOW_CREDENTIALS = True
@@ -231,32 +229,37 @@ CSRF_TRUSTED_ORIGINS = list(FRONTEND_ORIGINS)
 
 # --- Auth0 ----------------------------------------------------------------------------
 
-AUTH0_DOMAIN = env.str("AUTH0_DOMAIN", default="") or None
-AUTH0_ISSUER = env.str("AUTH0_ISSUER", default="") or (
-    f"https://{AUTH0_DOMAIN}/" if AUTH0_DOMAIN else None
-)
-AUTH0_CLIENT_ID = env.str("AUTH0_CLIENT_ID", default="") or None
-AUTH0_CLIENT_SECRET = env.str("AUTH0_CLIENT_SECRET", default="") or None
-AUTH0_AUDIENCE = env.str("AUTH0_AUDIENCE", default="") or None
-AUTH0_SCOPE = env.str("AUTH0_SCOPE", default="openid profile email")
-AUTH0_ORGANIZATION_REQUIRED = env.bool("AUTH0_ORGANIZATION_REQUIRED", default=False)
-AUTH0_ALGORITHMS = env.list("AUTH0_ALGORITHMS", default=["RS256"])
-AUTH0_HTTP_TIMEOUT = env.float("AUTH0_HTTP_TIMEOUT", default=5.0)
-AUTH0_METADATA_TTL = env.int("AUTH0_METADATA_TTL", default=3600)
+AUTH0_DOMAIN = env.hostname("AUTH0_DOMAIN")
+AUTH0_ISSUER = env.url("AUTH0_ISSUER") or (f"https://{AUTH0_DOMAIN}/" if AUTH0_DOMAIN else None)
+AUTH0_CLIENT_ID = env.text("AUTH0_CLIENT_ID")
+AUTH0_CLIENT_SECRET = env.text("AUTH0_CLIENT_SECRET")
+AUTH0_AUDIENCE = env.text("AUTH0_AUDIENCE")
+AUTH0_SCOPE = env.text("AUTH0_SCOPE", "openid profile email")
+if "openid" not in AUTH0_SCOPE.split():
+    raise ConfigurationError(
+        f"AUTH0_SCOPE={AUTH0_SCOPE!r} lacks openid: set it to 'openid profile email', or "
+        "remove it to use that default."
+    )
+AUTH0_ORGANIZATION_REQUIRED = env.boolean("AUTH0_ORGANIZATION_REQUIRED", default=False)
+AUTH0_ALGORITHMS = env.algorithms("AUTH0_ALGORITHMS", default=["RS256"])
+AUTH0_HTTP_TIMEOUT = env.number("AUTH0_HTTP_TIMEOUT", default=5.0)
+AUTH0_METADATA_TTL = env.integer("AUTH0_METADATA_TTL", default=3600, minimum=1)
 
 # Where `manage.py rundev` serves the development identity provider (accounts/devidp/,
 # installed only with DEBUG) when no Auth0 tenant is configured.
-DEVIDP_URL = env.str("DEVIDP_URL", default="http://127.0.0.1:9000/")
+DEVIDP_URL = env.url("DEVIDP_URL") or "http://127.0.0.1:9000/"
 
 # --- app-issued tokens ----------------------------------------------------------------
 
-ACCESS_TOKEN_TTL = env.int("ACCESS_TOKEN_TTL", default=900)
-REFRESH_TOKEN_TTL = env.int("REFRESH_TOKEN_TTL", default=2592000)
-REFRESH_REUSE_GRACE = env.int("REFRESH_REUSE_GRACE", default=30)
-SIGNING_KEY_ALGORITHM = env.str("SIGNING_KEY_ALGORITHM", default="ES256")
-SIGNING_KEY_ENCRYPTION_KEY = env.str("SIGNING_KEY_ENCRYPTION_KEY", default="") or None
-PUBLIC_BASE_URL = (env.str("PUBLIC_BASE_URL", default="") or "").rstrip("/") or None
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+ACCESS_TOKEN_TTL = env.integer("ACCESS_TOKEN_TTL", default=900, minimum=1)
+REFRESH_TOKEN_TTL = env.integer("REFRESH_TOKEN_TTL", default=2592000, minimum=1)
+REFRESH_REUSE_GRACE = env.integer("REFRESH_REUSE_GRACE", default=30)
+SIGNING_KEY_ALGORITHM = env.choice(
+    "SIGNING_KEY_ALGORITHM", "ES256", ("ES256", "ES384", "RS256", "PS256")
+)
+SIGNING_KEY_ENCRYPTION_KEY = env.secret("SIGNING_KEY_ENCRYPTION_KEY", minimum=32)
+PUBLIC_BASE_URL = (env.url("PUBLIC_BASE_URL", path=False) or "").rstrip("/") or None
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
 # Forwarded headers from any other peer are removed on arrival
 # (accounts.middleware.TrustedProxyMiddleware), so believing X-Forwarded-Proto is safe.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
@@ -276,13 +279,13 @@ SECURE_CSP = {
 }
 
 # Sent on HTTPS responses only; a year unless configured (0 turns it off).
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 
 # --- rate limits ----------------------------------------------------------------------
 
-RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="30/m")
-RATE_LIMIT_TOKEN = env.str("RATE_LIMIT_TOKEN", default="60/m")
+RATE_LIMIT_LOGIN = env.text("RATE_LIMIT_LOGIN", "30/m")
+RATE_LIMIT_TOKEN = env.text("RATE_LIMIT_TOKEN", "60/m")
 
 # --- the rest -------------------------------------------------------------------------
 
@@ -327,6 +330,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
     "loggers": {"django.request": {"level": "ERROR"}},
 }

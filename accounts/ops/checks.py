@@ -206,3 +206,92 @@ def check_admin_sign_in(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_identity_provider(app_configs, **kwargs):
+    """Error when the identity provider is configured in part: a login would fail at
+    the provider, or (without a secret) at the code exchange."""
+    parts = {
+        "AUTH0_DOMAIN or AUTH0_ISSUER": settings.AUTH0_ISSUER,
+        "AUTH0_CLIENT_ID": settings.AUTH0_CLIENT_ID,
+        "AUTH0_CLIENT_SECRET": settings.AUTH0_CLIENT_SECRET,
+    }
+    missing = [name for name, value in parts.items() if not value]
+    if settings.AUTH0_AUDIENCE and not settings.AUTH0_ISSUER:
+        return [
+            Error(
+                "AUTH0_AUDIENCE is set, but no identity provider (AUTH0_DOMAIN or "
+                "AUTH0_ISSUER) is.",
+                hint="Set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, or remove "
+                "AUTH0_AUDIENCE.",
+                id="accounts.E008",
+            )
+        ]
+    if not missing or len(missing) == len(parts):
+        return []
+    return [
+        Error(
+            f"The identity provider is configured in part: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing.",
+            hint="Set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET together (the "
+            "regular web application's credentials in Auth0), or none of them.",
+            id="accounts.E008",
+        )
+    ]
+
+
+@register(deploy=True)
+def check_production_settings(app_configs, **kwargs):
+    """Warn, with DEBUG off, about what works for one developer but not in production:
+    no identity provider, a cache or database that one process keeps to itself, a base
+    URL taken from each request, no web app origin."""
+    if settings.DEBUG:
+        return []
+    problems = []
+    if not settings.AUTH0_ISSUER:
+        problems.append(
+            Warning(
+                "No identity provider is configured: nobody can log in.",
+                hint="Set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET.",
+                id="accounts.W006",
+            )
+        )
+    if settings.CACHES["default"]["BACKEND"] == "authsite.cache.LocMemCache":
+        problems.append(
+            Warning(
+                "CACHE_URL is unset: each process keeps its own local-memory cache.",
+                hint="With more than one worker, a login started on one fails on another "
+                "and rate limits count per process; set CACHE_URL=redis://host:6379/0.",
+                id="accounts.W007",
+            )
+        )
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        problems.append(
+            Warning(
+                "DATABASE_URL is SQLite: one writer at a time, on this machine only.",
+                hint="Set DATABASE_URL=postgres://user:password@host:5432/name.",
+                id="accounts.W008",
+            )
+        )
+    if not settings.PUBLIC_BASE_URL:
+        problems.append(
+            Warning(
+                "PUBLIC_BASE_URL is unset: the token issuer and the login's redirect_uri "
+                "are taken from each request's host.",
+                hint="Set PUBLIC_BASE_URL to the server's external URL, such as "
+                "https://api.example.com.",
+                id="accounts.W009",
+            )
+        )
+    if not settings.FRONTEND_ORIGINS:
+        problems.append(
+            Warning(
+                "FRONTEND_ORIGINS is empty: no web app may call the API with credentials or "
+                "be sent back to after a login.",
+                hint="Set FRONTEND_ORIGINS to the web app's origin, such as "
+                "https://app.example.com.",
+                id="accounts.W010",
+            )
+        )
+    return problems
