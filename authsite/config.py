@@ -45,11 +45,19 @@ def _shown(name: str, value: str) -> str:
 
 
 class Environment:
-    """Typed, strict access to the environment (and `.env`, which never overrides it)."""
+    """Typed, strict access to the environment and to a `.env` file, which never
+    overrides it: ``dotenv`` unless ENV_FILE names another file (empty: none)."""
 
     def __init__(self, dotenv):
         self.env = environ.Env()
-        environ.Env.read_env(dotenv, overwrite=False)
+        chosen = os.environ.get("ENV_FILE")
+        if chosen is not None and chosen.strip() and not os.path.isfile(chosen):
+            raise ConfigurationError(
+                f"ENV_FILE={chosen!r} names no file: set ENV_FILE to the path of a .env "
+                "file, to an empty value for none, or remove it to read .env in the project."
+            )
+        if chosen is None or chosen.strip():
+            environ.Env.read_env(chosen or dotenv, overwrite=False)
 
     def raw(self, name: str) -> str | None:
         """Return the variable's text without surrounding blanks, or None when it is

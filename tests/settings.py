@@ -6,6 +6,9 @@ production reads, so the tests exercise the real configuration code.
 
 import os
 
+# A developer's .env (make run writes one) must not reach the suite or the processes it
+# starts.
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("FRONTEND_ORIGINS", "http://localhost:5173")

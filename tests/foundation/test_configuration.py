@@ -58,6 +58,7 @@ BAD_VALUES = {
     "SECURE_HSTS_SECONDS": {"SECURE_HSTS_SECONDS": "a year"},
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": {"SECURE_HSTS_INCLUDE_SUBDOMAINS": "perhaps"},
     "SIGNING_KEY_ENCRYPTION_KEY": {"SIGNING_KEY_ENCRYPTION_KEY": "short"},
+    "ENV_FILE": {"ENV_FILE": "/nonexistent/.env"},
 }
 # A process that can start: production, SQLite in a temporary file, no provider.
 BASE = {"DEBUG": "false", "SECRET_KEY": "k" * 50, "DJANGO_SETTINGS_MODULE": "authsite.settings"}

@@ -106,7 +106,9 @@ class Command(BaseCommand):
         lines = [("API", api, "docs at /api/docs/"), ("Admin", f"{api}admin/", operator)]
         ready_urls = [f"{api}healthz"]
 
-        if settings.AUTH0_ISSUER:
+        if write_development_env(settings.BASE_DIR / ".env"):
+            lines.append((".env", "written", "development settings for manage.py commands"))
+        if settings.AUTH0_ISSUER not in (None, development_issuer()):
             lines.append(("Identity provider", settings.AUTH0_ISSUER, "configured"))
         else:
             issuer = self._start_idp(group, env)
@@ -161,14 +163,43 @@ class Command(BaseCommand):
 
     def _start_idp(self, group: ProcessGroup, env: dict[str, str]) -> str:
         """Start the development identity provider at DEVIDP_URL; return its issuer."""
-        url = urlsplit(settings.DEVIDP_URL)
-        host, port = url.hostname or "127.0.0.1", url.port or 80
+        host, port = _devidp_address()
         group.start(
             "the development identity provider",
             [sys.executable, "-m", "accounts.devidp", "--host", host, "--port", str(port)],
             env,
         )
         return base_url(host, port)
+
+
+def _devidp_address() -> tuple[str, int]:
+    url = urlsplit(settings.DEVIDP_URL)
+    return url.hostname or "127.0.0.1", url.port or 80
+
+
+def development_issuer() -> str:
+    """Return the issuer of the development identity provider that rundev serves."""
+    return base_url(*_devidp_address())
+
+
+def write_development_env(path) -> bool:
+    """Write a development .env at ``path`` unless a file is there: DEBUG and the
+    development identity provider, so that manage.py commands in another shell see what
+    rundev serves. Return whether it was written."""
+    lines = [
+        "# Development settings, written by `make run` because there was no .env; it is",
+        "# never overwritten. docs/api.md lists every variable.",
+        "DEBUG=true",
+        f"AUTH0_ISSUER={development_issuer()}",
+        f"AUTH0_CLIENT_ID={DEV_CLIENT_ID}",
+        f"AUTH0_CLIENT_SECRET={DEV_CLIENT_SECRET}",
+    ]
+    try:
+        with open(path, "x") as dotenv:
+            dotenv.write("\n".join(lines) + "\n")
+    except FileExistsError:
+        return False
+    return True
 
 
 def _raise_stop(signum, frame) -> None:
