@@ -187,3 +187,9 @@ def test_production_concerns_are_reported_by_check_deploy(tmp_path):
     for check in ("W006", "W007", "W008", "W009", "W010"):
         assert f"(accounts.{check})" in result.stderr, result.stderr
     assert "set CACHE_URL=redis://host:6379/0" in result.stderr
+
+
+def test_the_example_env_file_names_every_documented_variable():
+    example = (ROOT / ".env.example").read_text()
+    named = {line.lstrip("# ").split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    assert set(BAD_VALUES) <= named
