@@ -44,6 +44,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", _built_on_first_request(_schema), name="schema"),
     path("api/docs/", _built_on_first_request(_api_docs), name="api-docs"),
+    path(f"{settings.STATIC_URL.strip('/')}/<path:path>", views.static_file, name="static"),
 ]
 
 handler400 = "authsite.views.bad_request"

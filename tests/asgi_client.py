@@ -2,7 +2,7 @@
 
 Django's ``AsyncClient`` and ``Client`` hand their request to Django's middleware
 directly; production runs ``authsite.asgi.application``: the fast lane
-(authsite/fastlane/) in front of the static files handler in front of Django.
+(authsite/fastlane/) in front of Django.
 ``ASGIClient`` sends the scope the client builds, and its body, through that application
 with real ASGI ``receive`` and ``send``; ``SyncASGIClient`` does the same with the scope
 a server would build for ``Client``'s WSGI environ (see its handler for the threads).

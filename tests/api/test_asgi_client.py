@@ -123,3 +123,20 @@ async def test_redirects_can_be_followed_and_head_answers_have_no_body(async_cli
     assert followed.status_code == 200 and followed.redirect_chain
     head = await async_client.head("/healthz")
     assert head.status_code == 200 and head.content == b""
+
+
+async def test_static_files_carry_the_security_headers_of_every_answer(async_client):
+    page = await async_client.get("/healthz")
+    static = await async_client.get("/static/admin/css/base.css")
+    assert static.status_code == 200
+    for header in (
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+        "X-Frame-Options",
+        "Content-Security-Policy",
+    ):
+        assert static.get(header) == page.get(header) is not None, header
+    missing = await async_client.get("/static/admin/css/no-such-file.css")
+    assert missing.status_code == 404
+    assert missing["X-Content-Type-Options"] == "nosniff"
