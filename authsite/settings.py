@@ -13,6 +13,7 @@ import redis.retry
 from django.utils.csp import CSP
 
 from authsite.config import ConfigurationError, Environment
+from authsite.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -325,14 +326,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {
-        "handlers": ["console"],
-        "level": env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-    },
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# json: one object a line with the request's id (authsite/logs.py); plain: a line of text.
+LOG_FORMAT = env.choice("LOG_FORMAT", "plain" if DEBUG else "json", ("json", "plain"))
+LOGGING = logging_config(
+    LOG_FORMAT, env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+)
