@@ -7,7 +7,12 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
+        from . import logcontext
         from .ops import checks  # noqa: F401  (registers the system checks)
+
+        user_logged_in.connect(logcontext.note_logged_in, dispatch_uid="accounts.logcontext")
 
 
 class AdminConfig(admin_apps.AdminConfig):

@@ -1,14 +1,18 @@
 """Request and response policies applied to every request. Async-native: under ASGI
 they add no thread hop.
 
+- RequestIdMiddleware: each request's id, in the log and in X-Request-ID.
 - TrustedProxyMiddleware: forwarded headers are believed only from TRUSTED_PROXIES.
 - CookiePolicyMiddleware: the cross-site cookie policy (accounts/cookies.py)."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
+from . import logcontext
 from .cookies import apply_policy
-from .requestkit import is_trusted_proxy
+from .requestkit import is_trusted_proxy, request_id
+
+REQUEST_ID_HEADER = "X-Request-ID"
 
 FORWARDED_HEADERS = (
     "HTTP_X_FORWARDED_FOR",
@@ -47,6 +51,41 @@ class _PolicyMiddleware:
     async def __acall__(self, request):
         self.before(request)
         return self.after(request, await self.get_response(request))
+
+
+class RequestIdMiddleware(_PolicyMiddleware):
+    """Begin the request's log context with its id (``requestkit.request_id``) and echo
+    the id in X-Request-ID. Under ASGI the front (authsite.fastlane) has begun it, and
+    echoes it on every answer itself; this middleware then does nothing."""
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        if logcontext.current() is not None:
+            return self.get_response(request)
+        token, identifier = self._begin(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            logcontext.end(token)
+        response[REQUEST_ID_HEADER] = identifier
+        return response
+
+    async def __acall__(self, request):
+        if logcontext.current() is not None:
+            return await self.get_response(request)
+        token, identifier = self._begin(request)
+        try:
+            response = await self.get_response(request)
+        finally:
+            logcontext.end(token)
+        response[REQUEST_ID_HEADER] = identifier
+        return response
+
+    def _begin(self, request):
+        meta = request.META
+        identifier = request_id(meta.get("REMOTE_ADDR"), meta.get("HTTP_X_REQUEST_ID"))
+        return logcontext.begin(identifier), identifier
 
 
 class TrustedProxyMiddleware(_PolicyMiddleware):

@@ -53,6 +53,7 @@ if DEBUG:
 
 # Django's middleware, made hop-free under ASGI (authsite/middleware.py).
 MIDDLEWARE = [
+    "accounts.middleware.RequestIdMiddleware",
     "accounts.middleware.TrustedProxyMiddleware",
     "accounts.middleware.CookiePolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -226,6 +227,8 @@ LOGIN_ERROR_URL = env.url("LOGIN_ERROR_URL")
 CORS_ALLOWED_ORIGINS = list(FRONTEND_ORIGINS)
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/(api|auth)/.*$"
+# The web app may show a request's id to the person, who can quote it to support.
+CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 CSRF_TRUSTED_ORIGINS = list(FRONTEND_ORIGINS)
 
 # --- Auth0 ----------------------------------------------------------------------------

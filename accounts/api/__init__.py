@@ -2,6 +2,6 @@
 ``bearer`` (Bearer tokens), ``authentication`` (a request's caller), ``endpoint`` (the
 wrapper of every JSON view); each module imports only those before it.
 
-May import: accounts.models, accounts.tokens, accounts.login.oidc, authsite.compiled,
-accounts.upsert, authsite.db.
+May import: accounts.models, accounts.tokens, accounts.login.oidc, accounts.logcontext,
+authsite.compiled, accounts.upsert, authsite.db.
 """

@@ -12,6 +12,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 
+from .. import logcontext
 from .authentication import authenticate
 from .base import (
     SERVICE_ERRORS,
@@ -119,6 +120,8 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None):
                 principal, loaded = (
                     await authenticate(request, load) if auth != "none" else (None, None)
                 )
+                if principal is not None:
+                    logcontext.note_user(principal.user)
                 if (
                     csrf == "cookie"
                     and request.method in UNSAFE_METHODS

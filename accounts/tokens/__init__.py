@@ -19,6 +19,6 @@ deactivated user or organisation take effect at the next request, not at expiry
 Every write that must be atomic is one plain function under ``transaction.atomic()``,
 called once, in one thread hop, by the async code (authsite.db).
 
-May import: accounts.models, accounts.keys, accounts.requestkit, accounts.upsert,
-organisations, authsite.db.
+May import: accounts.models, accounts.keys, accounts.logcontext, accounts.requestkit,
+accounts.upsert, organisations, authsite.db.
 """

@@ -13,7 +13,7 @@ from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 
-from .. import keys
+from .. import keys, logcontext
 from .base import Grant, audience_for, invalid_token, is_own_issuer
 
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
@@ -165,7 +165,8 @@ async def _verify_access_token(token: str) -> tuple[dict, str]:
 
 def pair(grant: Grant, *, issuer: str, signer: keys.Signer) -> dict:
     """Return the API body for a grant: ``{"access_token", "token_type", "expires_in",
-    "refresh_token"}``."""
+    "refresh_token"}``. The grant's user is the request's, in the log, from now on."""
+    logcontext.note_user(grant.user)
     return {
         "access_token": mint_access_token(grant, issuer=issuer, signer=signer),
         "token_type": "Bearer",

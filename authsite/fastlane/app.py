@@ -6,7 +6,7 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
 
-from accounts import keys, ratelimit
+from accounts import keys, logcontext, ratelimit
 from accounts.api.base import SERVICE_ERRORS, ApiError, unavailable_dependency
 from accounts.api.bearer import is_app_token_issuer
 from accounts.api.endpoint import read_json
@@ -22,7 +22,15 @@ from accounts.tokens.base import TokenError
 from accounts.views import me_body
 
 from .database import POOL_WAIT, lane_pool, on_postgresql, read_me, rotate
-from .http import NO_TOKEN, LaneRequest, django_request, json_answer, refresh_cookie_headers
+from .http import (
+    NO_TOKEN,
+    REQUEST_ID_HEADER,
+    LaneRequest,
+    django_request,
+    json_answer,
+    refresh_cookie_headers,
+    request_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,27 +53,22 @@ class FastLane:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
-        answer = None
-        if (
-            scope["type"] == "http"
-            and settings.FAST_LANE
-            and not scope.get("root_path")
-            and on_postgresql()
-        ):
-            route = (scope["method"], scope["path"])
-            if route == ("GET", ME_PATH):
-                answer = await _or_decline(_me(scope))
-            elif route == ("POST", REFRESH_PATH):
-                messages, body = await _read_body(receive)
-                if body is not None:
-                    answer = await _or_decline(_refresh(scope, body))
-                if answer is None:
-                    receive = _replaying(messages, receive)
-        if answer is None:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers, body = answer
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        # The request's id, for the log, the identity provider and every answer: the
+        # lane's, and Django's (whose RequestIdMiddleware then leaves it alone).
+        identifier = request_id(scope)
+        token = logcontext.begin(identifier)
+        try:
+            answer, receive = await _answer(scope, receive)
+            if answer is None:
+                return await self.app(scope, receive, _echoing(identifier, send))
+            headers, body = answer
+            headers.append((REQUEST_ID_HEADER, identifier.encode()))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            logcontext.end(token)
 
     async def _lifespan(self, receive, send):
         while True:
@@ -82,6 +85,35 @@ class FastLane:
         (the next request opens new ones)."""
         await lane_pool.close()
         await ratelimit.aclose()
+
+
+async def _answer(scope, receive):
+    """Return the lane's answer, (headers, body), or None for Django to answer; and the
+    ``receive`` that Django then reads the request's body from."""
+    answer = None
+    if settings.FAST_LANE and not scope.get("root_path") and on_postgresql():
+        route = (scope["method"], scope["path"])
+        if route == ("GET", ME_PATH):
+            answer = await _or_decline(_me(scope))
+        elif route == ("POST", REFRESH_PATH):
+            messages, body = await _read_body(receive)
+            if body is not None:
+                answer = await _or_decline(_refresh(scope, body))
+            if answer is None:
+                receive = _replaying(messages, receive)
+    return answer, receive
+
+
+def _echoing(identifier: str, send):
+    """Return a ``send`` that adds X-Request-ID to the answer's headers."""
+    header = (REQUEST_ID_HEADER, identifier.encode())
+
+    async def echo(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), header]}
+        await send(message)
+
+    return echo
 
 
 async def _or_decline(answering):
@@ -125,6 +157,7 @@ async def _me(scope):
             user, applications, features = await read_me(conn, claims)
     except (ApiError, ValidationError):
         return None
+    logcontext.note_user(user)
     return json_answer(
         me_body(user, applications, features), ME_PATH, request.secure, request.origin
     )

@@ -1,6 +1,6 @@
-"""The lane's HTTP: Django's own request object to read a refresh, and the headers
-Django's middleware hooks write on these answers (CORS, security, clickjacking, CSP,
-the cookie policy), computed once per kind of answer."""
+"""The lane's HTTP: Django's own request object to read a refresh, the request's id,
+and the headers Django's middleware hooks write on these answers (CORS, security,
+clickjacking, CSP, the cookie policy), computed once per kind of answer."""
 
 import io
 import json
@@ -21,6 +21,7 @@ from django.utils.http import http_date
 from accounts.api.base import ApiError
 from accounts.middleware import CookiePolicyMiddleware, TrustedProxyMiddleware
 from accounts.requestkit import is_allowed_host, is_trusted_proxy
+from accounts.requestkit import request_id as request_id_for
 from accounts.token_views import set_refresh_cookie
 from authsite.middleware import (
     ContentSecurityPolicyMiddleware,
@@ -43,6 +44,19 @@ _cookie_policy = CookiePolicyMiddleware(_no_view)
 
 # The view raises its own 401 for a request without a token; the lane only declines.
 NO_TOKEN = ApiError(401, "invalid_token", "No refresh token was presented.")
+
+
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+def request_id(scope) -> str:
+    """Return the request's id as Django's path makes it (requestkit.request_id), from
+    the peer and the X-Request-ID headers, repeated ones joined as Django joins them."""
+    client = scope.get("client")
+    offered = [value for name, value in scope["headers"] if name == REQUEST_ID_HEADER]
+    return request_id_for(
+        client[0] if client else None, b",".join(offered).decode("latin-1") if offered else None
+    )
 
 
 def django_request(scope, body: bytes):

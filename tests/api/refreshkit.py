@@ -3,6 +3,7 @@ body it received with status 599 (the ``lane`` fixture puts the lane in front of
 client, and readers of the rows a refresh writes."""
 
 import json
+import re
 
 import httpx2
 from asgiref.sync import sync_to_async
@@ -66,6 +67,7 @@ def refreshed_event(plaintext: str) -> AuditEvent:
 def comparable_headers(response) -> dict:
     headers = {name.lower(): value for name, value in response.headers.items()}
     assert headers.pop("expires").endswith(" GMT")  # the time of the answer
+    assert re.fullmatch("[0-9a-f]{32}", headers.pop("x-request-id"))  # the answer's own
     headers.pop("content-length")  # the tokens' lengths vary by a character or two
     return headers
 

@@ -9,6 +9,7 @@ of a stand-in application that answers 599, so a 599 proves the request went pas
 the reference answers come from Django's own ASGI application."""
 
 import asyncio
+import re
 from datetime import timedelta
 
 import httpx2
@@ -110,6 +111,8 @@ def _comparable(response) -> dict:
     headers = {name.lower(): value for name, value in response.headers.items()}
     # Expires is the time of the answer: the same format, a moment apart.
     assert headers.pop("expires").endswith(" GMT")
+    # Each answer has an id of its own, of the same shape.
+    assert re.fullmatch("[0-9a-f]{32}", headers.pop("x-request-id"))
     return headers
 
 

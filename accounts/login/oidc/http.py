@@ -1,4 +1,5 @@
-"""Outbound HTTP to the identity provider: async, with timeouts on every call.
+"""Outbound HTTP to the identity provider: async, with timeouts on every call, each
+call naming the request it serves in X-Request-ID (accounts.logcontext).
 
 One TLS context for the process and one connection pool per event loop, kept on the
 loop itself: under uvicorn that is one pool for the process; under WSGI, where each
@@ -13,7 +14,7 @@ import ssl
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from ... import app_settings
+from ... import app_settings, logcontext
 from .errors import ProviderUnavailable
 
 _LOOP_ATTRIBUTE = "_authsite_oidc_transport"
@@ -36,6 +37,17 @@ def _transport() -> httpx2.AsyncHTTPTransport:
     return transport
 
 
+async def _name_request(request: httpx2.Request) -> None:
+    """Send the id of the request being served, so that the provider's logs and ours
+    can be matched."""
+    context = logcontext.current()
+    if context is not None:
+        request.headers["X-Request-ID"] = context.request_id
+
+
+_EVENT_HOOKS = {"request": [_name_request]}
+
+
 def timeout() -> httpx2.Timeout:
     seconds = app_settings.http_timeout()
     return httpx2.Timeout(seconds, connect=min(seconds, 3.0))
@@ -50,6 +62,7 @@ def oauth_client(**kwargs) -> AsyncOAuth2Client:
         code_challenge_method="S256",
         transport=_transport(),
         timeout=timeout(),
+        event_hooks=_EVENT_HOOKS,
         **kwargs,
     )
 
@@ -58,7 +71,7 @@ async def get_json(url: str) -> tuple[dict, httpx2.Response]:
     """GET a JSON object and return it with the response; raise ProviderUnavailable for
     any transport failure, non-2xx or non-object answer."""
     # Not `async with`: closing the client would close the shared transport.
-    client = httpx2.AsyncClient(transport=_transport(), timeout=timeout())
+    client = httpx2.AsyncClient(transport=_transport(), timeout=timeout(), event_hooks=_EVENT_HOOKS)
     try:
         response = await client.get(url, headers={"Accept": "application/json"})
     except httpx2.HTTPError as exc:
