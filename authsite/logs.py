@@ -41,6 +41,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+def log_format(env) -> str:
+    """Return LOG_FORMAT as ``env`` (authsite.config.Environment) gives it: json, or
+    plain by default with DEBUG."""
+    default = "plain" if env.boolean("DEBUG", default=False) else "json"
+    return env.choice("LOG_FORMAT", default, ("json", "plain"))
+
+
 def logging_config(log_format: str, level: str) -> dict:
     """Return the LOGGING setting: everything to standard error in ``log_format``
     ("json" or "plain"), from ``level`` up, each record given its request's ids."""

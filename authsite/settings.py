@@ -13,7 +13,7 @@ import redis.retry
 from django.utils.csp import CSP
 
 from authsite.config import ConfigurationError, Environment
-from authsite.logs import logging_config
+from authsite.logs import log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -330,7 +330,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # json: one object a line with the request's id (authsite/logs.py); plain: a line of text.
-LOG_FORMAT = env.choice("LOG_FORMAT", "plain" if DEBUG else "json", ("json", "plain"))
+LOG_FORMAT = log_format(env)
 LOGGING = logging_config(
     LOG_FORMAT, env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 )

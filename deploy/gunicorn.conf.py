@@ -9,6 +9,9 @@ every worker failing on its own.
 """
 
 import os
+from pathlib import Path
+
+from gunicorn import glogging
 
 # One worker per core; WEB_CONCURRENCY (gunicorn's own variable) overrides it.
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
@@ -24,6 +27,35 @@ keepalive = 5
 forwarded_allow_ips = ""
 # The project logs each request's outcome itself; gunicorn's access log stays off.
 accesslog = None
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's logger, writing its lines, and uvicorn's in the workers (which take its
+    handlers), as the project's do with LOG_FORMAT=json."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from authsite.logs import JsonFormatter
+
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+
+def _log_format() -> str:
+    """Return LOG_FORMAT as the settings will read it; plain for a value they refuse,
+    which on_starting then reports in one sentence."""
+    from authsite.config import ConfigurationError, Environment
+    from authsite.logs import log_format
+
+    try:
+        return log_format(Environment(Path(__file__).resolve().parent.parent / ".env"))
+    except ConfigurationError:
+        return "plain"
+
+
+if _log_format() == "json":
+    logger_class = JsonLogger
 
 
 def on_starting(server):

@@ -36,6 +36,7 @@ def _logged(tmp_path, **variables) -> str:
         DJANGO_SETTINGS_MODULE="authsite.settings",
         SECRET_KEY="k" * 50,
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        ENV_FILE="",
         **variables,
     )
     result = subprocess.run(
