@@ -294,12 +294,13 @@ def refuse(sentence: str, status: int) -> None:
 
 
 def _check_errors() -> list[str]:
-    """Return the system checks' errors, one line each: message, then hint."""
+    """Return the errors of the project's configuration checks, which read settings
+    only (no database), one line each: message, then hint."""
     from django.core.checks import ERROR, run_checks
 
     return [
         " ".join(part for part in (message.msg, message.hint) if part)
-        for message in run_checks()
+        for message in run_checks(tags=["configuration"])
         if message.level >= ERROR and not message.is_silenced()
     ]
 

@@ -11,6 +11,8 @@ from django.core.checks import Error, Tags, Warning, register
 
 from ..ratelimit import parse_rate
 
+# The checks of the settings alone, which servers run at start (authsite.config).
+CONFIGURATION = "configuration"
 SAME_SITE_DOCS = "docs/operations.md, section 'Same-site or cross-site deployment'"
 
 
@@ -35,7 +37,7 @@ def api_hosts() -> list[str]:
     return [host.lstrip(".") for host in settings.ALLOWED_HOSTS if host not in ("*", "")]
 
 
-@register(Tags.security)
+@register(Tags.security, CONFIGURATION)
 def check_cookie_policy(app_configs, **kwargs):
     problems = []
     if settings.COOKIE_SAMESITE == "None" and not settings.COOKIE_SECURE:
@@ -58,7 +60,7 @@ def check_cookie_policy(app_configs, **kwargs):
     return problems
 
 
-@register(Tags.security)
+@register(Tags.security, CONFIGURATION)
 def check_frontend_origins(app_configs, **kwargs):
     problems = []
     for origin in settings.FRONTEND_ORIGINS:
@@ -110,7 +112,7 @@ def check_frontend_origins(app_configs, **kwargs):
     return problems
 
 
-@register()
+@register(CONFIGURATION)
 def check_rate_limits(app_configs, **kwargs):
     problems = []
     for name in ("RATE_LIMIT_LOGIN", "RATE_LIMIT_TOKEN"):
@@ -133,7 +135,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@register()
+@register(CONFIGURATION)
 def check_issuer_scheme(app_configs, **kwargs):
     issuer = settings.AUTH0_ISSUER
     if not issuer:
@@ -208,7 +210,7 @@ def check_admin_sign_in(app_configs, **kwargs):
     return []
 
 
-@register()
+@register(CONFIGURATION)
 def check_identity_provider(app_configs, **kwargs):
     """Error when the identity provider is configured in part: a login would fail at
     the provider, or (without a secret) at the code exchange."""
