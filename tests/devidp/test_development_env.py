@@ -2,7 +2,6 @@
 as written in another shell while it runs."""
 
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from accounts.devidp.management.commands.rundev import write_development_env
 from tests.postgres import free_port
+from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,16 +81,7 @@ def test_the_readme_s_other_commands_run_as_written(tmp_path, settings, developm
     write_development_env(tmp_path / ".env")
     # Nothing from the suite's environment: what the shell of a new user has, and the
     # .env that make run wrote.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not re.match(r"(AUTH0_|DJANGO_|DEBUG$|SECRET_KEY$|ALLOWED_HOSTS$|FRONTEND_)", key)
-    }
-    env |= {
-        "ENV_FILE": str(tmp_path / ".env"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "DEVIDP_URL": development_provider,
-    }
+    env = child_env(tmp_path, ENV_FILE=str(tmp_path / ".env"), DEVIDP_URL=development_provider)
 
     def run(*argv):
         return subprocess.run(

@@ -3,13 +3,14 @@ manage.py, the ASGI application (what uvicorn imports), gunicorn with the produc
 configuration. Every variable of the configuration table has a bad value here.
 """
 
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,7 @@ BAD_VALUES = {
     "ENV_FILE": {"ENV_FILE": "/nonexistent/.env"},
 }
 # A process that can start: production, SQLite in a temporary file, no provider.
-BASE = {"DEBUG": "false", "SECRET_KEY": "k" * 50, "DJANGO_SETTINGS_MODULE": "authsite.settings"}
+BASE = {"DEBUG": "false", "SECRET_KEY": "k" * 50}
 COMMANDS = {
     "manage.py": [sys.executable, "manage.py", "check"],
     "asgi": [sys.executable, "-c", "import authsite.asgi"],
@@ -70,13 +71,7 @@ COMMANDS = {
 
 
 def _environment(case: dict, tmp: Path) -> dict:
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AUTH0_", "DJANGO_", "COOKIE_", "RATE_LIMIT_", "ADMIN_"))
-        and key not in ("DATABASE_URL", "CACHE_URL", "DEBUG", "FRONTEND_ORIGINS")
-    }
-    return {**inherited, **BASE, "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}", **case}
+    return child_env(tmp, **{**BASE, **case})
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ configuration."""
 import io
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 from accounts import logcontext
 from accounts.logcontext import RequestContextFilter
 from authsite.logs import JsonFormatter
+from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
@@ -27,18 +27,7 @@ PLAIN_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING probe hel
 
 
 def _logged(tmp_path, **variables) -> str:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DEBUG", "LOG_FORMAT", "LOG_LEVEL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="authsite.settings",
-        SECRET_KEY="k" * 50,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        ENV_FILE="",
-        **variables,
-    )
+    env = child_env(tmp_path, SECRET_KEY="k" * 50, **variables)
     result = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True
     )

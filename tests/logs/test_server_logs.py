@@ -3,7 +3,6 @@ uvicorn workers) writes every line of its log as one JSON object with LOG_FORMAT
 gunicorn's own lines and uvicorn's too, not only the project's."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,24 +11,19 @@ from pathlib import Path
 import httpx2
 
 from tests.e2e.servers import free_port, stop_process
+from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_gunicorn_s_and_uvicorn_s_lines_are_json_too(tmp_path):
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DEBUG", "LOG_FORMAT", "LOG_LEVEL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
+    env = child_env(
+        tmp_path,
         DEBUG="false",
         SECRET_KEY="k" * 50,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         WEB_CONCURRENCY="1",
         TRUSTED_PROXIES="127.0.0.1",
-        ENV_FILE="",
     )
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as sink:
