@@ -1,5 +1,5 @@
 """What the log knows of the request being served: its id and, once known, its user and
-organisation.
+organisation, and the URL pattern that answers it (for the metrics).
 
 Whoever first sees a request (the ASGI front, authsite.fastlane, else
 accounts.middleware.RequestIdMiddleware) begins its context; code below notes the user
@@ -14,14 +14,16 @@ from contextvars import ContextVar, Token
 
 
 class RequestContext:
-    """The request's id, and its user's and organisation's ids (None until known)."""
+    """The request's id, its user's and organisation's ids, and Django's route that
+    answers it (None until known)."""
 
-    __slots__ = ("organisation_id", "request_id", "user_id")
+    __slots__ = ("organisation_id", "request_id", "route", "user_id")
 
     def __init__(self, request_id: str):
         self.request_id = request_id
         self.user_id = None
         self.organisation_id = None
+        self.route = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
@@ -47,6 +49,14 @@ def note_user(user) -> None:
     if context is not None:
         context.user_id = user.pk
         context.organisation_id = user.organisation_id
+
+
+def note_route(request) -> None:
+    """Record the URL pattern Django resolved ``request`` to, if it resolved it."""
+    context = _current.get()
+    match = getattr(request, "resolver_match", None)
+    if context is not None and match is not None:
+        context.route = match.route
 
 
 def note_logged_in(sender, user, **kwargs) -> None:

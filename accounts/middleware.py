@@ -1,12 +1,17 @@
 """Request and response policies applied to every request. Async-native: under ASGI
 they add no thread hop.
 
-- RequestIdMiddleware: each request's id, in the log and in X-Request-ID.
+- RequestIdMiddleware: each request's id, in the log and in X-Request-ID; its count in
+  the metrics.
 - TrustedProxyMiddleware: forwarded headers are believed only from TRUSTED_PROXIES.
 - CookiePolicyMiddleware: the cross-site cookie policy (accounts/cookies.py)."""
 
+import time
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+
+from authsite import metrics
 
 from . import logcontext
 from .cookies import apply_policy
@@ -54,32 +59,43 @@ class _PolicyMiddleware:
 
 
 class RequestIdMiddleware(_PolicyMiddleware):
-    """Begin the request's log context with its id (``requestkit.request_id``) and echo
-    the id in X-Request-ID. Under ASGI the front (authsite.fastlane) has begun it, and
-    echoes it on every answer itself; this middleware then does nothing."""
+    """Begin the request's log context with its id (``requestkit.request_id``), echo the
+    id in X-Request-ID and count the request in the metrics. Under ASGI the front
+    (authsite.fastlane) has begun the context, and echoes and counts every answer
+    itself; this middleware then only notes the request's route for it."""
 
     def __call__(self, request):
         if self.is_async:
             return self.__acall__(request)
         if logcontext.current() is not None:
-            return self.get_response(request)
+            response = self.get_response(request)
+            logcontext.note_route(request)
+            return response
+        started = time.perf_counter()
         token, identifier = self._begin(request)
         try:
             response = self.get_response(request)
         finally:
             logcontext.end(token)
-        response[REQUEST_ID_HEADER] = identifier
-        return response
+        return self._finish(request, response, identifier, started)
 
     async def __acall__(self, request):
         if logcontext.current() is not None:
-            return await self.get_response(request)
+            response = await self.get_response(request)
+            logcontext.note_route(request)
+            return response
+        started = time.perf_counter()
         token, identifier = self._begin(request)
         try:
             response = await self.get_response(request)
         finally:
             logcontext.end(token)
+        return self._finish(request, response, identifier, started)
+
+    def _finish(self, request, response, identifier: str, started: float):
         response[REQUEST_ID_HEADER] = identifier
+        match = request.resolver_match
+        metrics.observe_request(match and match.route, response.status_code, "django", started)
         return response
 
     def _begin(self, request):

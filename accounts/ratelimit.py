@@ -29,6 +29,7 @@ from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from authsite import metrics
 from authsite.db import in_thread, thread_cache
 
 from .api.base import ApiError
@@ -73,8 +74,10 @@ def _window(scope: str, subject: str, rate_text: str) -> tuple[Rate, str, int, f
     return rate, f"ratelimit:{scope}:{digest}:{window}", window, now
 
 
-def _judge(count: int, rate: Rate, window: int, now: float) -> None:
+def _judge(scope: str, count: int, rate: Rate, window: int, now: float) -> None:
+    """Raise RateLimited, counted in the metrics, when ``count`` passes the limit."""
     if count > rate.limit:
+        metrics.count(metrics.RATE_LIMITED, scope)
         raise RateLimited(max(1, math.ceil((window + 1) * rate.period - now)))
 
 
@@ -94,7 +97,7 @@ def hit(scope: str, subject: str | None, rate_text: str) -> None:
         except ValueError:  # expired between add and incr: a new window began
             cache.add(key, 1, rate.period + 1)
             count = 1
-    _judge(count, rate, window, now)
+    _judge(scope, count, rate, window, now)
 
 
 def _hit_each(limits) -> None:
@@ -140,8 +143,8 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
     keys = [thread_cache().make_key(key) for _, key, _, _ in windows]
     arguments = [value for rate, _, _, _ in windows for value in (rate.period + 1, rate.limit)]
     counts = await client.eval(_COUNT, len(keys), *keys, *arguments)
-    for count, (rate, _, window, now) in zip(counts, windows, strict=False):
-        _judge(count, rate, window, now)
+    for count, (scope, *_), (rate, _, window, now) in zip(counts, limits, windows, strict=False):
+        _judge(scope, count, rate, window, now)
 
 
 def _redis_client():

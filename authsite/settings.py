@@ -329,6 +329,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# The Bearer token of GET /metrics; unset, nothing is counted and /metrics is 404.
+METRICS_TOKEN = env.secret("METRICS_TOKEN", minimum=16)
+
 # json: one object a line with the request's id (authsite/logs.py); plain: a line of text.
 LOG_FORMAT = log_format(env)
 LOGGING = logging_config(

@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", _built_on_first_request(_schema), name="schema"),
     path("api/docs/", _built_on_first_request(_api_docs), name="api-docs"),

@@ -1,17 +1,21 @@
 """Operations endpoints and the JSON error pages of `/api/`."""
 
 import asyncio
+import hmac
 import logging
 
 import psycopg
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.staticfiles.views import serve as serve_static
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 
 from accounts.api.base import error_response
+
+from . import metrics as metrics_registry
 
 READINESS_TIMEOUT = 5.0
 logger = logging.getLogger(__name__)
@@ -34,7 +38,6 @@ async def readyz(request):
     """Answer 200 when the database answers within a bounded time, through Django's
     connections and through the fast lane's pool when this process opened one; else
     503."""
-    from asgiref.sync import sync_to_async
 
     from authsite.fastlane.database import aping as lane_ping
 
@@ -47,6 +50,31 @@ async def readyz(request):
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:
         response = JsonResponse({"status": "ok", "database": "ok"})
+    add_never_cache_headers(response)
+    return response
+
+
+async def metrics(request):
+    """Answer every count in Prometheus's text format to the holder of METRICS_TOKEN;
+    404 when it is unset, 401 with a missing or wrong token."""
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        raise Http404
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), expected.encode()
+    ):
+        return error_response(
+            401,
+            "invalid_token",
+            "Send Authorization: Bearer with the METRICS_TOKEN of this server.",
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    from authsite.fastlane.database import lane_pool
+
+    metrics_registry.record_pool_stats(lane_pool)
+    body = await sync_to_async(metrics_registry.exposition, thread_sensitive=False)()
+    response = HttpResponse(body, content_type=metrics_registry.CONTENT_TYPE)
     add_never_cache_headers(response)
     return response
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from authsite import metrics
+
 from ..redirects import default_landing, safe_next
 from ..requestkit import base_url
 from . import oidc
@@ -109,4 +111,5 @@ async def begin_login(
         },
         FLOW_TTL,
     )
+    metrics.count(metrics.LOGINS_STARTED)
     return LoginStart(authorize_url=url, binding=binding)

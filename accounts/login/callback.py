@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.auth import alogin
 
+from authsite import metrics
 from authsite.db import in_thread, thread_cache
 
 from .. import app_settings
@@ -81,6 +82,8 @@ def _with_fragment(url: str, fragment: str) -> str:
 
 @in_thread
 def _record_failure(meta, code: str, reason: str, claims: dict | None, audit_type=None):
+    """Count the failed login by its code, then audit it."""
+    metrics.count(metrics.LOGINS_FAILED, code)
     AuditEvent.objects.create(
         type=audit_type or AuditType.LOGIN_FAILED,
         ip=meta.ip,
@@ -164,6 +167,7 @@ async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> L
     await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
     request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
     login_code = await _record_login(request.session.session_key, upserted, claims, flow, meta)
+    metrics.count(metrics.LOGINS_SUCCEEDED)
     if login_code is not None:
         return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"))
     return LoginDone(flow["next"])

@@ -20,5 +20,5 @@ Every write that must be atomic is one plain function under ``transaction.atomic
 called once, in one thread hop, by the async code (authsite.db).
 
 May import: accounts.models, accounts.keys, accounts.logcontext, accounts.requestkit,
-accounts.upsert, organisations, authsite.db.
+accounts.upsert, organisations, authsite.db, authsite.metrics.
 """

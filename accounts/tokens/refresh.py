@@ -4,12 +4,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import FETCH_RAISE, Subquery
 from django.utils import timezone
 
+from authsite import metrics
 from authsite.db import in_thread
 from organisations.access import applications_query
 
@@ -169,6 +171,13 @@ def refreshed_event(presented: Presented, successor_id, meta: RequestMeta, *, gr
     )
 
 
+def count_rotation(*, grace: bool) -> None:
+    """Count a committed rotation in the metrics, and a grace retry apart."""
+    metrics.count(metrics.REFRESH_ROTATIONS)
+    if grace:
+        metrics.count(metrics.REFRESH_GRACE_RETRIES)
+
+
 def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
     presented = judge_presented(presented_token_query(token_hash).first(), now)
     if isinstance(presented, TokenError):
@@ -187,6 +196,7 @@ def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
             return invalid_token("The refresh token is not valid.")
         if now - used_at > timedelta(seconds=settings.REFRESH_REUSE_GRACE):
             _revoke_families(TokenFamily.objects.filter(pk=family_id), "reuse", now)
+            transaction.on_commit(partial(metrics.count, metrics.REFRESH_REUSE))
             audit(
                 AuditType.TOKEN_REUSED,
                 user,
@@ -200,13 +210,21 @@ def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
             )
         successor, plaintext = save_new_refresh_token(family_id, now)
     refreshed_event(presented, successor.pk, meta, grace=not won).save()
+    transaction.on_commit(partial(count_rotation, grace=not won))
     return new_grant(user, family_id, plaintext)
 
 
 def _revoke_families(queryset, reason: str, now) -> int:
-    return queryset.filter(revoked_at__isnull=True).update(
+    """Revoke the live families of ``queryset`` for ``reason``, counting them in the
+    metrics once committed; return how many."""
+    revoked = queryset.filter(revoked_at__isnull=True).update(
         revoked_at=now, revoke_reason=reason[:50]
     )
+    if revoked:
+        transaction.on_commit(
+            partial(metrics.count, metrics.FAMILIES_REVOKED, reason, amount=revoked)
+        )
+    return revoked
 
 
 def revoke_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> bool:

@@ -16,5 +16,6 @@ within POOL_WAIT, and any other exception raised inside the lane. A refresh the 
 declines has written nothing: its transaction is rolled back. On SQLite, or with
 FAST_LANE off, the lane is off; it still gives every request its id (X-Request-ID).
 
-May import: accounts, organisations, authsite.db, authsite.compiled, authsite.middleware.
+May import: accounts, organisations, authsite.db, authsite.compiled, authsite.middleware,
+authsite.metrics.
 """

@@ -1,10 +1,14 @@
 """The lane's ASGI application: what it answers, and handing everything else to Django."""
 
+import asyncio
+import contextlib
 import logging
+import time
 
 import psycopg
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.urls import resolve
 
 from accounts import keys, logcontext, ratelimit
 from accounts.api.base import SERVICE_ERRORS, ApiError, unavailable_dependency
@@ -20,6 +24,7 @@ from accounts.tokens.access import (
 )
 from accounts.tokens.base import TokenError
 from accounts.views import me_body
+from authsite import metrics
 
 from .database import POOL_WAIT, lane_pool, on_postgresql, read_me, rotate
 from .http import (
@@ -39,6 +44,9 @@ ME_PATH = "/api/v1/auth/me"
 
 REFRESH_PATH = "/api/v1/auth/refresh"
 
+# The routes of the lane's answers, as Django names them (the metrics' route label).
+ROUTES = {ME_PATH: resolve(ME_PATH).route, REFRESH_PATH: resolve(REFRESH_PATH).route}
+
 # A refresh body is about 70 bytes; a longer one goes to Django, which reads any size.
 REFRESH_BODY_LIMIT = 4096
 
@@ -57,6 +65,7 @@ class FastLane:
             return await self._lifespan(receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        started = time.perf_counter()
         # The request's id, for the log, the identity provider and every answer: the
         # lane's, and Django's (whose RequestIdMiddleware then leaves it alone).
         identifier = request_id(scope)
@@ -64,20 +73,34 @@ class FastLane:
         try:
             answer, receive = await _answer(scope, receive)
             if answer is None:
-                return await self.app(scope, receive, _echoing(identifier, send))
+                answering = _Echo(identifier, send)
+                await self.app(scope, receive, answering)
+                route = logcontext.current().route
+                metrics.observe_request(route, answering.status, "django", started)
+                return
             headers, body = answer
             headers.append((REQUEST_ID_HEADER, identifier.encode()))
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+            metrics.observe_request(ROUTES[scope["path"]], 200, "lane", started)
         finally:
             logcontext.end(token)
 
     async def _lifespan(self, receive, send):
+        counting = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if metrics.counting():
+                    counting = asyncio.create_task(
+                        metrics.record_pool_stats_periodically(lane_pool)
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if counting is not None:
+                    counting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await counting
                 await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -106,16 +129,20 @@ async def _answer(scope, receive):
     return answer, receive
 
 
-def _echoing(identifier: str, send):
-    """Return a ``send`` that adds X-Request-ID to the answer's headers."""
-    header = (REQUEST_ID_HEADER, identifier.encode())
+class _Echo:
+    """A ``send`` that adds X-Request-ID to the answer's headers and keeps its status."""
 
-    async def echo(message):
+    def __init__(self, identifier: str, send):
+        self.header = (REQUEST_ID_HEADER, identifier.encode())
+        self.send = send
+        # Until an answer starts: the client went away (nginx's "client closed request").
+        self.status = 499
+
+    async def __call__(self, message):
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), header]}
-        await send(message)
-
-    return echo
+            self.status = message["status"]
+            message = {**message, "headers": [*message.get("headers", ()), self.header]}
+        await self.send(message)
 
 
 async def _or_decline(answering):

@@ -18,6 +18,7 @@ from accounts.models import RefreshToken, User
 from accounts.requestkit import request_meta
 from accounts.tokens.base import TokenError, grant_for, hash_token
 from accounts.tokens.refresh import (
+    count_rotation,
     judge_presented,
     new_refresh_token,
     presented_token_applications_query,
@@ -93,7 +94,7 @@ class _Pool:
             self._loop = None  # the next request tries again
             raise
 
-    def _opened(self) -> _Database | None:
+    def opened(self) -> _Database | None:
         """Return the running loop's pool, if it was opened."""
         opening = self._opening
         if opening is None or self._loop is not asyncio.get_running_loop():
@@ -103,7 +104,7 @@ class _Pool:
         return opening.result()
 
     async def close(self) -> None:
-        database = self._opened()
+        database = self.opened()
         self._loop = self._opening = None
         if database is not None:
             await database.pool.close()
@@ -111,7 +112,7 @@ class _Pool:
     async def ping(self) -> None:
         """Run ``SELECT 1`` on a connection of the running loop's pool, if it was opened;
         raise psycopg.Error (PoolTimeout past POOL_WAIT) when it cannot."""
-        database = self._opened()
+        database = self.opened()
         if database is not None:
             async with database.pool.connection(timeout=POOL_WAIT) as conn:
                 await conn.execute(b"SELECT 1")
@@ -226,6 +227,7 @@ async def rotate(conn, connection, presented: str, request):
             await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
     except _Declined:
         return None
+    count_rotation(grace=False)
     applications = applications_from_rows(applications)
     return grant_for(token.user, token.family_id, plaintext, applications)
 

@@ -1,7 +1,7 @@
 """The Auth0 (OpenID Connect) client. It knows nothing of models: it turns HTTP and JWTs
 into verified claims, and raises OIDCError subclasses with stable codes otherwise.
 
-May import: accounts.app_settings, accounts.logcontext.
+May import: accounts.app_settings, accounts.logcontext, authsite.metrics.
 """
 
 from .client import authorization_url, exchange_code, logout_url

@@ -1,5 +1,6 @@
 """Outbound HTTP to the identity provider: async, with timeouts on every call, each
-call naming the request it serves in X-Request-ID (accounts.logcontext).
+call naming the request it serves in X-Request-ID (accounts.logcontext) and timed in
+the metrics by the path it calls.
 
 One TLS context for the process and one connection pool per event loop, kept on the
 loop itself: under uvicorn that is one pool for the process; under WSGI, where each
@@ -10,9 +11,12 @@ piling up.
 import asyncio
 import functools
 import ssl
+import time
 
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from authsite import metrics
 
 from ... import app_settings, logcontext
 from .errors import ProviderUnavailable
@@ -37,15 +41,28 @@ def _transport() -> httpx2.AsyncHTTPTransport:
     return transport
 
 
+_STARTED = "authsite.started"
+
+
 async def _name_request(request: httpx2.Request) -> None:
     """Send the id of the request being served, so that the provider's logs and ours
-    can be matched."""
+    can be matched; note when the call starts."""
     context = logcontext.current()
     if context is not None:
         request.headers["X-Request-ID"] = context.request_id
+    request.extensions[_STARTED] = time.perf_counter()
 
 
-_EVENT_HOOKS = {"request": [_name_request]}
+async def _time_response(response: httpx2.Response) -> None:
+    """Count the time until the provider's answer, by the path called."""
+    started = response.request.extensions.get(_STARTED)
+    if started is not None and metrics.counting():
+        metrics.IDP_REQUESTS.labels(response.request.url.path).observe(
+            time.perf_counter() - started
+        )
+
+
+_EVENT_HOOKS = {"request": [_name_request], "response": [_time_response]}
 
 
 def timeout() -> httpx2.Timeout:
