@@ -2,9 +2,10 @@
 
 Starts as child processes in one process group of their own: the development identity
 provider (only when no Auth0 tenant is configured; the API is then pointed at it), a
-static file server for the demo web app in `demo/`, and the API under uvicorn. Prints
-where each one is once they answer, and stops them all on Ctrl-C or SIGTERM, or as soon
-as one of them exits (then with a non-zero status).
+static file server for the demo web app in `demo/`, and the API under uvicorn, its access
+log off (it would print each login's authorization code, which the callback URL carries).
+Prints where each one is once they answer, and stops them all on Ctrl-C or SIGTERM, or as
+soon as one of them exits (then with a non-zero status).
 """
 
 import contextlib
@@ -79,6 +80,17 @@ class Command(BaseCommand):
         "identity provider, for development. DEBUG must be true."
     )
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--port", type=int, default=API_PORT, help=f"the API's port ({API_PORT})"
+        )
+        parser.add_argument(
+            "--demo-port",
+            type=int,
+            default=DEMO_PORT,
+            help=f"the demo web app's port ({DEMO_PORT}); FRONTEND_ORIGINS must name it",
+        )
+
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
             raise CommandError(
@@ -88,7 +100,7 @@ class Command(BaseCommand):
         group = ProcessGroup()
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         try:
-            self._run(group)
+            self._run(group, options["port"], options["demo_port"])
         except (KeyboardInterrupt, _Stop):
             self.stdout.write("Stopping.")
         finally:
@@ -99,14 +111,15 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
 
-    def _run(self, group: ProcessGroup) -> None:
+    def _run(self, group: ProcessGroup, port: int, demo_port: int) -> None:
         env = dict(os.environ)
-        api = f"http://{API_HOST}:{API_PORT}/"
+        api = f"http://{API_HOST}:{port}/"
         operator = f"{DEMO_OPERATOR['email']} / {DEMO_OPERATOR['password']}"
         lines = [("API", api, "docs at /api/docs/"), ("Admin", f"{api}admin/", operator)]
         ready_urls = [f"{api}healthz"]
 
-        if write_development_env(settings.BASE_DIR / ".env"):
+        # With ENV_FILE set, the settings read another file (or none) than this one.
+        if "ENV_FILE" not in os.environ and write_development_env(settings.BASE_DIR / ".env"):
             lines.append((".env", "written", "development settings for manage.py commands"))
         if settings.AUTH0_ISSUER not in (None, development_issuer()):
             lines.append(("Identity provider", settings.AUTH0_ISSUER, "configured"))
@@ -126,13 +139,16 @@ class Command(BaseCommand):
                 "the demo web app server",
                 [
                     sys.executable,
-                    *("-m", "http.server", str(DEMO_PORT)),
+                    *("-m", "http.server", str(demo_port)),
                     *("--bind", "127.0.0.1", "--directory", str(demo_dir)),
                 ],
                 env,
             )
-            lines.append(("Demo web app", f"http://localhost:{DEMO_PORT}/", ""))
-            ready_urls.append(f"http://127.0.0.1:{DEMO_PORT}/")
+            demo = f"http://localhost:{demo_port}/"
+            if port != API_PORT:
+                demo += f"?api=http://{API_HOST}:{port}"
+            lines.append(("Demo web app", demo, ""))
+            ready_urls.append(f"http://127.0.0.1:{demo_port}/")
         else:
             self.stdout.write(f"No {demo_dir} folder: the demo web app is not served.")
 
@@ -141,9 +157,11 @@ class Command(BaseCommand):
             [
                 sys.executable,
                 *("-m", "uvicorn", "authsite.asgi:application"),
-                *("--host", API_HOST, "--port", str(API_PORT)),
+                *("--host", API_HOST, "--port", str(port)),
                 # TRUSTED_PROXIES alone decides whose forwarded headers are believed.
                 "--no-proxy-headers",
+                # Its lines would carry each login's code: /auth/callback?code=…
+                "--no-access-log",
             ],
             env,
         )
