@@ -9,6 +9,7 @@ every worker failing on its own.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from gunicorn import glogging
@@ -58,8 +59,18 @@ if _log_format() == "json":
     logger_class = JsonLogger
 
 
+# Every worker writes its metrics to files in this directory, and a scrape of any worker
+# adds them all up (prometheus-client's multiprocess mode, authsite/metrics.py). It must
+# be set before the library is first imported, in the master as in every worker.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authsite-metrics-")
+
+
 def on_starting(server):
-    """Refuse to start when the configuration is invalid."""
+    """Empty the metrics directory of an earlier run, then refuse to start when the
+    configuration is invalid."""
+    for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        leftover.unlink()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authsite.settings")
     from authsite.config import setup_server
 

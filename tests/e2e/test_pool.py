@@ -13,6 +13,7 @@ import time
 import httpx2
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import auth0_env
 from tests.e2e.servers import E2EDatabase, Server
@@ -20,6 +21,7 @@ from tests.e2e.servers import E2EDatabase, Server
 pytestmark = pytest.mark.postgres
 
 BURST = 60
+METRICS_TOKEN = "metrics-token-of-the-pool-tests"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,14 @@ def test_a_burst_never_takes_more_connections_than_the_default_pool(pool_databas
 
 
 def test_waiting_past_the_pool_timeout_is_a_503_not_a_hang(pool_database, idp_server):
-    env = auth0_env(idp_server, DB_POOL_MAX_SIZE="1", FAST_LANE="false", DB_POOL_TIMEOUT="1")
+    """...and the metrics count both waits and both timeouts."""
+    env = auth0_env(
+        idp_server,
+        DB_POOL_MAX_SIZE="1",
+        FAST_LANE="false",
+        DB_POOL_TIMEOUT="1",
+        METRICS_TOKEN=METRICS_TOKEN,
+    )
     server = Server(pool_database, env)
     blocker = psycopg.connect(pool_database.url)
     try:
@@ -102,12 +111,24 @@ def test_waiting_past_the_pool_timeout_is_a_503_not_a_hang(pool_database, idp_se
                 api = await http.get("/api/v1/auth/me", headers={"Cookie": "sessionid=" + "b" * 32})
                 login = await http.get("/auth/callback", params={"state": "x" * 43, "code": "c"})
                 blocker.rollback()
-                return await holder, api, login
+                scraped = await http.get(
+                    "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+                )
+                return await holder, api, login, scraped
 
-        holder, api, login = asyncio.run(requests())
+        holder, api, login, scraped = asyncio.run(requests())
     finally:
         blocker.close()
         server.stop()
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.labels.get("pool") == "django"
+    }
+    assert samples["authsite_db_pool_waits_total"] >= 2
+    assert samples["authsite_db_pool_timeouts_total"] == 2
+    assert samples["authsite_db_pool_wait_seconds_total"] >= 2
     assert holder.status_code == 401
     assert api.status_code == 503
     assert api.json()["error"] == "service_unavailable"
