@@ -28,6 +28,7 @@ from bench import prepare
 from bench.idp_server import CLIENT_ID, CLIENT_SECRET
 from bench.prepare import ROOT
 from bench.scenarios import hot as hot_scenarios
+from bench.scenarios import metrics as metrics_scenario
 from bench.scenarios import refresh as refresh_scenario
 from bench.scenarios.base import Bench, Settings, loadavg
 from bench.scenarios.logins import start_idp
@@ -36,7 +37,7 @@ from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
 # Only when named (storm-defaults is also part of "storm").
-EXTRA_SCENARIOS = ("storm-defaults", "endpoints")
+EXTRA_SCENARIOS = ("storm-defaults", "endpoints", "metrics")
 SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
 
 
@@ -59,8 +60,9 @@ def parse(argv) -> argparse.Namespace:
         "endpoints (every JSON endpoint with FAST_LANE=true and =false under "
         "uvicorn and under gunicorn (WSGI) beside the bare-Django reference under gunicorn, "
         "runs of half --duration, "
-        "and the login callback's CPU per login; about 10 minutes, 4 with --quick) runs "
-        "only when named",
+        "and the login callback's CPU per login; about 10 minutes, 4 with --quick) and "
+        "metrics (Bearer /me on the lane and /features on Django's path, with metrics on "
+        "and off; about 2 minutes with --quick) run only when named",
     )
     parser.add_argument("--users", type=int, help="seeded members with tokens (default 1000)")
     parser.add_argument("--logins", type=int, help="logins per storm (default 200)")
@@ -232,7 +234,7 @@ def main(argv=None) -> int:
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         bench.seed = json.loads(seed_file.read_text())
-        hot = refresh = reference = endpoint_rows = None
+        hot = refresh = reference = endpoint_rows = metrics_cost = None
         storms, profiles = [], []
         if "hot" in scenarios:
             print("Hot path (and memory)", flush=True)
@@ -256,6 +258,9 @@ def main(argv=None) -> int:
         if "endpoints" in scenarios:
             print("Endpoints: the lane and Django's path beside the reference", flush=True)
             endpoint_rows = endpoints.measure(bench)
+        if "metrics" in scenarios:
+            print("Metrics: the same requests with counting on and off", flush=True)
+            metrics_cost = metrics_scenario.measure(bench)
         if "profile" in scenarios:
             print("Profiles (py-spy)", flush=True)
             if hot is None:  # the profile drives /me with the same wrk script
@@ -289,6 +294,7 @@ def main(argv=None) -> int:
                     "refresh": asdict(refresh) if refresh else None,
                     "reference": asdict(reference) if reference else None,
                     "endpoints": asdict(endpoint_rows) if endpoint_rows else None,
+                    "metrics": asdict(metrics_cost) if metrics_cost else None,
                     "profiles": [asdict(p) for p in profiles],
                 },
                 default=str,
