@@ -1,6 +1,8 @@
-"""`python -m accounts.devidp [--host 127.0.0.1] [--port 9000]`: the development identity
-provider, with the demo people of demo.py and the development client. It signs
-anyone in without a password, so it refuses to start unless DEBUG is true."""
+"""`python -m accounts.devidp [--host 127.0.0.1] [--port 9000] [--api IDENTIFIER]…`: the
+development identity provider, with the demo people of demo.py, the development client
+and the APIs named (the development client may get tokens for them by client
+credentials). It signs anyone in without a password, so it refuses to start unless DEBUG
+is true."""
 
 import argparse
 import os
@@ -23,9 +25,10 @@ LOOPBACK_CALLBACKS = [
 ]
 
 
-def dev_provider() -> Provider:
+def dev_provider(apis: list[str] | None = None) -> Provider:
     """Return a provider with fresh keys, the demo people (verified emails, Auth0
-    organisation claims from their demo organisation) and the development client."""
+    organisation claims from their demo organisation), the development client and the
+    APIs ``apis`` granted to it."""
     provider = Provider()
     organisations = {org["slug"]: org for org in DEMO_ORGANISATIONS}
     for person in DEMO_PEOPLE:
@@ -39,6 +42,8 @@ def dev_provider() -> Provider:
             org_name=org["name"] if org else None,
         )
     provider.add_client(DEV_CLIENT_ID, DEV_CLIENT_SECRET, LOOPBACK_CALLBACKS)
+    for identifier in apis or ():
+        provider.add_api(identifier, [DEV_CLIENT_ID])
     return provider
 
 
@@ -46,11 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m accounts.devidp", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--api", action="append", default=[], help="an API identifier")
     args = parser.parse_args(argv)
     if os.environ.get("DEBUG", "").strip().lower() not in TRUE_STRINGS:
         print(REFUSAL, file=sys.stderr)
         return 1
-    provider = dev_provider()
+    provider = dev_provider(args.api)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

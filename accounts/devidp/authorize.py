@@ -1,6 +1,6 @@
 """The endpoints a browser is sent to: `/authorize` (PKCE with S256 only, the demo-user
-chooser, single sign-on through the `devidp_sso` cookie, the multi-factor login) and the
-two logout endpoints, `/oidc/logout` and Auth0's `/v2/logout`."""
+chooser, single sign-on through the `devidp_sso` cookie, `prompt=none`, the multi-factor
+login) and the two logout endpoints, `/oidc/logout` and Auth0's `/v2/logout`."""
 
 import re
 import secrets
@@ -42,6 +42,14 @@ def redirect_uri_allowed(uri: str, registered: Iterable[str]) -> bool:
     return False
 
 
+def logout_url_allowed(url: str, allowed: Iterable[str] | None) -> bool:
+    """Return whether a client whose allowed logout URLs are ``allowed`` (None: any) may
+    be sent back to ``url``; as at Auth0, its query and fragment do not count."""
+    if allowed is None:
+        return True
+    return redirect_uri_allowed(urlsplit(url)._replace(query="", fragment="").geturl(), allowed)
+
+
 def wants_mfa(params: dict[str, str]) -> bool:
     """Return whether the authorization request asks for the multi-factor policy."""
     return MFA_POLICY in params.get("acr_values", "").split()
@@ -65,9 +73,10 @@ class AuthorizeMixin:
     _codes: dict[str, dict[str, Any]]
 
     async def _authorize(self, request: Request) -> Response:
-        """Answer `/authorize`. GET: validate the request; approve at once when
-        `login_hint` names a user (by sub or email), else show the chooser. POST: the
-        chooser's answer (`sub`)."""
+        """Answer `/authorize`. GET: validate the request; with `prompt=none`, approve
+        through this browser's single sign-on or redirect back with `login_required`;
+        approve at once when `login_hint` names a user (by sub or email), else show the
+        chooser. POST: the chooser's answer (`sub`)."""
         try:
             params = request.params()
         except DuplicateParameter as exc:
@@ -89,6 +98,20 @@ class AuthorizeMixin:
                 ("set-cookie", f"{SSO_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax")
             )
             return response
+        if params.get("prompt") == "none":
+            login = self._sso_login(request, params)
+            if login is None:
+                return redirect(
+                    add_query(
+                        params["redirect_uri"],
+                        {
+                            "error": "login_required",
+                            "error_description": "Login required",
+                            "state": params["state"],
+                        },
+                    )
+                )
+            return self._approve(params, self.users[login["sub"]], login)
         user = self._find_user(params.get("login_hint", ""))
         if user is not None:
             login = {"sub": user["sub"], "mfa": wants_mfa(params), "auth_time": int(time.time())}
@@ -182,14 +205,15 @@ class AuthorizeMixin:
 
     async def _logout(self, request: Request) -> Response:
         """Answer both logout endpoints: follow `post_logout_redirect_uri` (OIDC) or
-        `returnTo` (Auth0 v2) only together with a registered `client_id`, handing back
-        OIDC's `state`."""
+        `returnTo` (Auth0 v2) only together with a registered `client_id` that allows that
+        URL, handing back OIDC's `state`."""
         try:
             params = request.query()
         except DuplicateParameter as exc:
             return html_response(pages.error(f"The parameter {exc} was given twice."), 400)
         self.sso_sessions.pop(request.cookie(SSO_COOKIE) or "", None)
-        target = params.get("post_logout_redirect_uri") or params.get("returnTo")
+        name = "post_logout_redirect_uri" if "post_logout_redirect_uri" in params else "returnTo"
+        target = params.get(name)
         if not target:
             return _forget_sso(html_response(pages.logged_out()))
         if params.get("client_id") not in self.clients:
@@ -199,5 +223,13 @@ class AuthorizeMixin:
             )
         if urlsplit(target).scheme not in ("http", "https"):
             return html_response(pages.error("The logout redirect must be an http(s) URL."), 400)
+        if not logout_url_allowed(target, self.clients[params["client_id"]]["logout_urls"]):
+            return html_response(
+                pages.error(
+                    f'The "{name}" querystring parameter "{target}" is not defined as a valid '
+                    'URL in "Allowed Logout URLs".'
+                ),
+                400,
+            )
         state = params.get("state")
         return _forget_sso(redirect(add_query(target, {"state": state}) if state else target))

@@ -1,9 +1,12 @@
 """A local OpenID Connect provider that behaves like Auth0 where our backend can tell the
-difference: issuer ending in `/`, discovery, JWKS, `/authorize` with PKCE (S256 only),
-`/oauth/token` with client_secret_basic or client_secret_post, `/userinfo`,
-`/oidc/logout` and `/v2/logout`, `org_id`/`org_name` claims, a JWT access token when
-an `audience` is asked for, and a multi-factor login (`amr: ["mfa"]`, and `acr` when the
-multi-factor policy is asked for in `acr_values`) with `max_age` honoured.
+difference: issuer ending in `/`, discovery, JWKS, `/authorize` with PKCE (S256 only) and
+`prompt=none`, `/oauth/token` with client_secret_basic or client_secret_post (the
+authorization code, and client credentials for the APIs it knows), `/userinfo`,
+`/oidc/logout` and `/v2/logout` (with a client's allowed logout URLs), `org_id`/`org_name`
+claims, a JWT access token when an `audience` is asked for, and a multi-factor login
+(`amr: ["mfa"]`, and `acr` when the multi-factor policy is asked for in `acr_values`) with
+`max_age` honoured. Unlike Auth0, an authorization request's `audience` is not checked
+against the APIs it knows.
 
 It is the test suite's identity provider (served over real HTTP in a thread of the test
 process, so tests flip its faults, keys and hooks directly) and the development identity
@@ -55,7 +58,10 @@ class Provider(SigningMixin, FaultsMixin, AuthorizeMixin, TokensMixin):
     the same process):
 
     - `issuer`: base URL ending in `/`; `serve_in_thread` sets it once it has a port.
-    - `users`: {sub: profile dict}; `clients`: {client_id: {"secret", "redirect_uris"}}.
+    - `users`: {sub: profile dict}; `clients`: {client_id: {"secret", "redirect_uris",
+      "logout_urls", "grant_types"}}, see `add_client`.
+    - `apis`: {identifier: client ids}: the APIs (Auth0's resource servers) it knows, each
+      with the clients that may get a token for it by client credentials; see `add_api`.
     - `keys`: signing keys, the last one current; all of them are published in the JWKS.
     - `faults`: {endpoint: mode}, see `fail`; `token_delay`: seconds added to every
       token-endpoint answer (and the delay of a "slow" fault anywhere).
@@ -77,6 +83,7 @@ class Provider(SigningMixin, FaultsMixin, AuthorizeMixin, TokensMixin):
         self.issuer = issuer
         self.users: dict[str, dict[str, Any]] = {}
         self.clients: dict[str, dict[str, Any]] = {}
+        self.apis: dict[str, set[str]] = {}
         self._first_key = new_signing_key()
         self._releases = 0
         self.reset()
@@ -92,7 +99,8 @@ class Provider(SigningMixin, FaultsMixin, AuthorizeMixin, TokensMixin):
 
     def reset(self) -> None:
         """Forget what tests changed, except users and clients: faults, delays, the hook,
-        counters, codes, tokens, logins, and every key but the first."""
+        counters, codes, tokens, logins, APIs, and every key but the first."""
+        self.apis.clear()
         self.keys: list[RSAKey] = [self._first_key]
         self.faults: dict[str, str] = {}
         self.token_delay = 0.0
@@ -131,9 +139,28 @@ class Provider(SigningMixin, FaultsMixin, AuthorizeMixin, TokensMixin):
         self.users[sub] = user
         return user
 
-    def add_client(self, client_id: str, secret: str, redirect_uris: Iterable[str]) -> None:
-        """Register a confidential client; see `redirect_uri_allowed` for the URI forms."""
-        self.clients[client_id] = {"secret": secret, "redirect_uris": list(redirect_uris)}
+    def add_client(
+        self,
+        client_id: str,
+        secret: str,
+        redirect_uris: Iterable[str],
+        logout_urls: Iterable[str] | None = None,
+    ) -> None:
+        """Register a confidential client allowed both the authorization code and client
+        credentials grants (a test may narrow its "grant_types"). See
+        `redirect_uri_allowed` for the URI forms, and `logout_url_allowed` for
+        `logout_urls` (None: any http(s) URL)."""
+        self.clients[client_id] = {
+            "secret": secret,
+            "redirect_uris": list(redirect_uris),
+            "logout_urls": None if logout_urls is None else list(logout_urls),
+            "grant_types": ["authorization_code", "client_credentials"],
+        }
+
+    def add_api(self, identifier: str, clients: Iterable[str] = ()) -> None:
+        """Register an API by its identifier (the `audience`), and the clients that may
+        get a token for it by client credentials."""
+        self.apis[identifier] = set(clients)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -1,7 +1,8 @@
-"""The endpoints a client calls server to server: `/oauth/token` (authorization codes,
-client_secret_basic or client_secret_post, PKCE) and `/userinfo`. The ID token carries
-Auth0's `org_id`/`org_name` claims and, after a multi-factor login, `amr` (and `acr`
-when asked for); an `audience` gets a JWT access token."""
+"""The endpoints a client calls server to server: `/oauth/token` (authorization codes with
+PKCE, and client credentials for an API the provider knows; client_secret_basic or
+client_secret_post) and `/userinfo`. The ID token carries Auth0's `org_id`/`org_name`
+claims and, after a multi-factor login, `amr` (and `acr` when asked for); an `audience`
+gets a JWT access token. Refusals read as Auth0's."""
 
 import base64
 import hashlib
@@ -79,6 +80,7 @@ class TokensMixin:
     issuer: str
     users: dict[str, dict[str, Any]]
     clients: dict[str, dict[str, Any]]
+    apis: dict[str, set[str]]
     id_token_hook: IdTokenHook | None
     _codes: dict[str, dict[str, Any]]
     _access_tokens: dict[str, dict[str, Any]]
@@ -90,8 +92,18 @@ class TokensMixin:
         except DuplicateParameter as exc:
             return oauth_error("invalid_request", f"{exc} was given twice")
         client_id = self._authenticate_client(request, form)
-        if form.get("grant_type") != "authorization_code":
-            return oauth_error("unsupported_grant_type", "only authorization_code is supported")
+        grant_type = form.get("grant_type", "")
+        if grant_type not in ("authorization_code", "client_credentials"):
+            return oauth_error(
+                "unsupported_grant_type",
+                "only authorization_code and client_credentials are supported",
+            )
+        if grant_type not in self.clients[client_id]["grant_types"]:
+            return oauth_error(
+                "unauthorized_client", f"Grant type '{grant_type}' not allowed for the client.", 403
+            )
+        if grant_type == "client_credentials":
+            return self._client_credentials(client_id, form.get("audience", ""))
         # Popped before any check: a code is spent by its first presentation, right or wrong.
         grant = self._codes.pop(form.get("code", ""), None)
         if grant is None or grant["expires"] < time.monotonic() or grant["client_id"] != client_id:
@@ -104,6 +116,41 @@ class TokensMixin:
         if user is None:
             return oauth_error("invalid_grant", "the user no longer exists")
         return json_response(self._issue(grant, user), headers=[("pragma", "no-cache")])
+
+    def _client_credentials(self, client_id: str, audience: str) -> Response:
+        """Answer a client credentials grant for `audience`: a JWT access token when the
+        API is known and grants the client, else Auth0's `access_denied` saying which."""
+        if not audience:
+            return oauth_error(
+                "access_denied",
+                "No audience parameter was provided, and no Default Audience has been configured",
+                403,
+            )
+        if audience not in self.apis:
+            return oauth_error("access_denied", f"Service not found: {audience}", 403)
+        if client_id not in self.apis[audience]:
+            return oauth_error(
+                "access_denied",
+                f'Client is not authorized to access "{audience}". You need to create a '
+                '"client-grant" associated to this API.',
+                403,
+            )
+        now = int(time.time())
+        token = self.sign(
+            {
+                "iss": self.issuer,
+                "sub": f"{client_id}@clients",
+                "aud": audience,
+                "azp": client_id,
+                "gty": "client-credentials",
+                "iat": now,
+                "exp": now + ACCESS_TOKEN_TTL,
+            }
+        )
+        return json_response(
+            {"access_token": token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL},
+            headers=[("pragma", "no-cache")],
+        )
 
     def _authenticate_client(self, request: Request, form: dict[str, str]) -> str:
         """Return the client_id the request authenticates as, or refuse it."""

@@ -54,3 +54,22 @@ def test_logout_redirect_to_a_non_ascii_url_is_percent_encoded(http):
     )
 
     assert response.headers["location"] == "http://localhost:5173/au-revoir-%C3%A9"
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"), [("oidc/logout", "post_logout_redirect_uri"), ("v2/logout", "returnTo")]
+)
+def test_logout_redirect_must_be_an_allowed_logout_url(idp, http, path, parameter):
+    idp.clients[CLIENT_ID]["logout_urls"] = ["http://localhost:5173/"]
+
+    allowed = http.get(
+        path, params={"client_id": CLIENT_ID, parameter: "http://localhost:5173/?from=x"}
+    )
+    refused = http.get(path, params={"client_id": CLIENT_ID, parameter: RETURN_TO})
+
+    assert allowed.status_code == 302
+    assert allowed.headers["location"].startswith("http://localhost:5173/?from=x")
+    assert refused.status_code == 400
+    assert "location" not in refused.headers
+    assert f"{parameter}&quot; querystring parameter &quot;{RETURN_TO}&quot;" in refused.text
+    assert "Allowed Logout URLs" in refused.text

@@ -133,6 +133,11 @@ def test_dev_provider_gives_demo_people_their_organisation_claims():
     assert len(provider.users) == len(DEMO_PEOPLE)
 
 
+def test_dev_provider_grants_its_client_the_apis_it_is_given():
+    assert dev_provider().apis == {}
+    assert dev_provider(["https://api.example/"]).apis == {"https://api.example/": {DEV_CLIENT_ID}}
+
+
 @pytest.mark.parametrize(
     ("uri", "allowed"),
     [

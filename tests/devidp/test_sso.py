@@ -1,5 +1,6 @@
 """Like Auth0, the provider remembers whom a browser picked: later authorizations are
-approved without the chooser until the person logs out there or `prompt=login`."""
+approved without the chooser until the person logs out there or `prompt=login`; with
+`prompt=none` it never shows a page to a browser it does not remember."""
 
 from tests.devidp.helpers import Pkce, authorize_params, redirect_params
 from tests.idp import ALICE, BOB, CLIENT_ID
@@ -53,3 +54,33 @@ def test_another_browser_is_asked(idp, http):
     with httpx2.Client(base_url=idp.issuer, timeout=5) as other:
         page = other.get("authorize", params=authorize_params(Pkce.new()))
     assert page.status_code == 200
+
+
+def test_prompt_none_without_a_session_redirects_with_login_required(idp, http):
+    answer = http.get("authorize", params=authorize_params(Pkce.new(), prompt="none"))
+    assert answer.status_code == 302
+    assert redirect_params(answer) == {
+        "error": "login_required",
+        "error_description": "Login required",
+        "state": "state-123",
+    }
+    assert idp.logins == []
+
+
+def test_prompt_none_with_a_session_is_approved(idp, http):
+    pick(http, BOB)
+    answer = http.get("authorize", params=authorize_params(Pkce.new(), prompt="none"))
+    assert "code" in redirect_params(answer)
+    assert idp.logins[-1]["sub"] == BOB
+
+
+def test_prompt_none_never_redirects_to_an_unregistered_uri(http):
+    answer = http.get(
+        "authorize",
+        params=authorize_params(
+            Pkce.new(), prompt="none", redirect_uri="https://elsewhere.example/auth/callback"
+        ),
+    )
+    assert answer.status_code == 400
+    assert "location" not in answer.headers
+    assert "The redirect_uri is not registered for this client." in answer.text

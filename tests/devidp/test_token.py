@@ -205,9 +205,80 @@ def test_two_client_authentication_methods_at_once_are_refused(http):
 
 
 def test_other_grant_types_are_unsupported(http):
-    response = exchange(http, "x", "y", grant_type="client_credentials")
+    response = exchange(http, "x", "y", grant_type="password")
 
     assert response.json()["error"] == "unsupported_grant_type"
+
+
+API = "https://api.example"
+
+
+def client_credentials(http, **overrides):
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "audience": API,
+        **overrides,
+    }
+    return http.post("oauth/token", data={k: v for k, v in form.items() if v is not None})
+
+
+def test_client_credentials_give_a_token_for_a_granted_api(idp, http):
+    idp.add_api(API, [CLIENT_ID])
+
+    response = client_credentials(http)
+
+    assert response.status_code == 200, response.text
+    claims = verify(http, response.json()["access_token"])
+    assert (claims["aud"], claims["sub"], claims["gty"]) == (
+        API,
+        f"{CLIENT_ID}@clients",
+        "client-credentials",
+    )
+
+
+@pytest.mark.parametrize(
+    ("apis", "audience", "description"),
+    [
+        ({}, API, f"Service not found: {API}"),
+        ({API: []}, API, f'Client is not authorized to access "{API}".'),
+        ({API: [CLIENT_ID]}, None, "No audience parameter was provided"),
+    ],
+)
+def test_client_credentials_are_refused_as_auth0_refuses_them(
+    idp, http, apis, audience, description
+):
+    for identifier, clients in apis.items():
+        idp.add_api(identifier, clients)
+
+    response = client_credentials(http, audience=audience)
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "access_denied"
+    assert response.json()["error_description"].startswith(description)
+
+
+def test_a_grant_type_the_client_is_not_allowed_is_refused(idp, http):
+    idp.add_api(API, [CLIENT_ID])
+    idp.clients[CLIENT_ID]["grant_types"] = ["authorization_code"]
+
+    response = client_credentials(http)
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": "unauthorized_client",
+        "error_description": "Grant type 'client_credentials' not allowed for the client.",
+    }
+
+
+def test_client_credentials_need_the_client_s_secret(idp, http):
+    idp.add_api(API, [CLIENT_ID])
+
+    response = client_credentials(http, client_secret="wrong")
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
 
 
 def test_audience_gives_a_jwt_access_token_for_that_api(idp, http):

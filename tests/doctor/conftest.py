@@ -24,6 +24,8 @@ HEALTHY_NAMES = [
     "jwks",
     "client credentials",
     "callback url",
+    "logout url",
+    "back-channel logout",
     "clock",
     "cookies",
     "cors/csrf",

@@ -15,8 +15,8 @@ from accounts.ops.doctor import base, report
 class Command(BaseCommand):
     help = (
         "Check the Auth0 configuration end to end: settings, discovery, issuer, JWKS, client "
-        "credentials, callback URL, clock, cookie/CORS/CSRF coherence, signing key, audience. "
-        "One verdict per line; exit 1 on any failure."
+        "credentials, callback and logout URLs, back-channel logout, clock, cookie/CORS/CSRF "
+        "coherence, signing key, audience. One verdict per line; exit 1 on any failure."
     )
     # The doctor runs the system checks itself and reports each as a line; Django's
     # run before the command would stop at the first Error before it is explained.

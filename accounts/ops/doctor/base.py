@@ -136,3 +136,20 @@ def usable_issuer() -> str | None:
     if not issuer or issuer_problem(issuer):
         return None
     return issuer
+
+
+def audience_problem(audience: str) -> tuple[str, str] | None:
+    """Return (problem, hint) when AUTH0_AUDIENCE does not look like an API identifier
+    as Auth0 shows it: stray whitespace, or a URL without its scheme."""
+    if audience != audience.strip():
+        return (
+            f"{audience!r} has leading or trailing whitespace",
+            "remove it: the API identifier is compared exactly",
+        )
+    if "://" not in audience and AUDIENCE_WITHOUT_SCHEME.match(audience):
+        return (
+            f"{audience!r} looks like a URL without its scheme",
+            "copy the API's Identifier exactly as Auth0 shows it (APIs → your API), "
+            "usually https://…",
+        )
+    return None

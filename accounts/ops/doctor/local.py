@@ -1,5 +1,5 @@
-"""The checks of this server's own settings and database: configuration, callback URL,
-cookies / CORS / CSRF, signing key, audience."""
+"""The checks of this server's own settings and database: configuration, cookies / CORS /
+CSRF, signing key; and the callback URL this server sends."""
 
 from urllib.parse import urlsplit
 
@@ -14,7 +14,6 @@ from ...models import SigningKey
 from ..checks import api_hosts, site_of
 from .base import (
     ASSUMED_BASE_URL,
-    AUDIENCE_WITHOUT_SCHEME,
     CALLBACK_PATH,
     FAIL,
     MESSAGE_LINES,
@@ -24,7 +23,6 @@ from .base import (
     issuer_problem,
     issuer_source,
     short,
-    url_problem,
 )
 
 
@@ -70,34 +68,6 @@ def callback_url() -> str:
     """Return the redirect_uri this server sends: PUBLIC_BASE_URL + /auth/callback (as
     accounts.login.begin.callback_url does when it is set), else the assumed local one."""
     return (settings.PUBLIC_BASE_URL or ASSUMED_BASE_URL) + CALLBACK_PATH
-
-
-def check_callback_url() -> Check:
-    """Check that the redirect URI is https (or loopback http), and print it for
-    comparison with the application's Allowed Callback URLs, which only the Management
-    API could read."""
-    uri = callback_url()
-    compare = (
-        "it must be listed exactly in the Auth0 application's Allowed Callback URLs (this "
-        "server cannot read that list without the Management API)"
-    )
-    if not settings.PUBLIC_BASE_URL:
-        return Check(
-            WARN,
-            "callback url",
-            f"PUBLIC_BASE_URL is not set, so redirect_uri follows each request's host; assuming "
-            f"{uri}: {compare}",
-            "set PUBLIC_BASE_URL to this server's external https URL in production",
-        )
-    problem = url_problem(settings.PUBLIC_BASE_URL, "PUBLIC_BASE_URL")
-    if problem:
-        return Check(
-            FAIL,
-            "callback url",
-            f"{uri}: {problem[0]}",
-            problem[1] + "; Auth0 refuses http callbacks except on localhost",
-        )
-    return Check(OK, "callback url", f"{uri}: {compare}")
 
 
 def check_cookies_and_origins() -> list[Check]:
@@ -232,32 +202,3 @@ def check_signing_key() -> Check:
             "run `manage.py rotate_signing_key` to switch algorithm",
         )
     return Check(OK, name, found)
-
-
-def check_audience() -> Check:
-    """Check AUTH0_AUDIENCE, printed when set: a value that looks like a host without a
-    scheme, or has stray whitespace, is a warning (Auth0 compares identifiers exactly)."""
-    audience = app_settings.audience()
-    if not audience:
-        return Check(
-            OK,
-            "audience",
-            "AUTH0_AUDIENCE not set: no audience is asked for, Auth0 "
-            "access tokens are not accepted as Bearer tokens",
-        )
-    if audience != audience.strip():
-        return Check(
-            WARN,
-            "audience",
-            f"{audience!r} has leading or trailing whitespace",
-            "remove it: the API identifier is compared exactly",
-        )
-    if "://" not in audience and AUDIENCE_WITHOUT_SCHEME.match(audience):
-        return Check(
-            WARN,
-            "audience",
-            f"{audience!r} looks like a URL without its scheme",
-            "copy the API's Identifier exactly as Auth0 shows it (APIs → your API), "
-            "usually https://…",
-        )
-    return Check(OK, "audience", f"{audience!r} (sent as audience; Bearer tokens must carry it)")

@@ -34,11 +34,15 @@ from .base import (
 
 @dataclass(frozen=True)
 class ProviderReport:
+    """The provider's lines, and the discovery document they were judged from (None when
+    discovery failed)."""
+
     discovery: Check
     issuer: Check
     jwks: Check
     credentials: Check
     clock: Check
+    document: dict | None = None
 
 
 def _elapsed_ms(started: float) -> int:
@@ -78,6 +82,7 @@ async def probe_provider(issuer: str, redirect_uri: str) -> ProviderReport:
         jwks=jwks,
         credentials=credentials,
         clock=check_clock(response.headers.get("date"), received_at),
+        document=document,
     )
 
 

@@ -180,11 +180,13 @@ class Command(BaseCommand):
         raise CommandError(f"{name} exited with status {status}; stopped the others.")
 
     def _start_idp(self, group: ProcessGroup, env: dict[str, str]) -> str:
-        """Start the development identity provider at DEVIDP_URL; return its issuer."""
+        """Start the development identity provider at DEVIDP_URL, knowing the API of
+        AUTH0_AUDIENCE when it is set; return its issuer."""
         host, port = _devidp_address()
+        api = ["--api", settings.AUTH0_AUDIENCE] if settings.AUTH0_AUDIENCE else []
         group.start(
             "the development identity provider",
-            [sys.executable, "-m", "accounts.devidp", "--host", host, "--port", str(port)],
+            [sys.executable, "-m", "accounts.devidp", "--host", host, "--port", str(port), *api],
             env,
         )
         return base_url(host, port)
