@@ -19,6 +19,9 @@ from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "ready (Ctrl-C stops everything)"
+# The manage.py commands of `make run`, in its order (tests/docs checks them against the
+# Makefile); rundev then gets free ports.
+MAKE_RUN = (("migrate", "--noinput"), ("seed_demo",), ("rundev",))
 
 
 class Terminal:
@@ -52,15 +55,16 @@ def make_run(tmp_path):
     the terminal rundev writes to, once rundev says it is ready. Stop it with Ctrl-C."""
     api_port, demo_port, idp_port = free_port(), free_port(), free_port()
     env = child_env(tmp_path, DEBUG="true", DEVIDP_URL=f"http://127.0.0.1:{idp_port}/")
-    for setup in (["migrate", "--noinput"], ["seed_demo"]):
+    *setup, serve = MAKE_RUN
+    for step in setup:
         done = subprocess.run(
-            [sys.executable, "manage.py", *setup],
+            [sys.executable, "manage.py", *step],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     ports = ["--port", str(api_port), "--demo-port", str(demo_port)]
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "rundev", *ports],
+        [sys.executable, "manage.py", *serve, *ports],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
