@@ -53,9 +53,10 @@ REFRESH_BODY_LIMIT = 4096
 
 class FastLane:
     """ASGI middleware: answers what it can (see the package), hands the rest to ``app``.
-    Every request, whoever answers it, gets its id here: the log's context
-    (accounts.logcontext) and X-Request-ID on the answer. Also speaks the lifespan
-    protocol, to close its pool on shutdown."""
+    Every request, whoever answers it, gets its id here (the log's context,
+    accounts.logcontext, and X-Request-ID on the answer) and is timed in the metrics.
+    Also speaks the lifespan protocol: it reads the pools' statistics while metrics are
+    on, and closes its pool on shutdown."""
 
     def __init__(self, app):
         self.app = app
