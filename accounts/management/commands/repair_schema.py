@@ -37,14 +37,13 @@ class Command(BaseCommand):
             for line in refused.done:
                 self.stdout.write(line)
             unchanged = "Nothing else was changed" if refused.done else "Nothing was changed"
-            raise CommandError(
-                f"{unchanged}; the repair was refused:\n"
-                + "\n".join(f"  - {reason}" for reason in refused.reasons)
-            ) from refused
+            reasons = "".join(f"\n  - {reason}" for reason in refused.reasons)
+            raise CommandError(f"{unchanged}; the repair was refused:{reasons}") from refused
         except schema.SchemaRepairError as error:
             raise CommandError(str(error)) from error
 
     def _check(self, database):
+        """Print the drift; exit 1 when there is any, as `makemigrations --check` does."""
         drift = schema.inspect(database)
         if not drift:
             self.stdout.write(
@@ -54,17 +53,15 @@ class Command(BaseCommand):
         self.stdout.write(f"Drift in database '{database}' ({drift.vendor}):")
         for line in drift.lines():
             self.stdout.write(f"  - {line}")
-        refused = len(drift.refusals)
         summary = f"{len(drift.lines())} problem(s) found"
-        if refused:
+        if refused := len(drift.refusals):
             summary += f"; the repair would refuse {refused} of them (see above)"
-        self.stdout.write(summary + "; run `manage.py repair_schema` to repair.")
-        # Like `makemigrations --check`: drift is a result, not an error.
+        self.stdout.write(f"{summary}; run `manage.py repair_schema` to repair.")
         sys.exit(1)
 
     def _repair(self, database):
-        done = schema.repair(database)
-        if not done:
+        """Repair the database and print what was done."""
+        if not (done := schema.repair(database)):
             self.stdout.write(f"Nothing to repair: database '{database}' matches its migrations.")
             return
         for line in done:
