@@ -8,6 +8,7 @@ every cookie with the same attributes).
 """
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -23,6 +24,7 @@ from .api.endpoint import endpoint, enforce_csrf, read_json
 from .flows import refresh as refresh_flow
 from .flows import token as token_flow
 from .requestkit import base_url, client_ip, request_meta
+from .tokens import access as access_tokens
 
 
 def set_refresh_cookie(response, refresh_token: str) -> None:
@@ -69,8 +71,27 @@ def presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[str
     raise missing
 
 
-@endpoint(["POST"], auth="optional")
-async def token(request, principal):
+async def _issue_in_lookup(request, claims: dict):
+    """Return the ``load`` that issues the pair of a caller holding an app access token
+    in the same thread hop as its family's lookup, once the request is counted (the
+    token's subject is the user the lookup proves); or None when the body redeems a
+    login code or cannot be read, and the view counts and answers as for any caller.
+    Raise RateLimited past the limits."""
+    try:
+        body = read_json(request)
+    except (ApiError, RequestDataTooBig):
+        return None
+    if "login_code" in body:
+        return None
+    await refresh_flow.acount_token_request(client_ip(request), claims["sub"])
+    return await token_flow.app_token_issue(claims["fam"], meta=request_meta(request))
+
+
+@endpoint(["POST"], auth="optional", load_for=_issue_in_lookup)
+async def token(request, principal, issued):
+    if issued is not None:
+        grant, signer = issued
+        return JsonResponse(access_tokens.pair(grant, issuer=base_url(request), signer=signer))
     await refresh_flow.acount_token_request(
         client_ip(request), principal.user.pk if principal else None
     )

@@ -9,9 +9,10 @@ from .base import ApiError, Principal, aload
 from .bearer import authenticate_bearer
 
 
-async def authenticate(request, load=None) -> tuple[Principal | None, object]:
+async def authenticate(request, load=None, load_for=None) -> tuple[Principal | None, object]:
     """Return the caller's principal (or None) and ``load(principal.user)`` (None
-    without a principal or a ``load``). Bearer token first (app-issued, or an Auth0
+    without a principal or a ``load``). ``load_for(claims)`` may choose the ``load`` of
+    an app access token (``authenticate_bearer``). Bearer token first (app-issued, or an Auth0
     access token for AUTH0_AUDIENCE), else the session cookie. A Bearer token that does
     not verify is a 401, never a fallback to the cookie."""
     header = request.headers.get("Authorization", "")
@@ -21,7 +22,7 @@ async def authenticate(request, load=None) -> tuple[Principal | None, object]:
             raise ApiError(
                 401, "invalid_token", "The Authorization header must be 'Bearer <token>'."
             )
-        return await authenticate_bearer(token.strip(), load)
+        return await authenticate_bearer(token.strip(), load, load_for)
     user = await request.auser()
     if not user.is_authenticated:
         return None, None

@@ -32,9 +32,11 @@ def _refused(error: str, detail: str) -> ApiError:
     return ApiError(401, error, detail, dict(_CHALLENGE))
 
 
-async def authenticate_bearer(token: str, load=None) -> tuple[Principal, object]:
+async def authenticate_bearer(token: str, load=None, load_for=None) -> tuple[Principal, object]:
     """Return the principal of a Bearer token and ``load(principal.user)`` (None
-    without a ``load``), or raise ApiError 401.
+    without a ``load``), or raise ApiError 401. For an app access token,
+    ``await load_for(claims)``, once the token has verified, returns the ``load`` that
+    runs in its family's lookup instead.
 
     ``invalid_token`` for anything that does not verify (signature, key, issuer,
     audience, expiry, type) or whose family is revoked or unknown (logout, reuse
@@ -52,7 +54,7 @@ async def authenticate_bearer(token: str, load=None) -> tuple[Principal, object]
         principal = await _provider_token_principal(token)
         return principal, await aload(load, principal.user)
     if is_own_issuer(issuer):
-        return await _app_token_principal(token, load, claims)
+        return await _app_token_principal(token, load, claims, load_for)
     raise _refused("invalid_token", "The token was not issued by a trusted issuer.")
 
 
@@ -99,14 +101,19 @@ def app_token_user(claims: dict, row) -> User:
     return user
 
 
-async def _app_token_principal(token: str, load, claims=None) -> tuple[Principal, object]:
-    """Return the principal of an app access token and ``load(user)``; ``claims`` are
-    the token's remembered verified claims, if any."""
+async def _app_token_principal(
+    token: str, load, claims=None, load_for=None
+) -> tuple[Principal, object]:
+    """Return the principal of an app access token and ``load(user)``, the ``load``
+    being ``await load_for(claims)`` when there is a ``load_for``; ``claims`` are the
+    token's remembered verified claims, if any."""
     if claims is None:
         try:
             claims = await averify_access_token(token)
         except TokenError as exc:
             raise _refused(exc.error, exc.detail) from None
+    if load_for is not None:
+        load = await load_for(claims)
     user, loaded = await _app_token_user(claims, load)
     return Principal(user=user, via="bearer", claims=claims), loaded
 

@@ -87,7 +87,7 @@ def read_json(request) -> dict:
     return data
 
 
-def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None):
+def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None, load_for=None):
     """Wrap an async view ``view(request, principal)``.
 
     auth: "required" (401 without a principal), "optional" (principal may be None),
@@ -99,6 +99,10 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None):
     load: a plain function ``load(user)`` doing the database work the view needs for
     its principal, run in the same thread hop as the principal's own lookup when there
     is one; the view is then called as ``view(request, principal, loaded)``.
+    load_for: an async function ``load_for(request, claims)`` called once a Bearer app
+    token's ``claims`` have verified, before its principal's lookup, returning that
+    request's ``load`` (or None for none); the view is called as with ``load``, with
+    ``loaded`` None for every other caller.
     """
     allowed = tuple(methods)
 
@@ -117,8 +121,11 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None):
                     # Read the body now: Django's CSRF check parses request.POST, which
                     # would consume the stream before the view reads the JSON body.
                     _ = request.body
+                request_load_for = load_for and functools.partial(load_for, request)
                 principal, loaded = (
-                    await authenticate(request, load) if auth != "none" else (None, None)
+                    await authenticate(request, load, request_load_for)
+                    if auth != "none"
+                    else (None, None)
                 )
                 if principal is not None:
                     logcontext.note_user(principal.user)
@@ -131,7 +138,7 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None):
                     enforce_csrf(request)
                 if principal is None and auth == "required":
                     raise not_authenticated()
-                if load is not None:
+                if load is not None or load_for is not None:
                     args = (loaded, *args)
                 response = await view(request, principal, *args, **kwargs)
             except ApiError as exc:

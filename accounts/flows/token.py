@@ -1,6 +1,8 @@
 """POST /api/v1/auth/token: a token pair for an authenticated caller, or for the holder
 of a handoff login code and its verifier."""
 
+import functools
+
 from authsite.db import in_thread
 
 from .. import keys
@@ -39,6 +41,21 @@ async def issue_for_principal(
         meta=meta,
     )
     return access_tokens.pair(grant, issuer=issuer, signer=signer)
+
+
+async def app_token_issue(family_id, *, meta: RequestMeta):
+    """Return the ``load`` that issues a pair in the family of a caller holding an app
+    access token: run in the family's lookup (``accounts.api.endpoint``), ``load(user)``
+    returns (grant, signer). Read the signing key first, so that a key that cannot sign
+    writes nothing; raise ApiError 503 when it cannot be decrypted."""
+    signer = await asigner_or_unavailable()
+    return functools.partial(_issue_in_family, family_id=family_id, meta=meta, signer=signer)
+
+
+def _issue_in_family(user, *, family_id, meta: RequestMeta, signer: keys.Signer):
+    """Issue a refresh token of the family to ``user`` (``issue_grant``: the token and
+    its TOKEN_ISSUED event in one transaction); return (grant, signer)."""
+    return refresh_tokens.issue_grant(user, family_id=family_id, meta=meta), signer
 
 
 _aredeem_handoff_code = in_thread(handoff_codes.redeem_handoff_code)

@@ -2,7 +2,6 @@
 remembered by the process that verified them."""
 
 import json
-import secrets
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ def mint_access_token(grant: Grant, *, issuer: str, signer: keys.Signer) -> str:
         "role": user.role,
         "apps": grant.apps,
         "fam": str(grant.family_id),
-        "jti": secrets.token_urlsafe(16),
+        "jti": grant.jti,
         "iat": now,
         "exp": now + settings.ACCESS_TOKEN_TTL,
     }

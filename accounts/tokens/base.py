@@ -2,8 +2,9 @@
 this server's issuer and audience."""
 
 import hashlib
+import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -34,15 +35,23 @@ def invalid_token(detail: str) -> TokenError:
     return TokenError("invalid_token", detail)
 
 
+def new_jti() -> str:
+    """Return a new access token id (``jti``)."""
+    return secrets.token_urlsafe(16)
+
+
 @dataclass(frozen=True)
 class Grant:
     """What an atomic unit hands back to be turned into a token pair: computed in the
-    same thread hop, so minting the access token is pure computation."""
+    same thread hop, so minting the access token is pure computation. The access token's
+    ``jti`` is drawn with the grant, in that thread: drawn on the event loop,
+    ``os.urandom`` gives the GIL up there (docs/architecture.md, "Performance")."""
 
     user: object
     family_id: uuid.UUID
     refresh_token: str
     apps: list[str]
+    jti: str = field(default_factory=new_jti)
 
 
 def grant_for(user, family_id, refresh_token: str, applications: list[dict]) -> Grant:
