@@ -12,7 +12,6 @@ from accounts.ops.doctor.tenant import (
     check_backchannel,
     judge_answer,
     judge_audience_error,
-    logout_request,
 )
 from accounts.redirects import default_landing
 
@@ -23,7 +22,7 @@ CALLBACK = "https://api.example.com/auth/callback"
 
 def test_the_logout_url_visited_is_the_one_the_server_hands_out(idp):
     document = async_to_sync(oidc.discovery)()
-    assert logout_request(document, default_landing()) == async_to_sync(oidc.logout_url)(
+    assert oidc.end_session_url(document, default_landing()) == async_to_sync(oidc.logout_url)(
         default_landing()
     )
 

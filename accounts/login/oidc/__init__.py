@@ -4,7 +4,7 @@ into verified claims, and raises OIDCError subclasses with stable codes otherwis
 May import: accounts.app_settings, accounts.logcontext, authsite.metrics.
 """
 
-from .client import authorization_url, exchange_code, logout_url
+from .client import authorization_url, end_session_url, exchange_code, logout_url
 from .errors import InvalidToken, OIDCError, ProviderUnavailable
 from .metadata import discovery, jwks
 from .tokens import (
@@ -20,6 +20,7 @@ __all__ = [
     "ProviderUnavailable",
     "authorization_url",
     "discovery",
+    "end_session_url",
     "exchange_code",
     "jwks",
     "logout_url",

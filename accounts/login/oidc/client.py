@@ -79,6 +79,12 @@ async def logout_url(return_to: str) -> str:
         metadata = await discovery()
     except OIDCError:
         metadata = {"issuer": app_settings.issuer() or ""}
+    return end_session_url(metadata, return_to)
+
+
+def end_session_url(metadata: dict, return_to: str) -> str:
+    """Return the logout URL of the discovery document ``metadata`` for ``return_to``:
+    its end_session_endpoint, else Auth0's `/v2/logout` under its issuer."""
     end_session = metadata.get("end_session_endpoint")
     if end_session:
         query = {"client_id": app_settings.client_id(), "post_logout_redirect_uri": return_to}

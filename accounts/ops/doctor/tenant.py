@@ -15,6 +15,7 @@ from authlib.integrations.base_client import OAuthError
 from django.conf import settings
 
 from ... import app_settings
+from ...login.oidc import end_session_url
 from ...login.oidc.http import oauth_client, timeout
 from .base import (
     ASSUMED_BASE_URL,
@@ -202,18 +203,6 @@ async def check_callback(document: dict | None, why_not: str) -> Check:
     )
 
 
-def logout_request(document: dict, return_to: str) -> str:
-    """Return the logout URL this server hands out for ``return_to``, built from the
-    fresh discovery ``document`` as accounts.login.oidc.logout_url builds it from the
-    cached one: the end_session_endpoint, else Auth0's `/v2/logout`."""
-    end_session = document.get("end_session_endpoint")
-    if end_session:
-        query = {"client_id": app_settings.client_id(), "post_logout_redirect_uri": return_to}
-        return f"{end_session}?{urlencode(query)}"
-    query = {"client_id": app_settings.client_id(), "returnTo": return_to}
-    return f"{document['issuer'].rstrip('/')}/v2/logout?{urlencode(query)}"
-
-
 async def check_logout(document: dict | None, why_not: str) -> Check:
     """Check that the provider's logout, visited as the web app sends people there after
     `POST /auth/logout` (without a session at the provider, so nobody is logged out),
@@ -229,7 +218,7 @@ async def check_logout(document: dict | None, why_not: str) -> Check:
         )
     if document is None or not app_settings.client_id():
         return skipped(name, why_not if document is None else "AUTH0_CLIENT_ID is not set")
-    url = logout_request(document, return_to)
+    url = end_session_url(document, return_to)
     endpoint = urlsplit(url)._replace(query="").geturl()
     if not document.get("end_session_endpoint"):
         endpoint += " (discovery names no end_session_endpoint)"
