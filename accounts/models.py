@@ -155,7 +155,9 @@ class TokenFamily(models.Model):
     UPDATE ends every token of it, and access tokens carry the family id so that the
     revocation takes effect at the next request. ``ip`` and ``user_agent`` are the
     grant's; the family's last use is its newest token's ``created_at``, written by every
-    grant and rotation, so no path writes the family itself."""
+    grant and rotation, so no path writes the family itself. ``dpop_jkt`` is the RFC 7638
+    thumbprint of the DPoP key the family was granted to, empty when unbound; it never
+    changes."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
@@ -165,6 +167,9 @@ class TokenFamily(models.Model):
     revoke_reason = models.CharField(max_length=50, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=USER_AGENT_LENGTH, blank=True)
+    dpop_jkt = models.CharField(
+        max_length=43, blank=True, default="", db_default="", editable=False
+    )
 
     class Meta:
         verbose_name_plural = "token families"
