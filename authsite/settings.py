@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg_pool
 import redis.backoff
 import redis.retry
+from corsheaders.defaults import default_headers
 from django.utils.csp import CSP
 
 from authsite.config import ConfigurationError, Environment
@@ -227,8 +228,11 @@ LOGIN_ERROR_URL = env.url("LOGIN_ERROR_URL")
 CORS_ALLOWED_ORIGINS = list(FRONTEND_ORIGINS)
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/(api|auth)/.*$"
+# DPoP proofs (RFC 9449) come in the DPoP header; the web app reads a server's nonce and
+# the reason of a DPoP refusal.
+CORS_ALLOW_HEADERS = (*default_headers, "dpop")
 # The web app may show a request's id to the person, who can quote it to support.
-CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "DPoP-Nonce", "WWW-Authenticate"]
 CSRF_TRUSTED_ORIGINS = list(FRONTEND_ORIGINS)
 
 # --- Auth0 ----------------------------------------------------------------------------
@@ -264,6 +268,10 @@ SIGNING_KEY_ALGORITHM = env.choice(
 SIGNING_KEY_ENCRYPTION_KEY = env.secret("SIGNING_KEY_ENCRYPTION_KEY", minimum=32)
 PUBLIC_BASE_URL = (env.url("PUBLIC_BASE_URL", path=False) or "").rstrip("/") or None
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
+# DPoP (RFC 9449, accounts/tokens/dpop.py): proofs must carry a nonce of this server;
+# a handoff redemption needs a proof.
+DPOP_NONCE = env.boolean("DPOP_NONCE", default=False)
+DPOP_REQUIRED = env.boolean("DPOP_REQUIRED", default=False)
 # Forwarded headers from any other peer are removed on arrival
 # (accounts.middleware.TrustedProxyMiddleware), so believing X-Forwarded-Proto is safe.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
