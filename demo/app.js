@@ -1,128 +1,21 @@
-"use strict";
-
 // The demo web app: it lives on another site than the API, so it tries the API's session
 // cookie first ("cookie mode") and, when the browser does not send that cookie to another
 // site (third-party cookies blocked), logs in through the token handoff of API.md instead
-// ("token-handoff mode"). Plain JavaScript, no build step.
+// ("token-handoff mode"), its tokens bound to this browser's DPoP key where the browser
+// can keep one. Plain JavaScript modules, no build step.
 
-const DEFAULT_API = "http://127.0.0.1:8000";
-// sessionStorage holds two things only: the API's base URL (so a return URL without
-// ?api= still reaches the right server) and, for the length of one login round trip,
-// the handoff verifier. Never a token.
-const API_KEY = "demo.api";
+import { API, call, csrfToken, describe, loginUrl, pageUrl } from "./api.js";
+import { base64url, dpopKey } from "./dpop.js";
+import { $, accessToken, fillList, say, session, showError } from "./page.js";
+import { endOtherSessions, endSession, loadSessions, renderSessions } from "./sessions.js";
+
+// sessionStorage holds, besides the API's base URL: for the length of one login round
+// trip, the handoff verifier; and in token-handoff mode a DPoP-bound refresh token, which
+// is useless without this browser's key (an unbound one is never stored).
 const HANDOFF_KEY = "demo.handoff";
+const REFRESH_KEY = "demo.refresh";
 const COOKIE_LOGIN = "cookie-login";
 const PAUSE_BEFORE_HANDOFF_MS = 2000;
-
-const API = chooseApi();
-
-// Tokens live in these variables and nowhere else: a reload forgets them on purpose.
-const session = {
-  mode: null, // "cookie" or "token"
-  me: null, // the answer of GET /api/v1/auth/me
-  accessToken: null,
-  refreshToken: null, // token mode only; in cookie mode the browser keeps it as a cookie
-  sessions: [], // the answer of GET /api/v1/auth/sessions
-};
-
-const $ = (selector) => document.querySelector(selector);
-
-function chooseApi() {
-  const requested = new URLSearchParams(location.search).get("api");
-  let url;
-  try {
-    url = new URL(requested || sessionStorage.getItem(API_KEY) || DEFAULT_API);
-  } catch {
-    url = new URL(DEFAULT_API);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") url = new URL(DEFAULT_API);
-  sessionStorage.setItem(API_KEY, url.origin);
-  return url.origin;
-}
-
-// This page's address to come back to, keeping the API's address so that the page that
-// loads after the login talks to the same server.
-function pageUrl(extra = {}) {
-  const url = new URL(location.pathname, location.origin);
-  if (API !== DEFAULT_API) url.searchParams.set("api", API);
-  for (const [name, value] of Object.entries(extra)) url.searchParams.set(name, value);
-  return url.href;
-}
-
-function loginUrl(params) {
-  return `${API}/auth/login?${new URLSearchParams(params)}`;
-}
-
-// --- talking to the API ---------------------------------------------------------------
-
-class Unreachable extends Error {}
-
-// One request to the API. Cookies go along only when asked for: token-mode requests
-// carry their credentials in the Authorization header and nothing else.
-async function call(path, { method = "GET", body, bearer, cookies = false, csrf } = {}) {
-  const headers = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  if (csrf) headers["X-CSRFToken"] = csrf;
-  let response;
-  try {
-    response = await fetch(API + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: cookies ? "include" : "omit",
-      cache: "no-store",
-    });
-  } catch {
-    // fetch hides why on purpose; these are the two usual reasons.
-    throw new Unreachable(
-      `The API at ${API} could not be reached: it is not running, or it does not ` +
-        `accept requests from this page's origin (${location.origin}) under CORS.`,
-    );
-  }
-  let data = {};
-  try {
-    data = await response.json();
-  } catch {
-    // Not JSON; the status says enough.
-  }
-  return { ok: response.ok, status: response.status, data };
-}
-
-function describe(result) {
-  const detail = result.data.detail || `The API answered with status ${result.status}.`;
-  return result.data.error ? `${detail} (${result.status} ${result.data.error})` : detail;
-}
-
-// The CSRF token for cookie-authenticated POSTs. The CSRF cookie is HttpOnly, so the
-// token comes from this endpoint; a page on another origin cannot read its answer.
-async function csrfToken() {
-  const result = await call("/api/v1/auth/csrf", { cookies: true });
-  if (!result.ok) throw new Error(`No CSRF token: ${describe(result)}`);
-  return result.data.csrf_token;
-}
-
-// --- showing things -------------------------------------------------------------------
-
-function say(text) {
-  $("#message").textContent = text;
-}
-
-function showError(text) {
-  const error = $("#error");
-  error.textContent = text;
-  error.hidden = !text;
-}
-
-function fillList(list, items) {
-  list.replaceChildren(
-    ...items.map((text) => {
-      const item = document.createElement("li");
-      item.textContent = text;
-      return item;
-    }),
-  );
-}
 
 // The claims of a JWT, for display only: this page trusts the API, not its own decoding.
 function claimsOf(jwt) {
@@ -139,7 +32,7 @@ function render() {
     token: "Token-handoff mode",
   }[session.mode] ?? "";
   $("#mode").hidden = !session.mode;
-  $("#memory-note").hidden = session.mode !== "token";
+  renderBinding();
 
   $("#login").disabled = Boolean(me);
   for (const id of ["#get-token", "#refresh", "#logout", "#reload-sessions", "#end-others"]) {
@@ -166,7 +59,7 @@ function render() {
   }
 
   $("#sessions").hidden = !me;
-  if (me) renderSessions();
+  if (me) renderSessions((id) => run(() => endSession(id)));
 
   $("#token").hidden = !session.accessToken;
   if (session.accessToken) {
@@ -179,14 +72,28 @@ function render() {
   }
 }
 
+// Say in words whether this tab's tokens are bound to its key, and what follows from it.
+function renderBinding() {
+  const bound = session.mode === "token" && session.tokenType === "DPoP";
+  $("#bound-note").hidden = !bound;
+  $("#key-thumbprint").textContent = session.key?.thumbprint ?? "";
+  $("#unbound-note").hidden = session.mode !== "token" || bound;
+  $("#unbound-reason").textContent = session.key
+    ? "The API issued plain Bearer tokens, not bound to this browser's key."
+    : "This browser offers no WebCrypto key store here (WebCrypto and IndexedDB in a " +
+      "secure context), so your tokens are plain Bearer tokens, not bound to a key.";
+}
+
 function forget() {
   Object.assign(session, {
     mode: null,
     me: null,
     accessToken: null,
+    tokenType: null,
     refreshToken: null,
     sessions: [],
   });
+  sessionStorage.removeItem(REFRESH_KEY);
 }
 
 // --- the login ------------------------------------------------------------------------
@@ -211,13 +118,6 @@ function takeFromQuery(name) {
   return value;
 }
 
-function base64url(bytes) {
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
 function logInWithCookie() {
   location.assign(loginUrl({ next: pageUrl({ after: COOKIE_LOGIN }) }));
 }
@@ -235,7 +135,8 @@ async function beginHandoff(reason) {
 }
 
 // Token handoff, second half: the login code from the fragment plus the verifier buy
-// the token pair. No cookie and no CSRF token are involved.
+// the token pair, bound to this browser's key by the proof that goes along. No cookie
+// and no CSRF token are involved.
 async function finishHandoff(code) {
   const saved = JSON.parse(sessionStorage.getItem(HANDOFF_KEY) ?? "null");
   sessionStorage.removeItem(HANDOFF_KEY);
@@ -249,6 +150,7 @@ async function finishHandoff(code) {
   const pair = await call("/api/v1/auth/token", {
     method: "POST",
     body: { login_code: code, handoff_verifier: saved.verifier },
+    proof: true,
   });
   if (!pair.ok) {
     showError(`The login could not be completed: ${describe(pair)}`);
@@ -262,13 +164,50 @@ async function finishHandoff(code) {
 
 function keepPair(pair) {
   session.accessToken = pair.access_token;
+  session.tokenType = pair.token_type;
   // In cookie mode the refresh token is also the HttpOnly cookie the API just set; the
   // page has no use for its own copy, so it keeps none.
-  if (session.mode === "token") session.refreshToken = pair.refresh_token;
+  if (session.mode !== "token") return;
+  session.refreshToken = pair.refresh_token;
+  // A bound refresh token is kept for a reload of this tab: copied elsewhere, it is
+  // useless without the key, which cannot leave this browser.
+  if (session.tokenType === "DPoP") {
+    sessionStorage.setItem(REFRESH_KEY, JSON.stringify({ api: API, token: pair.refresh_token }));
+  } else {
+    sessionStorage.removeItem(REFRESH_KEY);
+  }
+}
+
+// Rotate the refresh token of token mode, with a proof by this browser's key.
+function refreshTokens(refreshToken) {
+  return call("/api/v1/auth/refresh", {
+    method: "POST",
+    body: { refresh_token: refreshToken },
+    proof: true,
+  });
+}
+
+// After a reload: the bound refresh token this tab kept buys a new pair.
+async function resume(refreshToken) {
+  session.mode = "token";
+  const pair = await refreshTokens(refreshToken);
+  if (!pair.ok) {
+    forget();
+    showError(`Your login could not be resumed: ${describe(pair)}`);
+    return render();
+  }
+  keepPair(pair.data);
+  await loadMeWithToken();
+  if (session.me) say("Welcome back: this tab's bound refresh token resumed your login.");
+}
+
+function keptRefreshToken() {
+  const kept = JSON.parse(sessionStorage.getItem(REFRESH_KEY) ?? "null");
+  return kept?.api === API ? kept.token : null;
 }
 
 async function loadMeWithToken() {
-  const result = await call("/api/v1/auth/me", { bearer: session.accessToken });
+  const result = await call("/api/v1/auth/me", { token: accessToken() });
   if (result.ok) {
     session.me = result.data;
     await loadSessions();
@@ -283,7 +222,7 @@ const BLOCKED_EXPLANATION =
   "You logged in, but the API still answers 401: this browser blocks third-party " +
   "cookies, so the API's session cookie (the API is on another site than this page) " +
   "is not sent with this page's requests. The app continues in token-handoff mode: " +
-  "it logs you in again and receives its tokens directly, keeping them in memory.";
+  "it logs you in again and receives its tokens directly.";
 
 async function start() {
   $("#app-origin").textContent = location.origin;
@@ -292,7 +231,10 @@ async function start() {
   const after = takeFromQuery("after");
   const loginError = takeFromQuery("error");
   if (loginError) showError(`The login did not complete (${loginError}). Try again.`);
+  session.key = await dpopKey();
   if (loginCode) return finishHandoff(loginCode);
+  const kept = keptRefreshToken();
+  if (kept) return resume(kept);
 
   const me = await call("/api/v1/auth/me", { cookies: true });
   if (me.ok) {
@@ -323,7 +265,7 @@ async function start() {
 async function getToken() {
   const result =
     session.mode === "token"
-      ? await call("/api/v1/auth/token", { method: "POST", bearer: session.accessToken })
+      ? await call("/api/v1/auth/token", { method: "POST", token: accessToken() })
       : await call("/api/v1/auth/token", {
           method: "POST",
           cookies: true,
@@ -343,10 +285,7 @@ async function getToken() {
 async function refresh() {
   const result =
     session.mode === "token"
-      ? await call("/api/v1/auth/refresh", {
-          method: "POST",
-          body: { refresh_token: session.refreshToken },
-        })
+      ? await refreshTokens(session.refreshToken)
       : await call("/api/v1/auth/refresh", {
           method: "POST",
           cookies: true,
@@ -383,9 +322,10 @@ async function logOutCookie() {
 }
 
 async function logOutTokens() {
-  const { accessToken, refreshToken } = session;
+  const { refreshToken } = session;
+  const oldAccessToken = accessToken();
   // Logging out with the access token revokes its whole token family at the API.
-  let result = await call("/auth/logout", { method: "POST", bearer: accessToken });
+  let result = await call("/auth/logout", { method: "POST", token: oldAccessToken });
   if (result.status === 401) {
     // The access token has already expired or been revoked; the refresh token below is
     // still revoked, and an anonymous logout still tells where the provider logs out.
@@ -402,11 +342,8 @@ async function logOutTokens() {
     return result.data.logout_url ?? null;
   }
   // Check with the API rather than assume: both old tokens must now be refused.
-  const oldAccess = await call("/api/v1/auth/me", { bearer: accessToken });
-  const oldRefresh = await call("/api/v1/auth/refresh", {
-    method: "POST",
-    body: { refresh_token: refreshToken },
-  });
+  const oldAccess = await call("/api/v1/auth/me", { token: oldAccessToken });
+  const oldRefresh = await refreshTokens(refreshToken);
   if (oldAccess.ok || oldRefresh.ok) {
     showError("The API still accepts the old tokens after the logout.");
   } else {
@@ -417,71 +354,6 @@ async function logOutTokens() {
     );
   }
   return result.data.logout_url;
-}
-
-// --- where you are signed in ---------------------------------------------------------
-
-// A call to the session endpoints with this tab's credentials: the access token in
-// token mode; in cookie mode the cookie, and the CSRF token for the DELETEs.
-async function sessionsCall(path, method = "GET") {
-  if (session.mode === "token") return call(path, { method, bearer: session.accessToken });
-  const csrf = method === "GET" ? undefined : await csrfToken();
-  return call(path, { method, cookies: true, csrf });
-}
-
-async function loadSessions() {
-  const result = await sessionsCall("/api/v1/auth/sessions");
-  if (!result.ok) return showError(`Your sessions could not be listed: ${describe(result)}`);
-  session.sessions = result.data.sessions;
-}
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
-function renderSessions() {
-  const rows = session.sessions.map((signIn) => {
-    const row = document.createElement("tr");
-    row.dataset.sessionId = signIn.id;
-    const client = `${signIn.user_agent} (${signIn.kind === "browser" ? "browser" : "app tokens"})`;
-    row.append(
-      cell(client),
-      cell(signIn.ip ?? "unknown"),
-      cell(new Date(signIn.created_at).toLocaleString()),
-      cell(new Date(signIn.last_used_at).toLocaleString()),
-    );
-    const action = document.createElement("td");
-    if (signIn.current) {
-      action.textContent = "This session";
-    } else {
-      const end = document.createElement("button");
-      end.type = "button";
-      end.textContent = "End";
-      end.setAttribute("aria-label", `End the session of ${client}`);
-      end.addEventListener("click", () => run(() => endSession(signIn.id)));
-      action.append(end);
-    }
-    row.append(action);
-    return row;
-  });
-  $("#session-rows").replaceChildren(...rows);
-}
-
-async function endSession(id) {
-  const result = await sessionsCall(`/api/v1/auth/sessions/${encodeURIComponent(id)}`, "DELETE");
-  if (result.status !== 204) return showError(`The session was not ended: ${describe(result)}`);
-  await loadSessions();
-  say("Session ended: it is signed out at its next request.");
-}
-
-async function endOtherSessions() {
-  const result = await sessionsCall("/api/v1/auth/sessions", "DELETE");
-  if (!result.ok) return showError(`The other sessions were not ended: ${describe(result)}`);
-  await loadSessions();
-  const ended = result.data.ended;
-  say(ended ? `Ended ${ended} other session${ended === 1 ? "" : "s"}.` : "No other session to end.");
 }
 
 // One action at a time, errors shown in words.
