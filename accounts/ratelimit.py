@@ -136,7 +136,7 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
     limits = [limit for limit in limits if limit[1]]
     if not limits:
         return
-    client = _redis_client()
+    client = redis_client()
     if client is None:
         return await _hits_in_thread(limits)
     windows = [_window(*limit) for limit in limits]
@@ -147,7 +147,7 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
         _judge(scope, count, rate, window, now)
 
 
-def _redis_client():
+def redis_client():
     """Return the asyncio Redis client of the running loop, or None when the cache is
     not Redis."""
     backend = settings.CACHES["default"]["BACKEND"]

@@ -25,6 +25,7 @@ from .flows import refresh as refresh_flow
 from .flows import token as token_flow
 from .requestkit import base_url, client_ip, request_meta
 from .tokens import access as access_tokens
+from .tokens import dpop
 
 
 def set_refresh_cookie(response, refresh_token: str) -> None:
@@ -84,7 +85,7 @@ async def _issue_in_lookup(request, claims: dict):
     if "login_code" in body:
         return None
     await refresh_flow.acount_token_request(client_ip(request), claims["sub"])
-    return await token_flow.app_token_issue(claims["fam"], meta=request_meta(request))
+    return await token_flow.app_token_issue(claims, meta=request_meta(request))
 
 
 @endpoint(["POST"], auth="optional", load_for=_issue_in_lookup)
@@ -99,13 +100,21 @@ async def token(request, principal, issued):
     issuer, meta = base_url(request), request_meta(request)
     if "login_code" in body:
         pair = await token_flow.redeem_login_code(
-            body["login_code"], body.get("handoff_verifier"), issuer=issuer, meta=meta
+            body["login_code"],
+            body.get("handoff_verifier"),
+            issuer=issuer,
+            meta=meta,
+            proof=request.dpop,
         )
         return JsonResponse(pair)
     if principal is None:
         raise not_authenticated()
     pair = await token_flow.issue_for_principal(
-        principal, issuer=issuer, session_key=request.session.session_key or "", meta=meta
+        principal,
+        issuer=issuer,
+        session_key=request.session.session_key or "",
+        meta=meta,
+        proof=request.dpop,
     )
     response = JsonResponse(pair)
     if principal.via == "session":
@@ -124,11 +133,13 @@ async def refresh(request, principal):
             issuer=base_url(request),
             meta=request_meta(request),
             counted=refresh_flow.lane_count(request),
+            proof=request.dpop,
         )
     except ApiError as exc:
         # Only a definitive refusal clears the cookie; a request that lost a rotation
-        # race succeeds through the grace path and never gets here.
-        if not (from_cookie and exc.status == 401):
+        # race succeeds through the grace path and never gets here. A refusal for want
+        # of the family's DPoP key spends nothing: the cookie stays for a request with it.
+        if not (from_cookie and exc.status == 401) or exc.error == dpop.INVALID:
             raise
         response = error_response(exc.status, exc.error, exc.detail, exc.headers)
         delete_refresh_cookie(response)

@@ -1,7 +1,9 @@
 """The JSON API's plumbing, bottom up: ``base`` (the caller and the error shape),
-``bearer`` (Bearer tokens), ``authentication`` (a request's caller), ``endpoint`` (the
-wrapper of every JSON view); each module imports only those before it.
+``dpop`` (a request's DPoP proof), ``bearer`` (Bearer and DPoP access tokens),
+``authentication`` (a request's caller), ``endpoint`` (the wrapper of every JSON view);
+each module imports only those before it.
 
 May import: accounts.models, accounts.tokens, accounts.login.oidc, accounts.logcontext,
-authsite.compiled, accounts.upsert, authsite.db.
+authsite.compiled, accounts.upsert, authsite.db, accounts.ratelimit (its Redis client),
+accounts.requestkit.
 """

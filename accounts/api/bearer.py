@@ -1,4 +1,5 @@
-"""Authentication by ``Authorization: Bearer <token>``.
+"""Authentication by ``Authorization: Bearer <token>``, or ``DPoP <token>`` for an app
+access token bound to a DPoP key (RFC 9449 §7).
 
 The token's ``iss`` is read unverified only to choose the verifier; each verifier then
 checks everything, ``iss`` included. A token from an issuer we do not verify is refused.
@@ -12,7 +13,8 @@ from authsite.db import in_thread
 
 from ..login import oidc
 from ..models import TokenFamily, User
-from ..tokens.access import averify_access_token, remembered_access_claims
+from ..tokens import dpop
+from ..tokens.access import averify_access_token, bound_key, remembered_access_claims
 from ..tokens.access import unverified_claims as peek_claims
 from ..tokens.base import TokenError, account_is_active, is_own_issuer, user_columns, user_from_row
 from ..upsert import (
@@ -24,6 +26,7 @@ from ..upsert import (
     login_succeeded_event,
 )
 from .base import ApiError, Principal, aload
+from .dpop import refused as dpop_refused
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
@@ -32,16 +35,32 @@ def _refused(error: str, detail: str) -> ApiError:
     return ApiError(401, error, detail, dict(_CHALLENGE))
 
 
-async def authenticate_bearer(token: str, load=None, load_for=None) -> tuple[Principal, object]:
-    """Return the principal of a Bearer token and ``load(principal.user)`` (None
-    without a ``load``), or raise ApiError 401. For an app access token,
-    ``await load_for(claims)``, once the token has verified, returns the ``load`` that
-    runs in its family's lookup instead.
+async def authenticate_bearer(
+    token: str, load=None, load_for=None, *, proof: dpop.Proof | None = None, scheme="bearer"
+) -> tuple[Principal, object]:
+    """Return the principal of a Bearer (``scheme`` "bearer") or DPoP ("dpop") access
+    token and ``load(principal.user)`` (None without a ``load``), or raise ApiError 401.
+    For an app access token, ``await load_for(claims)``, once the token has verified and
+    its binding been checked, returns the ``load`` that runs in its family's lookup
+    instead.
 
     ``invalid_token`` for anything that does not verify (signature, key, issuer,
     audience, expiry, type) or whose family is revoked or unknown (logout, reuse
     detection, admin revocation); ``user_inactive`` when the user or their
-    organisation is deactivated. Each takes effect at the next request."""
+    organisation is deactivated. Each takes effect at the next request. A token bound
+    to a DPoP key needs the DPoP scheme and ``proof``, the request's verified proof,
+    by that key (``check_binding``). Refusals under the DPoP scheme carry its
+    challenge."""
+    try:
+        return await _authenticate(token, load, load_for, proof, scheme)
+    except ApiError as exc:
+        if scheme == "dpop" and exc.status == 401:
+            own = exc.error in (dpop.INVALID, dpop.USE_NONCE)
+            exc.headers = dpop.challenge(exc.error if own else "invalid_token")
+        raise
+
+
+async def _authenticate(token, load, load_for, proof, scheme) -> tuple[Principal, object]:
     try:
         # A token this process verified before is known to be its own: no peek.
         claims = remembered_access_claims(token)
@@ -51,11 +70,37 @@ async def authenticate_bearer(token: str, load=None, load_for=None) -> tuple[Pri
     # The identity provider first: a development provider on another port of an
     # allowed host would otherwise look like our own issuer.
     if _is_provider_issuer(issuer):
+        if scheme == "dpop":
+            raise _refused("invalid_token", "Only this server's access tokens are DPoP-bound.")
         principal = await _provider_token_principal(token)
         return principal, await aload(load, principal.user)
     if is_own_issuer(issuer):
-        return await _app_token_principal(token, load, claims, load_for)
+        return await _app_token_principal(token, load, claims, load_for, proof, scheme)
     raise _refused("invalid_token", "The token was not issued by a trusted issuer.")
+
+
+def check_binding(claims: dict, proof: dpop.Proof | None, scheme: str) -> None:
+    """Raise ApiError 401 unless verified app-token ``claims`` are presented as their
+    binding asks (RFC 9449 §7): a bound token (``cnf.jkt``) only under the DPoP scheme,
+    with a proof by that key (``invalid_dpop_proof`` otherwise, the Bearer scheme
+    included); an unbound one only as Bearer (``invalid_token``)."""
+    jkt = bound_key(claims)
+    if not jkt:
+        if scheme == "dpop":
+            raise _refused(
+                "invalid_token", "This access token is not DPoP-bound: send it as Bearer."
+            )
+        return
+    if scheme != "dpop":
+        raise dpop_refused(
+            dpop.INVALID, "This access token is DPoP-bound: send it as DPoP, with a proof."
+        )
+    if proof is None:
+        raise dpop_refused(dpop.INVALID, "A DPoP-bound access token needs a DPoP proof.")
+    if proof.jkt != jkt:
+        raise dpop_refused(
+            dpop.INVALID, "The DPoP proof is not signed by the key this token is bound to."
+        )
 
 
 def app_token_family_query(family_id):
@@ -102,7 +147,7 @@ def app_token_user(claims: dict, row) -> User:
 
 
 async def _app_token_principal(
-    token: str, load, claims=None, load_for=None
+    token: str, load, claims, load_for, proof, scheme
 ) -> tuple[Principal, object]:
     """Return the principal of an app access token and ``load(user)``, the ``load``
     being ``await load_for(claims)`` when there is a ``load_for``; ``claims`` are the
@@ -112,6 +157,7 @@ async def _app_token_principal(
             claims = await averify_access_token(token)
         except TokenError as exc:
             raise _refused(exc.error, exc.detail) from None
+    check_binding(claims, proof, scheme)
     if load_for is not None:
         load = await load_for(claims)
     user, loaded = await _app_token_user(claims, load)
@@ -147,6 +193,9 @@ async def _provider_token_principal(token: str) -> Principal:
         ) from None
     except oidc.OIDCError as exc:
         raise _refused("invalid_token", exc.reason) from None
+    if "cnf" in claims:
+        # Bound to a key of the provider's client that this server cannot check.
+        raise _refused("invalid_token", "A sender-constrained provider token is not accepted.")
     if claims.get("gty") == "client-credentials" or claims["sub"].endswith("@clients"):
         # A machine's token (client credentials) names no person: it must not become one.
         raise _refused("invalid_token", "A client-credentials token does not identify a person.")

@@ -13,7 +13,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 
 from .. import logcontext
-from .authentication import authenticate
+from ..tokens import dpop
+from .authentication import access_token, authenticate
 from .base import (
     SERVICE_ERRORS,
     ApiError,
@@ -22,6 +23,7 @@ from .base import (
     service_unavailable,
     unavailable_dependency,
 )
+from .dpop import HEADER, averify_request
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,11 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None, loa
     token's ``claims`` have verified, before its principal's lookup, returning that
     request's ``load`` (or None for none); the view is called as with ``load``, with
     ``loaded`` None for every other caller.
+
+    A DPoP header is verified before anything else is (``accounts.api.dpop``), against
+    the access token the request presents (none with auth "none"); the view finds the
+    proof as ``request.dpop`` (None without the header). With DPOP_NONCE, every answer
+    to a request with a DPoP header carries a fresh nonce.
     """
     allowed = tuple(methods)
 
@@ -121,9 +128,11 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None, loa
                     # Read the body now: Django's CSRF check parses request.POST, which
                     # would consume the stream before the view reads the JSON body.
                     _ = request.body
+                presented = access_token(request) if auth != "none" else None
+                request.dpop = await averify_request(request, presented and presented[1])
                 request_load_for = load_for and functools.partial(load_for, request)
                 principal, loaded = (
-                    await authenticate(request, load, request_load_for)
+                    await authenticate(request, load, request_load_for, request.dpop)
                     if auth != "none"
                     else (None, None)
                 )
@@ -142,17 +151,21 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None, loa
                     args = (loaded, *args)
                 response = await view(request, principal, *args, **kwargs)
             except ApiError as exc:
-                return error_response(exc.status, exc.error, exc.detail, exc.headers)
+                response = error_response(exc.status, exc.error, exc.detail, exc.headers)
             except RequestDataTooBig:
-                return error_response(413, "request_too_large", "The request body is too large.")
+                response = error_response(
+                    413, "request_too_large", "The request body is too large."
+                )
             except SERVICE_ERRORS as exc:
                 # One line: an outage would otherwise flood the log with a traceback
                 # per request.
                 logger.error(
                     "%s unavailable on %s: %s", unavailable_dependency(exc), request.path, exc
                 )
-                return service_unavailable()
+                response = service_unavailable()
             add_never_cache_headers(response)
+            if settings.DPOP_NONCE and HEADER in request.headers:
+                response.setdefault("DPoP-Nonce", dpop.new_nonce())
             return response
 
         wrapper.csrf_exempt = True

@@ -9,6 +9,7 @@ from .. import ratelimit
 from ..api.base import ApiError
 from ..tokens import access as access_tokens
 from ..tokens import base as token_base
+from ..tokens import dpop
 from ..tokens import refresh as refresh_tokens
 from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
@@ -46,31 +47,44 @@ async def acount_token_request(ip: str | None, user_id) -> None:
     await ratelimit.ahit_each(*_token_limits(ip, user_id))
 
 
-def _rotate_within_limits(presented: str, meta: RequestMeta, counted: bool) -> token_base.Grant:
+def _rotate_within_limits(
+    presented: str, meta: RequestMeta, counted: bool, dpop_jkt: str
+) -> token_base.Grant:
     """Count the limits (unless ``counted`` already), then rotate, in one thread hop;
     return the grant."""
     if not counted:
         count_token_request(meta.ip, refresh_tokens.refresh_token_owner(presented))
-    return refresh_tokens.rotate_refresh_token(presented, meta=meta)
+    return refresh_tokens.rotate_refresh_token(presented, meta=meta, dpop_jkt=dpop_jkt)
 
 
 _arotate_within_limits = in_thread(_rotate_within_limits)
 _arevoke_refresh_token = in_thread(refresh_tokens.revoke_refresh_token)
 
 
-async def refresh(presented: str, *, issuer: str, meta: RequestMeta, counted=None) -> dict:
+async def refresh(
+    presented: str,
+    *,
+    issuer: str,
+    meta: RequestMeta,
+    counted=None,
+    proof: dpop.Proof | None = None,
+) -> dict:
     """Return a new pair for a refresh token (refresh_tokens.rotate_refresh_token states
-    the rules); raise ApiError 401 with ``invalid_token``, ``token_expired``,
-    ``token_reused`` or ``user_inactive``, and ratelimit.RateLimited past the rate
-    limits. ``counted`` is the fast lane's count of the request (``lane_count``): a
-    RateLimited is raised, True skips the count."""
+    the rules) and ``proof``, the request's verified DPoP proof, if any; raise ApiError
+    401 with ``invalid_token``, ``token_expired``, ``token_reused``, ``user_inactive``
+    or ``invalid_dpop_proof`` (with the DPoP challenge), and ratelimit.RateLimited past
+    the rate limits. ``counted`` is the fast lane's count of the request
+    (``lane_count``): a RateLimited is raised, True skips the count."""
     if isinstance(counted, ratelimit.RateLimited):
         raise counted
     signer = await asigner_or_unavailable()
     try:
-        grant = await _arotate_within_limits(presented, meta, bool(counted))
+        grant = await _arotate_within_limits(
+            presented, meta, bool(counted), proof.jkt if proof else ""
+        )
     except token_base.TokenError as exc:
-        raise ApiError(401, exc.error, exc.detail) from None
+        challenge = dpop.challenge(exc.error) if exc.error == dpop.INVALID else None
+        raise ApiError(401, exc.error, exc.detail, challenge) from None
     return access_tokens.pair(grant, issuer=issuer, signer=signer)
 
 

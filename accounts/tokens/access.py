@@ -23,7 +23,8 @@ CLOCK_LEEWAY = 30
 
 
 def mint_access_token(grant: Grant, *, issuer: str, signer: keys.Signer) -> str:
-    """Return a signed access token for the grant's user in the grant's family."""
+    """Return a signed access token for the grant's user in the grant's family; bound to
+    the family's DPoP key (``cnf.jkt``, RFC 9449 §6) when it has one."""
     now = int(timezone.now().timestamp())
     user = grant.user
     claims = {
@@ -38,6 +39,8 @@ def mint_access_token(grant: Grant, *, issuer: str, signer: keys.Signer) -> str:
         "iat": now,
         "exp": now + settings.ACCESS_TOKEN_TTL,
     }
+    if grant.dpop_jkt:
+        claims["cnf"] = {"jkt": grant.dpop_jkt}
     header = {"alg": signer.algorithm, "kid": signer.kid, "typ": ACCESS_TOKEN_TYPES[0]}
     return jwt.encode(header, claims, signer.key, algorithms=[signer.algorithm])
 
@@ -162,13 +165,21 @@ async def _verify_access_token(token: str) -> tuple[dict, str]:
     return claims, verification_key.kid
 
 
+def bound_key(claims: dict) -> str:
+    """Return the DPoP key thumbprint verified access-token ``claims`` are bound to
+    (``cnf.jkt``), or "" for an unbound token."""
+    confirmation = claims.get("cnf")
+    return confirmation.get("jkt", "") if isinstance(confirmation, dict) else ""
+
+
 def pair(grant: Grant, *, issuer: str, signer: keys.Signer) -> dict:
     """Return the API body for a grant: ``{"access_token", "token_type", "expires_in",
-    "refresh_token"}``. The grant's user is the request's, in the log, from now on."""
+    "refresh_token"}``, the type "DPoP" for a family bound to a DPoP key, else "Bearer".
+    The grant's user is the request's, in the log, from now on."""
     logcontext.note_user(grant.user)
     return {
         "access_token": mint_access_token(grant, issuer=issuer, signer=signer),
-        "token_type": "Bearer",
+        "token_type": "DPoP" if grant.dpop_jkt else "Bearer",
         "expires_in": settings.ACCESS_TOKEN_TTL,
         "refresh_token": grant.refresh_token,
     }

@@ -45,24 +45,30 @@ class Grant:
     """What an atomic unit hands back to be turned into a token pair: computed in the
     same thread hop, so minting the access token is pure computation. The access token's
     ``jti`` is drawn with the grant, in that thread: drawn on the event loop,
-    ``os.urandom`` gives the GIL up there (docs/architecture.md, "Performance")."""
+    ``os.urandom`` gives the GIL up there (docs/architecture.md, "Performance").
+    ``dpop_jkt`` is the family's DPoP key thumbprint, empty when it is unbound."""
 
     user: object
     family_id: uuid.UUID
     refresh_token: str
     apps: list[str]
+    dpop_jkt: str = ""
     jti: str = field(default_factory=new_jti)
 
 
-def grant_for(user, family_id, refresh_token: str, applications: list[dict]) -> Grant:
+def grant_for(
+    user, family_id, refresh_token: str, applications: list[dict], dpop_jkt: str = ""
+) -> Grant:
     """Return a grant; ``applications`` are the user's, as organisations.access shapes
     them."""
     apps = [application["code"] for application in applications]
-    return Grant(user=user, family_id=family_id, refresh_token=refresh_token, apps=apps)
+    return Grant(
+        user=user, family_id=family_id, refresh_token=refresh_token, apps=apps, dpop_jkt=dpop_jkt
+    )
 
 
-def new_grant(user, family_id, refresh_token: str) -> Grant:
-    return grant_for(user, family_id, refresh_token, applications_for(user))
+def new_grant(user, family_id, refresh_token: str, dpop_jkt: str = "") -> Grant:
+    return grant_for(user, family_id, refresh_token, applications_for(user), dpop_jkt)
 
 
 def hash_token(value: str) -> str:

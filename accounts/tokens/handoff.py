@@ -51,9 +51,12 @@ def create_handoff_code(user, challenge: str, session_key: str = "") -> str:
     return code
 
 
-def redeem_handoff_code(code: str, verifier, *, meta: RequestMeta = NO_META) -> Grant:
+def redeem_handoff_code(
+    code: str, verifier, *, meta: RequestMeta = NO_META, dpop_jkt: str = ""
+) -> Grant:
     """Exchange a login code and its verifier for a new family (with the code's session
-    key) and its first refresh token, or raise TokenError("invalid_grant").
+    key, bound to the DPoP key ``dpop_jkt`` when not empty) and its first refresh token,
+    or raise TokenError("invalid_grant").
 
     The code is burnt by a conditional ``UPDATE … WHERE used_at IS NULL`` BEFORE the
     expiry and verifier are checked, so a wrong verifier spends it too. Every refusal
@@ -61,13 +64,13 @@ def redeem_handoff_code(code: str, verifier, *, meta: RequestMeta = NO_META) -> 
     user_inactive)."""
     now = timezone.now()
     with transaction.atomic():
-        outcome = _redeem(hash_token(code), verifier, now, meta)
+        outcome = _redeem(hash_token(code), verifier, now, meta, dpop_jkt)
     if isinstance(outcome, TokenError):
         raise outcome
     return outcome
 
 
-def _redeem(code_hash: str, verifier, now, meta: RequestMeta) -> Grant | TokenError:
+def _redeem(code_hash: str, verifier, now, meta: RequestMeta, dpop_jkt: str) -> Grant | TokenError:
     row = (
         HandoffCode.objects.select_related("user__organisation")
         .fetch_mode(FETCH_RAISE)
@@ -92,10 +95,14 @@ def _redeem(code_hash: str, verifier, now, meta: RequestMeta) -> Grant | TokenEr
         audit(AuditType.HANDOFF_REFUSED, user, meta, reason=reason)
         return TokenError("invalid_grant", "The login code is not valid; log in again.")
     family = TokenFamily.objects.create(
-        user=user, session_key=row.session_key, ip=meta.ip, user_agent=meta.user_agent
+        user=user,
+        session_key=row.session_key,
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+        dpop_jkt=dpop_jkt,
     )
     token, plaintext = save_new_refresh_token(family.pk, now)
     audit(
         AuditType.TOKEN_ISSUED, user, meta, family=str(family.pk), token=token.pk, grant="handoff"
     )
-    return new_grant(user, family.pk, plaintext)
+    return new_grant(user, family.pk, plaintext, dpop_jkt)

@@ -51,30 +51,45 @@ def save_new_refresh_token(family_id, now, parent_id=None) -> tuple[RefreshToken
 
 
 def issue_grant(
-    user, *, session_key: str = "", family_id=None, meta: RequestMeta = NO_META
+    user,
+    *,
+    session_key: str = "",
+    family_id=None,
+    meta: RequestMeta = NO_META,
+    dpop_jkt: str = "",
 ) -> Grant:
     """Issue a new refresh token, with a TOKEN_ISSUED audit event, in one transaction;
     return its grant.
 
     Without ``family_id`` a new family is made (one per grant), remembering
-    ``session_key`` so that logging out of that session revokes it. With ``family_id``
-    (a caller holding an app access token of that family) the token joins that family,
-    so that a pair minted from an access token dies with the family it came from."""
+    ``session_key`` so that logging out of that session revokes it, and bound to the
+    DPoP key ``dpop_jkt`` when not empty. With ``family_id`` (a caller holding an app
+    access token of that family) the token joins that family, so that a pair minted from
+    an access token dies with the family it came from; ``dpop_jkt`` is then the family's
+    binding, which the access token states (``access.bound_key``)."""
     now = timezone.now()
     with transaction.atomic():
         if family_id is None:
             family_id = TokenFamily.objects.create(
-                user=user, session_key=session_key or "", ip=meta.ip, user_agent=meta.user_agent
+                user=user,
+                session_key=session_key or "",
+                ip=meta.ip,
+                user_agent=meta.user_agent,
+                dpop_jkt=dpop_jkt,
             ).pk
         token, plaintext = save_new_refresh_token(family_id, now)
         audit(
             AuditType.TOKEN_ISSUED, user, meta, family=str(family_id), token=token.pk, grant="api"
         )
-    return new_grant(user, family_id, plaintext)
+    return new_grant(user, family_id, plaintext, dpop_jkt)
 
 
-def rotate_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> Grant:
+def rotate_refresh_token(
+    presented: str, *, meta: RequestMeta = NO_META, dpop_jkt: str = ""
+) -> Grant:
     """Spend a refresh token and hand back its successor, or raise TokenError.
+    ``dpop_jkt`` is the thumbprint of the key of the request's verified DPoP proof, ""
+    without one.
 
     One transaction; the race between concurrent presentations is settled by one
     conditional ``UPDATE … SET used_at WHERE used_at IS NULL AND revoked_at IS NULL``
@@ -87,12 +102,17 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> Gran
     - after the grace, revokes the whole family (revoke_reason "reuse"), writes
       TOKEN_REUSED and is refused with ``token_reused``: a thief and the legitimate
       holder both lose, and the holder logs in again.
-    Unknown or revoked → ``invalid_token``; expired → ``token_expired``; deactivated
-    user or organisation → ``user_inactive`` (``judge_presented``). Successes write
-    TOKEN_REFRESHED in the same transaction (``refreshed_event``)."""
+    Unknown → ``invalid_token``; of a family bound to another DPoP key than
+    ``dpop_jkt``, or presented without a proof → ``invalid_dpop_proof``, before anything
+    else is judged, so that neither the token nor reuse detection is spent by a request
+    without the key; revoked → ``invalid_token``; expired → ``token_expired``;
+    deactivated user or organisation → ``user_inactive`` (``judge_presented``). The
+    successor keeps the family's binding, whatever the proof (a family's binding never
+    changes). Successes write TOKEN_REFRESHED in the same transaction
+    (``refreshed_event``)."""
     now = timezone.now()
     with transaction.atomic():
-        outcome = _rotate(hash_token(presented), now, meta)
+        outcome = _rotate(hash_token(presented), now, meta, dpop_jkt)
     if isinstance(outcome, TokenError):
         raise outcome
     return outcome
@@ -100,7 +120,8 @@ def rotate_refresh_token(presented: str, *, meta: RequestMeta = NO_META) -> Gran
 
 def presented_token_query(token_hash: str):
     """Return a presented refresh token as one row: its id, revocation and expiry, its
-    family's id and revocation, then its user and their organisation (``user_columns``).
+    family's id, revocation and DPoP key thumbprint, then its user and their
+    organisation (``user_columns``).
     The one definition of the read every rotation starts with; ``authsite.fastlane``
     runs the SQL Django compiles from it."""
     return RefreshToken.objects.filter(token_hash=token_hash).values_list(
@@ -109,6 +130,7 @@ def presented_token_query(token_hash: str):
         "expires_at",
         "family_id",
         "family__revoked_at",
+        "family__dpop_jkt",
         *user_columns("family__user__"),
     )
 
@@ -131,24 +153,32 @@ class Presented:
     token_id: int
     family_id: uuid.UUID
     user: User
+    dpop_jkt: str
 
 
-def judge_presented(row, now) -> Presented | TokenError:
+def judge_presented(row, now, dpop_jkt: str = "") -> Presented | TokenError:
     """Judge a token by the rules it must pass before it is spent, on its
-    ``presented_token_query`` row (or None); return it as Presented, or the TokenError:
-    unknown or revoked (itself or its family) → ``invalid_token``; expired →
-    ``token_expired``; deactivated user or organisation → ``user_inactive``."""
+    ``presented_token_query`` row (or None) and the thumbprint of the request's DPoP
+    key ("" without a proof); return it as Presented, or the TokenError: unknown →
+    ``invalid_token``; of a family bound to another key → ``invalid_dpop_proof``;
+    revoked (itself or its family) → ``invalid_token``; expired → ``token_expired``;
+    deactivated user or organisation → ``user_inactive``."""
     if row is None:
         return invalid_token("The refresh token is not valid.")
-    token_id, revoked_at, expires_at, family_id, family_revoked_at = row[:5]
+    token_id, revoked_at, expires_at, family_id, family_revoked_at, bound = row[:6]
+    if bound and bound != dpop_jkt:
+        return TokenError(
+            "invalid_dpop_proof",
+            "This refresh token is bound to a DPoP key: present it with a proof by that key.",
+        )
     if revoked_at is not None or family_revoked_at is not None:
         return invalid_token("The refresh token is not valid.")
     if expires_at <= now:
         return TokenError("token_expired", "The refresh token has expired; log in again.")
-    user = user_from_row(row[5:])
+    user = user_from_row(row[6:])
     if not account_is_active(user):
         return TokenError("user_inactive", "This account or its organisation is deactivated.")
-    return Presented(token_id=token_id, family_id=family_id, user=user)
+    return Presented(token_id=token_id, family_id=family_id, user=user, dpop_jkt=bound)
 
 
 def unspent_query(token_id):
@@ -178,8 +208,8 @@ def count_rotation(*, grace: bool) -> None:
         metrics.count(metrics.REFRESH_GRACE_RETRIES)
 
 
-def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
-    presented = judge_presented(presented_token_query(token_hash).first(), now)
+def _rotate(token_hash: str, now, meta: RequestMeta, dpop_jkt: str) -> Grant | TokenError:
+    presented = judge_presented(presented_token_query(token_hash).first(), now, dpop_jkt)
     if isinstance(presented, TokenError):
         return presented
     family_id, user = presented.family_id, presented.user
@@ -211,7 +241,7 @@ def _rotate(token_hash: str, now, meta: RequestMeta) -> Grant | TokenError:
         successor, plaintext = save_new_refresh_token(family_id, now)
     refreshed_event(presented, successor.pk, meta, grace=not won).save()
     transaction.on_commit(partial(count_rotation, grace=not won))
-    return new_grant(user, family_id, plaintext)
+    return new_grant(user, family_id, plaintext, presented.dpop_jkt)
 
 
 def _revoke_families(queryset, reason: str, now) -> int:

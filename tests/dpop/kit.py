@@ -9,6 +9,9 @@ import warnings
 from joserfc import jwk, jws
 from joserfc.errors import SecurityWarning
 
+from accounts.models import AuditEvent, RefreshToken, TokenFamily
+from accounts.tokens.access import unverified_claims
+from accounts.tokens.base import hash_token
 from accounts.tokens.dpop import access_token_hash
 
 BASE = "http://testserver"
@@ -72,3 +75,51 @@ class Key:
             self.header(**(header or {})),
             self.claims(method, path, access_token=access_token, nonce=nonce, **claims),
         )
+
+
+# --- requests and what they leave behind ------------------------------------------------
+
+TOKEN = "/api/v1/auth/token"
+REFRESH = "/api/v1/auth/refresh"
+ME = "/api/v1/auth/me"
+
+
+def post(client, path, body=None, *, proof=None, **extra):
+    """POST a JSON body, with ``proof`` in the DPoP header when given."""
+    if proof is not None:
+        extra["HTTP_DPOP"] = proof
+    return client.post(
+        path,
+        data=json.dumps(body) if body is not None else "",
+        content_type="application/json",
+        **extra,
+    )
+
+
+def written():
+    """What a request can write: (refresh tokens, spent ones, audit events, revoked
+    families, families)."""
+    return (
+        RefreshToken.objects.count(),
+        RefreshToken.objects.filter(used_at__isnull=False).count(),
+        AuditEvent.objects.count(),
+        TokenFamily.objects.filter(revoked_at__isnull=False).count(),
+        TokenFamily.objects.count(),
+    )
+
+
+def family_of(refresh_token: str):
+    return RefreshToken.objects.get(token_hash=hash_token(refresh_token)).family
+
+
+def claims_of(access_token: str) -> dict:
+    return unverified_claims(access_token)
+
+
+def assert_dpop_refusal(response, error="invalid_dpop_proof"):
+    assert response.status_code == 401, response.content
+    assert response.json()["error"] == error
+    assert response["WWW-Authenticate"].startswith(f'DPoP error="{error}", algs="ES256')
+
+
+FRONTEND_HEADERS = {"HTTP_ORIGIN": "http://localhost:5173"}

@@ -172,7 +172,7 @@ def test_with_redis_clients_die_with_their_loops(redis_cache):
 
     async def one_request():
         await ratelimit.ahit("loops", "subject", "100/h")
-        clients.add(ratelimit._redis_client())
+        clients.add(ratelimit.redis_client())
 
     for _ in range(20):
         asyncio.run(one_request())
