@@ -6,13 +6,16 @@ import secrets
 import time
 import warnings
 
+from asgiref.sync import async_to_sync
 from joserfc import jwk, jws
 from joserfc.errors import SecurityWarning
 
+from accounts import keys
 from accounts.models import AuditEvent, RefreshToken, TokenFamily
-from accounts.tokens.access import unverified_claims
+from accounts.tokens.access import pair, unverified_claims
 from accounts.tokens.base import hash_token
 from accounts.tokens.dpop import access_token_hash
+from accounts.tokens.refresh import issue_grant
 
 BASE = "http://testserver"
 
@@ -82,6 +85,13 @@ class Key:
 TOKEN = "/api/v1/auth/token"
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/auth/me"
+
+
+def issue(user, key=None) -> dict:
+    """A new family of ``user`` and its first pair (the body of /token), bound to
+    ``key`` when given."""
+    grant = issue_grant(user, dpop_jkt=key.jkt if key else "")
+    return pair(grant, issuer=BASE, signer=async_to_sync(keys.asigner)())
 
 
 def post(client, path, body=None, *, proof=None, **extra):
