@@ -9,19 +9,20 @@ The identity rules:
 - organisation: `org_id` wins; else an existing user keeps theirs; else a new user joins
   the organisation owning their verified email domain, else a personal organisation.
 
-A returning person's login creates no row: it runs on the async ORM (``aupsert_identity``
-reads the identity with its user and organisation in one query, then writes only what
-changed). Creating a person, linking an identity by email and moving a person to another
-organisation write rows that must exist together, so they run as one atomic unit in one
-thread hop (Django has no async transactions). Races (50 browsers finishing the first
-login of one person at once) are settled there by the unique constraints: every insert
-that can collide is keyed deterministically, a loser's IntegrityError rolls its attempt
-back, and the retry finds the winner's rows.
+A login's database work runs in one thread hop (``upsert_person``, through the login
+callback's hop or ``aupsert_identity``). A returning person's login creates no row and
+opens no transaction: it reads the identity with its user and organisation in one query,
+then writes only what changed. Creating a person, linking an identity by email and
+moving a person to another organisation write rows that must exist together, so they run
+as one atomic unit (``upsert_identity``). Races (50 browsers finishing the first login of
+one person at once) are settled there by the unique constraints: every insert that can
+collide is keyed deterministically, a loser's IntegrityError rolls its attempt back, and
+the retry finds the winner's rows.
 
 The unit marks the organisation it creates and the person it creates or moves as owed
-their access (``access_pending``); the grants then run on the async ORM, each idempotent,
-and clear the marks (``agrant_pending_access``). A login that finds a mark set, because
-granting failed after the unit committed, grants what is owed.
+their access (``access_pending``); the grants then run, each idempotent, and clear the
+marks (``grant_pending_access``). A login that finds a mark set, because granting failed
+after the unit committed, grants what is owed.
 """
 
 import hashlib
@@ -34,7 +35,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from authsite.db import in_thread
-from organisations.access import agrant_default_tool_access, agrant_member_application_access
+from organisations.access import grant_default_tool_access, grant_member_application_access
 from organisations.models import Organisation, OrganisationDomain
 
 from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
@@ -283,52 +284,64 @@ def upsert_identity(issuer: str, claims: dict) -> Upserted:
         return _upsert_once(issuer, claims)
 
 
-_upsert_in_thread = in_thread(upsert_identity)
-
-
-async def agrant_pending_access(user: User) -> None:
+def grant_pending_access(user: User) -> None:
     """Grant the access the user and their organisation are owed (``access_pending``),
     the organisation's default tool access first, and clear each mark once its grants
     are written. Make no query when nothing is owed."""
     organisation = user.organisation
     if organisation is not None and organisation.access_pending:
-        await agrant_default_tool_access(organisation)
-        await Organisation.objects.filter(pk=organisation.pk).aupdate(access_pending=False)
+        grant_default_tool_access(organisation)
+        Organisation.objects.filter(pk=organisation.pk).update(access_pending=False)
         organisation.access_pending = False
     if user.access_pending:
-        await agrant_member_application_access(user)
+        grant_member_application_access(user)
         # Only while they are still where these grants were for: a login that moved
         # them meanwhile owes them another organisation's access.
-        await User.objects.filter(pk=user.pk, organisation_id=user.organisation_id).aupdate(
+        User.objects.filter(pk=user.pk, organisation_id=user.organisation_id).update(
             access_pending=False
         )
         user.access_pending = False
 
 
-async def aupsert_identity(issuer: str, claims: dict) -> Upserted:
+def _owes_access(user: User) -> bool:
+    organisation = user.organisation
+    return user.access_pending or (organisation is not None and organisation.access_pending)
+
+
+_grant_in_thread = in_thread(grant_pending_access)
+
+
+async def agrant_pending_access(user: User) -> None:
+    """Do what ``grant_pending_access`` does, in one thread hop, and without one when
+    nothing is owed."""
+    if _owes_access(user):
+        await _grant_in_thread(user)
+
+
+def upsert_person(issuer: str, claims: dict) -> Upserted:
     """Return ``upsert_identity``'s result, with the access it owes granted. A returning
-    person who stays in their organisation is read and refreshed with the async ORM,
-    writing only what changed; anyone else goes through ``upsert_identity`` in one
-    thread hop."""
+    person who stays in their organisation is read and refreshed without a transaction,
+    writing only what changed; anyone else goes through ``upsert_identity``."""
     _require_subject(claims)
-    identity = await identity_of(issuer, claims["sub"]).afirst()
+    identity = identity_of(issuer, claims["sub"]).first()
     if identity is None or _moves(identity.user, claims):
-        upserted = await _upsert_in_thread(issuer, claims)
+        upserted = upsert_identity(issuer, claims)
     else:
-        upserted = await _refresh(identity, claims)
-    await agrant_pending_access(upserted.user)
+        upserted = _refresh(identity, claims)
+    grant_pending_access(upserted.user)
     return upserted
 
 
-async def _refresh(identity: ExternalIdentity, claims: dict) -> Upserted:
+aupsert_identity = in_thread(upsert_person)
+
+
+def _refresh(identity: ExternalIdentity, claims: dict) -> Upserted:
     """Refresh a returning person's profile and last login from the claims, writing only
     what changed; raise LoginRefused for a deactivated user or organisation."""
     user = identity.user
     _check_active(user)
-    email = _new_email(user, claims)
-    taken = bool(email) and await _others_with(email, user).aexists()
-    changed = _profile_changes(user, claims, email_taken=taken)
+    changed = _sync_profile_changes(user, claims)
     if changed:
-        await user.asave(update_fields=[*changed, "updated_at"])
-    await ExternalIdentity.objects.filter(pk=identity.pk).aupdate(**_seen(claims))
+        user.save(update_fields=[*changed, "updated_at"])
+    ExternalIdentity.objects.filter(pk=identity.pk).update(**_seen(claims))
     return Upserted(user=user, identity=identity, new_identity=False)

@@ -102,3 +102,13 @@ def _note_connection(sender, connection, **kwargs):
 
 
 connection_created.connect(_note_connection, dispatch_uid="authsite.db.note_connection")
+
+
+def _call_cache(method: str, *args):
+    return getattr(thread_cache(), method)(*args)
+
+
+acache = in_thread(_call_cache)
+acache.__doc__ = """Return the default cache's ``method`` called with ``args``, in one hop to
+the project's database threads (``thread_cache``), not to a thread of the request's own
+as Django's async cache methods go: ``await acache("get", key)``."""

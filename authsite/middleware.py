@@ -5,11 +5,11 @@ Under ASGI, Django runs each hook of a MiddlewareMixin middleware through
 `process_view`. The hooks of the middleware below are plain computation (headers,
 cookies, lazy objects) and never block, so in async mode they are called inline. The
 two that may reach the database — saving a modified session, storing flash messages —
-are called inline only when they will not; otherwise they keep Django's thread hop.
+are called inline only when they will not; otherwise they run in one hop to the
+project's database threads (authsite.db.in_thread).
 Under WSGI every class behaves exactly like Django's own.
 """
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.messages.storage import default_storage
@@ -17,16 +17,21 @@ from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.utils.functional import LazyObject, SimpleLazyObject, empty
 
+from .db import in_thread
+
 
 class InlineHooks:
     """A mixin that, in async mode, calls process_request / process_view /
     process_response inline.
 
-    Only for middleware whose hooks never do I/O; ``hooks_may_block`` lets a subclass
-    send the response hook to a thread when, for this request, it would."""
+    Only for middleware whose hooks never do I/O; ``response_hook_may_block`` lets a
+    subclass send the response hook to a database thread when, for this request, it
+    would."""
 
     def __init__(self, get_response):
         super().__init__(get_response)
+        if hasattr(self, "process_response"):
+            self._process_response_in_thread = in_thread(self.process_response)
         if self.async_mode and hasattr(self, "process_view"):
             sync_view_hook = self.process_view
 
@@ -47,7 +52,7 @@ class InlineHooks:
         response = response or await self.get_response(request)
         if hasattr(self, "process_response"):
             if self.response_hook_may_block(request):
-                return await sync_to_async(self.process_response)(request, response)
+                return await self._process_response_in_thread(request, response)
             response = self.process_response(request, response)
         return response
 

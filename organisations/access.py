@@ -5,9 +5,7 @@ organisations.access_cache), and every write here invalidates what it changes th
 
 Writes are idempotent and race-safe: unique constraints plus INSERT … ON CONFLICT DO
 NOTHING (``bulk_create(ignore_conflicts=True)``), so concurrent callers can never
-create a second row. The grants a login makes have async variants (``agrant_*``) on the
-async ORM; each reads what is missing with the same queryset as its sync twin and writes
-through the same bulk write, which invalidates the cache alike.
+create a second row.
 """
 
 import hashlib
@@ -60,17 +58,6 @@ def grant_default_tool_access(organisation: Organisation) -> list[Tool]:
     return tools
 
 
-async def agrant_default_tool_access(organisation: Organisation) -> list[Tool]:
-    """Do what ``grant_default_tool_access`` does, on the async ORM; write nothing (no thread
-    hop) when nothing is missing."""
-    tools = [tool async for tool in _missing_default_tools(organisation.pk)]
-    if tools:
-        await OrganisationToolAccess.objects.abulk_create(
-            [default_tool_access(organisation.pk, tool) for tool in tools], ignore_conflicts=True
-        )
-    return tools
-
-
 def _missing_applications(user):
     """Return the queryset of the ids of the tools the user's organisation has enabled
     (active tools) and the user has no application access row for, granted or not."""
@@ -101,19 +88,6 @@ def grant_member_application_access(user, granted_by=None) -> list[int]:
     UserApplicationAccess.objects.bulk_create(
         _application_access(user, tool_ids, granted_by), ignore_conflicts=True
     )
-    return tool_ids
-
-
-async def agrant_member_application_access(user, granted_by=None) -> list[int]:
-    """Do what ``grant_member_application_access`` does, on the async ORM; write nothing (no thread
-    hop) when nothing is missing."""
-    if user.organisation_id is None:
-        return []
-    tool_ids = [tool_id async for tool_id in _missing_applications(user)]
-    if tool_ids:
-        await UserApplicationAccess.objects.abulk_create(
-            _application_access(user, tool_ids, granted_by), ignore_conflicts=True
-        )
     return tool_ids
 
 

@@ -12,9 +12,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
-
 from authsite import metrics
+from authsite.db import acache
 
 from ..redirects import default_landing, safe_next
 from ..requestkit import base_url
@@ -95,7 +94,8 @@ async def begin_login(
         invitation=invitation or None,
         extra=step_up_flow.authorization_params() if step_up else None,
     )
-    await cache.aset(
+    await acache(
+        "set",
         flow_key(state),
         {
             "binding": binding_hash(binding),

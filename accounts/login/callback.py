@@ -10,6 +10,7 @@ cache going down) leaves no new session and no session record, and records LOGIN
 when the database answers.
 """
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -17,7 +18,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from django.contrib.auth import alogin
+from django.contrib.auth import login
+from django.db import transaction
 
 from authsite import metrics
 from authsite.db import in_thread, thread_cache
@@ -27,7 +29,7 @@ from ..api.base import SERVICE_ERRORS
 from ..models import AuditEvent, AuditType, LoginSession
 from ..requestkit import request_meta
 from ..tokens.handoff import create_handoff_code
-from ..upsert import LoginRefused, aupsert_identity, login_succeeded_event
+from ..upsert import LoginRefused, login_succeeded_event, upsert_person
 from . import oidc, step_up
 from .begin import BINDING_COOKIE, FLOW_TTL, binding_hash, flow_key
 from .logout import end_login_session
@@ -129,7 +131,6 @@ async def complete_login(request) -> LoginDone:
             )
         if app_settings.organization_required() and not org_id:
             raise LoginFailed("organisation_required", "This login must be for an organisation.")
-        upserted = await aupsert_identity(claims["iss"], claims)
     except oidc.OIDCError as exc:
         await _record_failure(meta, exc.code, exc.reason, claims)
         raise LoginFailed(exc.code, exc.reason, exc.status) from None
@@ -142,62 +143,65 @@ async def complete_login(request) -> LoginDone:
         raise
 
     try:
-        return await _start_session(request, upserted, claims, flow, meta)
+        login_code = await _finish_login(request, claims, flow, meta)
+    except LoginRefused as exc:
+        await _record_failure(meta, exc.code, exc.reason, claims)
+        raise LoginFailed(exc.code, exc.reason) from None
     except SERVICE_ERRORS as exc:
         # No session stays (and none is saved with the answer when even the flush
         # failed); the failure is recorded when the database still answers.
         with contextlib.suppress(*SERVICE_ERRORS):
-            await request.session.aflush()
+            await in_thread(request.session.flush)()
         request.session.modified = False
         with contextlib.suppress(*SERVICE_ERRORS):
             await _record_failure(meta, "service_unavailable", str(exc), claims)
         raise
-
-
-async def _start_session(request, upserted, claims: dict, flow: dict, meta) -> LoginDone:
-    """Start the new session of a login, with its record, its audit event and, in token
-    mode, its login code; return where the browser goes next."""
-    user = upserted.user
-    # Always a new session (docs/architecture.md): the one it replaces ends for good,
-    # with its token families, and flushing makes alogin cycle the key.
-    previous_key = request.session.session_key
-    if previous_key:
-        await in_thread(end_login_session)(previous_key, "replaced")
-    await request.session.aflush()
-    await alogin(request, user, backend="accounts.backends.ActiveAccountBackend")
-    request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
-    login_code = await _record_login(request.session.session_key, upserted, claims, flow, meta)
     metrics.count(metrics.LOGINS_SUCCEEDED)
     if login_code is not None:
         return LoginDone(_with_fragment(flow["next"], f"login_code={login_code}"))
     return LoginDone(flow["next"])
 
 
-_create_handoff_code = in_thread(create_handoff_code)
-
-
-async def _record_login(session_key: str, upserted, claims: dict, flow: dict, meta) -> str | None:
-    """Record the session, then in token mode its login code, then the LOGIN_SUCCEEDED
-    event; return the login code or None. When a step after the record fails, delete the
-    record again (errors suppressed) and re-raise."""
-    record = await LoginSession.objects.acreate(
-        session_key=session_key,
-        user=upserted.user,
-        identity=upserted.identity,
-        idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
-        ip=meta.ip,
-        user_agent=meta.user_agent,
-    )
+async def _finish_login(request, claims: dict, flow: dict, meta) -> str | None:
+    """Run the login's database work (``_upsert_and_start``) and return its login code;
+    when the browser goes away meanwhile, let the work finish, then delete the session
+    record it wrote, so no record outlives its login."""
+    work = asyncio.ensure_future(_upsert_and_start(request, claims, flow, meta))
     try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+            await in_thread(end_login_session)(request.session.session_key, "abandoned")
+        raise
+
+
+@in_thread
+def _upsert_and_start(request, claims: dict, flow: dict, meta) -> str | None:
+    """Upsert the person of the verified claims, then start their new session in one
+    transaction, with its record, in token mode its login code, and its LOGIN_SUCCEEDED
+    event; return the login code or None. Raise LoginRefused (nothing written) for a
+    deactivated user or organisation."""
+    upserted = upsert_person(claims["iss"], claims)
+    with transaction.atomic():
+        # Always a new session (docs/architecture.md): the one it replaces ends for
+        # good, with its token families, and flushing makes login() cycle the key.
+        if previous_key := request.session.session_key:
+            end_login_session(previous_key, "replaced")
+        request.session.flush()
+        login(request, upserted.user, backend="accounts.backends.ActiveAccountBackend")
+        request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
+        session_key = request.session.session_key
+        LoginSession.objects.create(
+            session_key=session_key,
+            user=upserted.user,
+            identity=upserted.identity,
+            idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else "",
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+        )
         login_code = None
         if flow["mode"] == "token":
-            login_code = await _create_handoff_code(
-                upserted.user, flow["handoff_challenge"], session_key
-            )
-        await login_succeeded_event(upserted, meta).asave()
-    except BaseException:
-        # Cancellation too (the browser went away): no record outlives its login.
-        with contextlib.suppress(*SERVICE_ERRORS):
-            await LoginSession.objects.filter(pk=record.pk).adelete()
-        raise
+            login_code = create_handoff_code(upserted.user, flow["handoff_challenge"], session_key)
+        login_succeeded_event(upserted, meta).save()
     return login_code

@@ -1,18 +1,14 @@
-"""Default tool access and members' application access, through the sync functions and
-their async variants alike: idempotent, and settled by the database when many callers
-race."""
+"""Default tool access and members' application access: idempotent, and settled by the
+database when many callers race."""
 
 import threading
 from types import SimpleNamespace
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import connection
 
 from accounts.models import User
 from organisations.access import (
-    agrant_default_tool_access,
-    agrant_member_application_access,
     grant_default_tool_access,
     grant_member_application_access,
     setup_organisation_access,
@@ -43,16 +39,11 @@ def organisation(db):
     return Organisation.objects.create(name="Acme", slug="acme")
 
 
-@pytest.fixture(params=["sync", "async"])
-def grant(request):
-    """The two grants, ``default`` and ``member``, through one of their entry points."""
-    if request.param == "sync":
-        return SimpleNamespace(
-            default=grant_default_tool_access, member=grant_member_application_access
-        )
+@pytest.fixture
+def grant():
+    """The two grants, ``default`` and ``member``."""
     return SimpleNamespace(
-        default=async_to_sync(agrant_default_tool_access),
-        member=async_to_sync(agrant_member_application_access),
+        default=grant_default_tool_access, member=grant_member_application_access
     )
 
 
@@ -150,20 +141,20 @@ def test_setup_organisation_access_covers_every_member_once(default_tools, organ
         ) == set(DEFAULT_CODES)
 
 
-async def _agrant_all(organisation):
-    """Grant the organisation its default access, then each member theirs, on the async
-    ORM, as a first login does for the organisation and its member."""
-    await agrant_default_tool_access(organisation)
-    async for member in organisation.members.all():
-        await agrant_member_application_access(member)
+def _grant_all(organisation):
+    """Grant the organisation its default access, then each member theirs, as a first
+    login does for the organisation and its member."""
+    grant_default_tool_access(organisation)
+    for member in organisation.members.all():
+        grant_member_application_access(member)
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "setup_access",
-    [setup_organisation_access, async_to_sync(_agrant_all)],
-    ids=["sync", "async"],
+    [setup_organisation_access, _grant_all],
+    ids=["setup", "grants"],
 )
 def test_concurrent_setups_leave_one_row_per_tool_and_member(default_tools, setup_access):
     organisation = Organisation.objects.create(name="Race", slug="race")

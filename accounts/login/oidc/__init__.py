@@ -1,7 +1,8 @@
 """The Auth0 (OpenID Connect) client. It knows nothing of models: it turns HTTP and JWTs
 into verified claims, and raises OIDCError subclasses with stable codes otherwise.
 
-May import: accounts.app_settings, accounts.logcontext, authsite.metrics.
+May import: accounts.app_settings, accounts.logcontext, authsite.db (the shared cache in
+the database threads), authsite.metrics.
 """
 
 from .client import authorization_url, end_session_url, exchange_code, logout_url

@@ -11,9 +11,10 @@ hammer the provider.
 import hashlib
 import time
 
-from django.core.cache import cache
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from authsite.db import acache
 
 from ... import app_settings
 from .errors import InvalidToken, OIDCError, ProviderUnavailable
@@ -36,7 +37,7 @@ def _unknown_kid_key(kid: str, issuer: str) -> str:
 
 
 async def _cached(kind: str, issuer: str, fetch, *, force: bool = False):
-    entry = await cache.aget(_key(kind, issuer))
+    entry = await acache("get", _key(kind, issuer))
     if entry and not force and time.time() - entry["fetched_at"] < app_settings.metadata_ttl():
         return entry["value"]
     try:
@@ -45,8 +46,8 @@ async def _cached(kind: str, issuer: str, fetch, *, force: bool = False):
         if entry:
             return entry["value"]
         raise
-    await cache.aset(
-        _key(kind, issuer), {"value": value, "fetched_at": time.time()}, KEEP_STALE_FOR
+    await acache(
+        "set", _key(kind, issuer), {"value": value, "fetched_at": time.time()}, KEEP_STALE_FOR
     )
     return value
 
@@ -82,30 +83,34 @@ async def _fetch_jwks(jwks_uri: str) -> dict:
 
 async def jwks(issuer: str | None = None, *, force: bool = False) -> KeySet:
     """Return the provider's signing keys."""
-    metadata = await discovery(issuer)
-    issuer = metadata["issuer"]
-    document = await _cached("jwks", issuer, lambda: _fetch_jwks(metadata["jwks_uri"]), force=force)
+    return await _jwks_of(await discovery(issuer), force=force)
+
+
+async def _jwks_of(metadata: dict, *, force: bool = False) -> KeySet:
+    document = await _cached(
+        "jwks", metadata["issuer"], lambda: _fetch_jwks(metadata["jwks_uri"]), force=force
+    )
     return KeySet.import_key_set(document)
 
 
-async def key_set_for(kid: str | None, issuer: str | None = None) -> KeySet:
-    """Return the JWKS, refetched once (throttled across processes) when ``kid`` is
-    unknown; raise InvalidToken when the provider does not publish ``kid``."""
-    metadata = await discovery(issuer)
+async def key_set_for(kid: str | None, metadata: dict) -> KeySet:
+    """Return the JWKS of the provider ``metadata`` (its discovery document) describes,
+    refetched once (throttled across processes) when ``kid`` is unknown; raise
+    InvalidToken when the provider does not publish ``kid``."""
     issuer = metadata["issuer"]
-    key_set = await jwks(issuer)
+    key_set = await _jwks_of(metadata)
     if kid is None or any(key.kid == kid for key in key_set.keys):
         return key_set
-    if await cache.aget(_unknown_kid_key(kid, issuer)):
+    if await acache("get", _unknown_kid_key(kid, issuer)):
         raise InvalidToken(f"the signing key {kid!r} is not published by the provider")
     # cache.add is atomic in every shared backend: one caller per window refetches.
-    if await cache.aadd(_key("jwks-refetch", issuer), True, JWKS_REFETCH_THROTTLE):
-        key_set = await jwks(issuer, force=True)
+    if await acache("add", _key("jwks-refetch", issuer), True, JWKS_REFETCH_THROTTLE):
+        key_set = await _jwks_of(metadata, force=True)
         if any(key.kid == kid for key in key_set.keys):
             return key_set
     else:
-        key_set = await jwks(issuer)
+        key_set = await _jwks_of(metadata)
         if any(key.kid == kid for key in key_set.keys):
             return key_set
-    await cache.aset(_unknown_kid_key(kid, issuer), True, UNKNOWN_KID_TTL)
+    await acache("set", _unknown_kid_key(kid, issuer), True, UNKNOWN_KID_TTL)
     raise InvalidToken(f"the signing key {kid!r} is not published by the provider")

@@ -50,13 +50,13 @@ def unverified_claims(token: str) -> dict:
     return claims if isinstance(claims, dict) else {}
 
 
-async def _verify_signature(token: str, *, issuer: str | None = None) -> jwt.Token:
+async def _verify_signature(token: str, metadata: dict) -> jwt.Token:
     header = _header(token)
     algorithms = app_settings.id_token_algorithms()
     if header.get("alg") not in algorithms:
         raise InvalidToken(f"the token's algorithm {header.get('alg')!r} is not allowed")
     kid = header.get("kid")
-    key_set = await key_set_for(kid, issuer)
+    key_set = await key_set_for(kid, metadata)
     if kid is None:
         candidates = [key for key in key_set.keys if key.get("use", "sig") == "sig"]
         if len(candidates) != 1:
@@ -80,7 +80,7 @@ async def verify_id_token(
     if not isinstance(id_token, str) or not id_token:
         raise InvalidToken("the provider returned no ID token")
     metadata = await discovery()
-    token = await _verify_signature(id_token)
+    token = await _verify_signature(id_token, metadata)
     claims = CodeIDToken(
         token.claims,
         token.header,
@@ -113,7 +113,7 @@ async def verify_access_token(access_token: str, *, audience: str, now: int | No
     """Verify a provider-issued JWT access token for our API (``audience``) and return
     its claims; raise InvalidToken when it fails a check."""
     metadata = await discovery()
-    token = await _verify_signature(access_token)
+    token = await _verify_signature(access_token, metadata)
     options = {
         "iss": {"essential": True, "value": metadata["issuer"]},
         "sub": {"essential": True},
@@ -144,7 +144,7 @@ async def verify_logout_token(logout_token: str, *, now: int | None = None) -> d
     if not isinstance(logout_token, str) or not logout_token:
         raise InvalidToken("no logout token", code="invalid_request")
     metadata = await discovery()
-    token = await _verify_signature(logout_token)
+    token = await _verify_signature(logout_token, metadata)
     if str(token.header.get("typ", "")).lower() not in ("logout+jwt", "application/logout+jwt"):
         raise InvalidToken("the logout token's typ is not logout+jwt", code="invalid_request")
     now = now or int(time.time())
