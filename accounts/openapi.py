@@ -9,7 +9,13 @@ schemathesis checks every real answer against this description.
 """
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -82,7 +88,12 @@ class Csrf(serializers.Serializer):
 
 class TokenPair(serializers.Serializer):
     access_token = serializers.CharField()
-    token_type = serializers.ChoiceField(["Bearer"])
+    token_type = serializers.ChoiceField(
+        ["Bearer", "DPoP"],
+        help_text="`DPoP` when the pair is bound to the key of the request's DPoP proof: "
+        "use the access token as `Authorization: DPoP`, with a proof, and refresh with a "
+        "proof by the same key.",
+    )
     expires_in = serializers.IntegerField()
     refresh_token = serializers.CharField()
 
@@ -111,7 +122,9 @@ class RevokeRequest(serializers.Serializer):
 def _errors(*statuses):
     described = {
         400: "Bad input.",
-        401: "Not authenticated, or the token is invalid, expired, reused or revoked.",
+        401: "Not authenticated, or the token is invalid, expired, reused or revoked; or "
+        "the DPoP proof is invalid or by another key than the token's (`invalid_dpop_proof`), "
+        "or lacks this server's nonce (`use_dpop_nonce`, the nonce in `DPoP-Nonce`).",
         403: "Forbidden: CSRF token or Origin missing or wrong.",
         404: "Not found.",
         405: "Method not allowed.",
@@ -122,7 +135,37 @@ def _errors(*statuses):
 
 
 COMMON = (405, 429, 503)
-BEARER_OR_COOKIE = [{"bearerAuth": []}, {"cookieAuth": []}]
+TOKEN_OR_COOKIE = [{"bearerAuth": []}, {"dpopAuth": []}, {"cookieAuth": []}]
+
+# RFC 9449: the proof a request may carry, and what answers say about proofs.
+DPOP = [
+    OpenApiParameter(
+        "DPoP",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="A DPoP proof (RFC 9449): a JWT with `typ` dpop+jwt, `alg` ES256, ES384, "
+        "EdDSA or Ed25519, the public `jwk`, and claims `htm`, `htu`, `iat`, `jti` (`ath`, "
+        "the hash of the access token, with one; `nonce` with DPOP_NONCE). Binds a new "
+        "token pair to its key; required with a bound token. Any proof sent is verified.",
+    ),
+    OpenApiParameter(
+        "DPoP-Nonce",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="With DPOP_NONCE, a fresh nonce of this server, on every answer to a "
+        "request with a DPoP proof.",
+        response=True,
+    ),
+    OpenApiParameter(
+        "WWW-Authenticate",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description='The challenge of a refused token or proof: `Bearer error="..."`, or '
+        '`DPoP error="...", algs="ES256 ES384 EdDSA Ed25519"` for a DPoP proof or a '
+        "DPoP-bound token.",
+        response=[401],
+    ),
+]
 
 
 class CsrfDoc(APIView):
@@ -130,7 +173,8 @@ class CsrfDoc(APIView):
         operation_id="auth_csrf",
         summary="Get a CSRF token (and the CSRF cookie)",
         auth=[],
-        responses={200: Csrf, **_errors(*COMMON)},
+        parameters=DPOP,
+        responses={200: Csrf, **_errors(401, *COMMON)},
     )
     def get(self, request): ...
 
@@ -139,7 +183,8 @@ class MeDoc(APIView):
     @extend_schema(
         operation_id="auth_me",
         summary="Who the caller is",
-        auth=BEARER_OR_COOKIE,
+        auth=TOKEN_OR_COOKIE,
+        parameters=DPOP,
         responses={200: Me, **_errors(401, *COMMON)},
     )
     def get(self, request): ...
@@ -152,8 +197,12 @@ class TokenDoc(APIView):
         description="For an authenticated caller (Bearer, or the session cookie with the CSRF "
         "token and a trusted Origin), or with `login_code` + `handoff_verifier` from the "
         "cross-site token handoff (no cookie, no CSRF token). A cookie caller also gets the "
-        "refresh token as an HttpOnly cookie scoped to /api/v1/auth/.",
-        auth=[*BEARER_OR_COOKIE, {}],
+        "refresh token as an HttpOnly cookie scoped to /api/v1/auth/. With a DPoP proof a "
+        "new pair is bound to its key (`token_type` DPoP); a pair minted from an access "
+        "token keeps that token's binding. With DPOP_REQUIRED a login code is redeemed only "
+        "with a proof (401 `invalid_dpop_proof`, the code unspent).",
+        auth=[*TOKEN_OR_COOKIE, {}],
+        parameters=DPOP,
         request=TokenRequest,
         responses={200: TokenPair, **_errors(400, 401, 403, *COMMON)},
     )
@@ -165,8 +214,11 @@ class RefreshDoc(APIView):
         operation_id="auth_refresh",
         summary="Rotate a refresh token",
         description="The presented token is spent and a new pair returned. 401 errors: "
-        "`invalid_token`, `token_expired`, `token_reused`, `user_inactive`.",
+        "`invalid_token`, `token_expired`, `token_reused`, `user_inactive`, "
+        "`invalid_dpop_proof` (a token bound to a DPoP key, without a proof by that key: "
+        "nothing is spent), `use_dpop_nonce`. The new pair keeps the family's binding.",
         auth=[{"refreshCookie": []}, {}],
+        parameters=DPOP,
         request=RefreshRequest,
         responses={200: TokenPair, **_errors(400, 401, 403, *COMMON)},
     )
@@ -178,13 +230,14 @@ class RevokeDoc(APIView):
         operation_id="auth_revoke",
         summary="Revoke a refresh token's family (RFC 7009)",
         auth=[],
+        parameters=DPOP,
         request=RevokeRequest,
         responses={
             200: OpenApiResponse(
                 inline_serializer("Revoked", {}),
                 description="Always the same answer, whether the token was known or not.",
             ),
-            **_errors(400, 403, *COMMON),
+            **_errors(400, 401, 403, *COMMON),
         },
     )
     def post(self, request): ...
@@ -203,7 +256,8 @@ class SessionsDoc(APIView):
         operation_id="auth_sessions",
         summary="The caller's sessions",
         description=SESSIONS_DESCRIPTION,
-        auth=BEARER_OR_COOKIE,
+        auth=TOKEN_OR_COOKIE,
+        parameters=DPOP,
         responses={200: Sessions, **_errors(401, *COMMON)},
     )
     def get(self, request): ...
@@ -212,7 +266,8 @@ class SessionsDoc(APIView):
         operation_id="auth_sessions_end_others",
         summary="End every session of the caller but the current one",
         description="Counted against RATE_LIMIT_TOKEN per client IP and per user.",
-        auth=BEARER_OR_COOKIE,
+        auth=TOKEN_OR_COOKIE,
+        parameters=DPOP,
         responses={200: Ended, **_errors(401, 403, *COMMON)},
     )
     def delete(self, request): ...
@@ -224,7 +279,8 @@ class SessionDoc(APIView):
         summary="End one of the caller's sessions",
         description="Another person's session, an unknown or ended one, and a malformed id "
         "are all 404. Counted against RATE_LIMIT_TOKEN per client IP and per user.",
-        auth=BEARER_OR_COOKIE,
+        auth=TOKEN_OR_COOKIE,
+        parameters=DPOP,
         responses={
             204: OpenApiResponse(description="Ended."),
             **_errors(401, 403, 404, *COMMON),
@@ -237,7 +293,8 @@ class FeaturesDoc(APIView):
     @extend_schema(
         operation_id="features",
         summary="Feature flags evaluated for the caller",
-        auth=BEARER_OR_COOKIE,
+        auth=TOKEN_OR_COOKIE,
+        parameters=DPOP,
         responses={200: Features, **_errors(401, *COMMON)},
     )
     def get(self, request): ...
@@ -247,7 +304,8 @@ class ApplicationsDoc(APIView):
     @extend_schema(
         operation_id="applications",
         summary="Applications the caller may open",
-        auth=BEARER_OR_COOKIE,
+        auth=TOKEN_OR_COOKIE,
+        parameters=DPOP,
         responses={200: Applications, **_errors(401, *COMMON)},
     )
     def get(self, request): ...

@@ -331,6 +331,12 @@ SPECTACULAR_SETTINGS = {
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "dpopAuth": {
+                "type": "http",
+                "scheme": "DPoP",
+                "description": "An access token bound to a DPoP key (RFC 9449), with a "
+                "proof by that key in the DPoP header.",
+            },
             "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
             "refreshCookie": {"type": "apiKey", "in": "cookie", "name": "refresh_token"},
         }
