@@ -83,6 +83,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["email"]
+        # The admin lists people by email (the unique index is on lower(email)).
+        indexes = [models.Index(fields=["email"], name="user_email_idx")]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_unique_ci"),
             models.CheckConstraint(condition=Q(role__in=Role.values), name="user_role_valid"),
@@ -173,6 +175,8 @@ class TokenFamily(models.Model):
 
     class Meta:
         verbose_name_plural = "token families"
+        # prune_tokens walks the families by age.
+        indexes = [models.Index(fields=["created_at"], name="token_family_created_idx")]
 
     def __str__(self):
         return f"token family {self.id}"
@@ -192,7 +196,16 @@ class RefreshToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["expires_at"], name="refresh_token_expires_idx")]
+        indexes = [
+            models.Index(fields=["expires_at"], name="refresh_token_expires_idx"),
+            # A family's spendable token (accounts.login.logout.live_families): one per
+            # live family, where every rotation leaves a spent token behind.
+            models.Index(
+                fields=["family"],
+                condition=Q(used_at__isnull=True, revoked_at__isnull=True),
+                name="refresh_token_unspent_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"refresh token {self.pk} of family {self.family_id}"
@@ -275,6 +288,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # An organisation's events, newest first (its admin's list).
+        indexes = [
+            models.Index(fields=["organisation", "-created_at"], name="audit_organisation_idx")
+        ]
 
     def __str__(self):
         return f"{self.type} at {self.created_at:%Y-%m-%d %H:%M:%S}"

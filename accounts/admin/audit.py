@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.dispatch import receiver
 
-from organisations.admin import TenantScopedAdmin, access_changed
+from organisations.admin import OrganisationFilter, TenantScopedAdmin, access_changed
 from organisations.admin.columns import column
 
 from ..login import step_up
@@ -58,11 +58,10 @@ class AuditEventAdmin(TenantScopedAdmin):
         column("organisation", "Organisation"),
         column("ip", "IP"),
     )
-    list_filter = ("type", "created_at", ("organisation", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("type", "created_at", ("organisation", OrganisationFilter))
     list_select_related = ("user", "organisation")
     search_fields = ("user__email",)
     search_help_text = "Search by the email of the person concerned."
-    date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
         return False

@@ -24,11 +24,12 @@ sessions, deactivate people or change access in bulk ask first
 
 from . import flags, tools  # noqa: F401  (register the model admins)
 from .changes import access_changed
-from .scoping import TenantScopedAdmin, TenantScopedInline
+from .scoping import OrganisationFilter, TenantScopedAdmin, TenantScopedInline
 from .tenants import OrganisationAdmin
 
 __all__ = [
     "OrganisationAdmin",
+    "OrganisationFilter",
     "TenantScopedAdmin",
     "TenantScopedInline",
     "access_changed",

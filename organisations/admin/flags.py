@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from ..models import FeatureFlag, OrganisationFeatureOverride, UserFeatureOverride
 from .columns import column
-from .scoping import TenantScopedAdmin, TenantScopedInline
+from .scoping import OrganisationFilter, TenantScopedAdmin, TenantScopedInline
 
 
 class FeatureFlagForm(forms.ModelForm):
@@ -57,7 +57,7 @@ class OrganisationFeatureOverrideAdmin(TenantScopedAdmin):
         "enabled",
         column("expires_at", "Expires"),
     )
-    list_filter = ("flag", "enabled", ("organisation", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("flag", "enabled", ("organisation", OrganisationFilter))
     list_select_related = ("flag", "organisation")
     search_fields = ("flag__key", "organisation__name")
 
@@ -67,7 +67,7 @@ class UserFeatureOverrideAdmin(TenantScopedAdmin):
     organisation_path = ("user", "organisation_id")
     organisation_admin_may_edit = True
     list_display = ("flag", column("user", "User"), "enabled", column("expires_at", "Expires"))
-    list_filter = ("flag", "enabled", ("user__organisation", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("flag", "enabled", ("user__organisation", OrganisationFilter))
     list_select_related = ("flag", "user")
     search_fields = ("flag__key", "user__email")
     raw_id_fields = ("user",)

@@ -11,7 +11,7 @@ from ..models import Organisation, OrganisationDomain, OrganisationToolAccess
 from ..roles import is_super_admin
 from .changes import access_changed, announce
 from .columns import column
-from .scoping import TenantScopedAdmin, TenantScopedInline
+from .scoping import OrganisationFilter, TenantScopedAdmin, TenantScopedInline
 
 
 def describe_default_access(modeladmin, request, queryset) -> Confirmation:
@@ -209,6 +209,6 @@ class OrganisationDomainAdmin(TenantScopedAdmin):
     organisation_path = ("organisation_id",)
     form = OrganisationDomainForm
     list_display = ("domain", column("organisation", "Organisation"), "verified")
-    list_filter = ("verified", ("organisation", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("verified", ("organisation", OrganisationFilter))
     list_select_related = ("organisation",)
     search_fields = ("domain", "organisation__name")

@@ -6,7 +6,7 @@ from ..models import OrganisationToolAccess, Tool, UserApplicationAccess
 from ..roles import admin_organisation_id
 from .changes import AccessAuditMixin
 from .columns import column
-from .scoping import TenantScopedAdmin
+from .scoping import OrganisationFilter, TenantScopedAdmin
 
 
 @admin.register(Tool)
@@ -36,7 +36,7 @@ class OrganisationToolAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
         "tool",
         "enabled",
         "tier",
-        ("organisation", admin.RelatedOnlyFieldListFilter),
+        ("organisation", OrganisationFilter),
     )
     list_select_related = ("organisation", "tool")
     search_fields = ("organisation__name", "organisation__slug", "tool__code")
@@ -61,9 +61,12 @@ class UserApplicationAccessAdmin(AccessAuditMixin, TenantScopedAdmin):
     list_filter = (
         "tool",
         "has_access",
-        ("user__organisation", admin.RelatedOnlyFieldListFilter),
+        ("user__organisation", OrganisationFilter),
     )
     list_select_related = ("user__organisation", "tool", "granted_by")
+    # Along the unique (user, tool) index: newest first, an organisation admin's page
+    # walked every other organisation's rows to find theirs.
+    ordering = ("user", "tool")
     search_fields = ("user__email", "user__name", "tool__code")
     raw_id_fields = ("user",)
     readonly_fields = ("granted_by", "granted_at")
