@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from bench import prepare
 from bench.idp_server import CLIENT_ID, CLIENT_SECRET
 from bench.prepare import ROOT
+from bench.scenarios import dpop as dpop_scenario
 from bench.scenarios import hot as hot_scenarios
 from bench.scenarios import metrics as metrics_scenario
 from bench.scenarios import refresh as refresh_scenario
@@ -37,7 +38,7 @@ from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
 # Only when named (storm-defaults is also part of "storm").
-EXTRA_SCENARIOS = ("storm-defaults", "endpoints", "metrics")
+EXTRA_SCENARIOS = ("storm-defaults", "endpoints", "metrics", "dpop")
 SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
 
 
@@ -119,6 +120,8 @@ def refresh_tokens_needed(settings: Settings, scenarios) -> tuple[int, int]:
         )
     if "profile" in scenarios:
         total += 100 + profile
+    if "dpop" in scenarios:
+        total += dpop_scenario.tokens_needed(settings)
     return total, profile
 
 
@@ -261,6 +264,10 @@ def main(argv=None) -> int:
         if "metrics" in scenarios:
             print("Metrics: the same requests with counting on and off", flush=True)
             metrics_cost = metrics_scenario.measure(bench)
+        dpop_cost = None
+        if "dpop" in scenarios:
+            print("DPoP: refresh rotations with and without proofs", flush=True)
+            dpop_cost = dpop_scenario.measure(bench)
         if "profile" in scenarios:
             print("Profiles (py-spy)", flush=True)
             if hot is None:  # the profile drives /me with the same wrk script
@@ -295,6 +302,7 @@ def main(argv=None) -> int:
                     "reference": asdict(reference) if reference else None,
                     "endpoints": asdict(endpoint_rows) if endpoint_rows else None,
                     "metrics": asdict(metrics_cost) if metrics_cost else None,
+                    "dpop": asdict(dpop_cost) if dpop_cost else None,
                     "profiles": [asdict(p) for p in profiles],
                 },
                 default=str,

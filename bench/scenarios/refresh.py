@@ -84,9 +84,9 @@ def _children(database_url: str, tokens: list[str]) -> int:
         ).fetchone()[0]
 
 
-def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
+def _refresh_run(bench: Bench, server: Server, tokens: list[str], requests=None) -> RefreshRun:
     """Present each of ``tokens`` once, ``refresh_concurrency`` in flight, and return
-    the run."""
+    the run; ``requests`` present them otherwise (with a DPoP proof, say)."""
     workers = server.worker_pids()
     per_worker = [cpu_seconds([pid]) for pid in workers]
     meter = _meter(bench, server)
@@ -95,7 +95,7 @@ def _refresh_run(bench: Bench, server: Server, tokens: list[str]) -> RefreshRun:
         client.fire(
             "127.0.0.1",
             server.port,
-            [refresh_request(t) for t in tokens],
+            requests or [refresh_request(t) for t in tokens],
             bench.settings.refresh_concurrency,
         )
     )
