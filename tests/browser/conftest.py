@@ -1,13 +1,16 @@
 """A real Chromium (Debian's, at /usr/bin/chromium; Playwright never downloads one)
 driving the demo web app in demo/, the API under uvicorn and the local identity provider.
 
-Two deployments of the API share one database of their own, seeded with `seed_demo`:
+The deployments of the API share one database of their own, seeded with `seed_demo`:
 
 - cross-site: the demo app on `http://localhost:<demo port>`, the API on
   `http://127.0.0.1:<port>`, `COOKIE_SAMESITE=None` and `Secure` (Chromium treats both
   loopback hosts as potentially trustworthy, so Secure cookies are stored over http);
 - same-site: the demo app on `http://127.0.0.1:<demo port>`, the API on
   `http://127.0.0.1:<other port>`, `COOKIE_SAMESITE=Lax` (ports do not make sites).
+
+A third, cross-site like the first with `DPOP_NONCE=true`, starts only for the tests that
+ask for it.
 
 Each test gets a fresh browser profile. Third-party cookies are controlled by the profile
 preference `profile.cookie_controls_mode`, written to `<profile>/Default/Preferences`
@@ -156,7 +159,7 @@ class Deployment:
         return f"{self.app}/?api={self.api}"
 
 
-def _deploy(database, idp_server, app: str, samesite: str) -> Deployment:
+def _deploy(database, idp_server, app: str, samesite: str, **settings) -> Deployment:
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     env = {
@@ -171,6 +174,7 @@ def _deploy(database, idp_server, app: str, samesite: str) -> Deployment:
         # Every request comes from 127.0.0.1; the limits are not what these tests test.
         "RATE_LIMIT_LOGIN": "1000/m",
         "RATE_LIMIT_TOKEN": "1000/m",
+        **settings,
     }
     return Deployment(api, app, samesite, Server(database, env, port=port))
 
@@ -178,6 +182,17 @@ def _deploy(database, idp_server, app: str, samesite: str) -> Deployment:
 @pytest.fixture(scope="session")
 def cross_site(browser_database, idp_server, demo_site):
     deployment = _deploy(browser_database, idp_server, demo_site.origin("localhost"), "None")
+    yield deployment
+    deployment.server.stop()
+    deployment.server.assert_clean_log()
+
+
+@pytest.fixture(scope="session")
+def cross_site_with_dpop_nonces(browser_database, idp_server, demo_site):
+    """The cross-site deployment whose DPoP proofs must carry a nonce of the API's."""
+    deployment = _deploy(
+        browser_database, idp_server, demo_site.origin("localhost"), "None", DPOP_NONCE="true"
+    )
     yield deployment
     deployment.server.stop()
     deployment.server.assert_clean_log()
