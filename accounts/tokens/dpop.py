@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -117,15 +118,25 @@ def verify_proof(
         raise _refused("The DPoP proof's jwk must be a public key.")
     _check_claims(claims, method=method, url=url, access_token=access_token, now=now)
     try:
-        key = jwk.import_key(public_key)
-        valid = not key.is_private and jws.validate_compact(obj, key, registry=_REGISTRY)
+        key, jkt = _public_key(json.dumps(public_key, sort_keys=True))
+        valid = jws.validate_compact(obj, key, registry=_REGISTRY)
     except (JoseError, ValueError, TypeError):
         valid = False
     if not valid:
         raise _refused("The DPoP proof's signature does not verify with its jwk.")
     if nonce_required and not is_live_nonce(claims.get("nonce"), now):
         raise TokenError(USE_NONCE, "Sign the DPoP proof with the nonce in DPoP-Nonce.")
-    return Proof(jkt=key.thumbprint(), jti=claims["jti"])
+    return Proof(jkt=jkt, jti=claims["jti"])
+
+
+@lru_cache(maxsize=1024)
+def _public_key(value: str) -> tuple[jwk.Key, str]:
+    """Return the public key a JWK (in JSON) states and its RFC 7638 thumbprint, for
+    the proofs a client signs with one key; raise ValueError for a private key."""
+    key = jwk.import_key(json.loads(value))
+    if key.is_private:
+        raise ValueError("not a public key")
+    return key, key.thumbprint()
 
 
 def _check_claims(claims: dict, *, method: str, url: str, access_token, now: float) -> None:

@@ -13,6 +13,7 @@ from django.urls import resolve
 from accounts import keys, logcontext, ratelimit
 from accounts.api.base import SERVICE_ERRORS, ApiError, unavailable_dependency
 from accounts.api.bearer import is_app_token_issuer
+from accounts.api.dpop import LANE_PROOF, averify_request
 from accounts.api.endpoint import read_json
 from accounts.requestkit import base_url
 from accounts.token_views import presented_refresh_token
@@ -24,6 +25,7 @@ from accounts.tokens.access import (
     unverified_claims,
 )
 from accounts.tokens.base import TokenError
+from accounts.tokens.dpop import new_nonce
 from accounts.views import me_body
 from authsite import metrics
 
@@ -120,14 +122,9 @@ async def _answer(scope, receive):
     """Return the lane's answer, (headers, body), or None for Django to answer; and the
     ``receive`` that Django then reads the request's body from."""
     answer = None
-    if (
-        settings.FAST_LANE
-        and not scope.get("root_path")
-        and on_postgresql()
-        and not _has_dpop_proof(scope)
-    ):
+    if settings.FAST_LANE and not scope.get("root_path") and on_postgresql():
         route = (scope["method"], scope["path"])
-        if route == ("GET", ME_PATH):
+        if route == ("GET", ME_PATH) and not _has_dpop_proof(scope):
             answer = await _or_decline(_me(scope))
         elif route == ("POST", REFRESH_PATH):
             messages, body = await _read_body(receive)
@@ -139,8 +136,8 @@ async def _answer(scope, receive):
 
 
 def _has_dpop_proof(scope) -> bool:
-    """Return whether the request sends a DPoP header: Django verifies every proof
-    (accounts.api.dpop), the lane none."""
+    """Return whether the request sends a DPoP header, which the lane verifies only on a
+    refresh."""
     return any(name == DPOP_HEADER for name, _ in scope["headers"])
 
 
@@ -222,12 +219,22 @@ async def _refresh(scope, body: bytes):
     except (ApiError, RequestDataTooBig):
         return None
     try:
+        # Django's own verification; a refused proof's jti is not remembered, so Django
+        # refuses it again the same way.
+        proof = await averify_request(request)
+    except ApiError:
+        return None
+    if proof is not None:
+        request.scope[LANE_PROOF] = proof
+    try:
         signer = await keys.asigner()
     except keys.SigningKeyUnavailable:
         return None
     database = await lane_pool.database()
     async with database.pool.connection(timeout=POOL_WAIT) as conn:
-        grant = await rotate(conn, database.connection, presented, request)
+        grant = await rotate(
+            conn, database.connection, presented, request, proof.jkt if proof else ""
+        )
     if grant is None:
         return None
     answer = pair(grant, issuer=base_url(request), signer=signer)
@@ -236,6 +243,8 @@ async def _refresh(scope, body: bytes):
     )
     if from_cookie:
         headers.extend(refresh_cookie_headers(request, answer["refresh_token"]))
+    if proof is not None and settings.DPOP_NONCE:
+        headers.append((b"dpop-nonce", new_nonce().encode()))
     return headers, content
 
 

@@ -194,8 +194,9 @@ class _Declined(Exception):
     """Rolls the lane's rotation back: Django answers instead."""
 
 
-async def rotate(conn, connection, presented: str, request):
-    """Rotate ``presented`` on the event loop as ``tokens.rotate_refresh_token`` does:
+async def rotate(conn, connection, presented: str, request, dpop_jkt: str = ""):
+    """Rotate ``presented`` on the event loop as ``tokens.rotate_refresh_token`` does,
+    ``dpop_jkt`` the thumbprint of the request's verified DPoP proof ("" without one):
     the same read (``presented_token_query``) and rules (``judge_presented``), the token
     endpoints' rate limits (``acount_token_request``), then the same conditional update
     (``unspent_query``), successor and audit event in one transaction. Return the grant,
@@ -207,7 +208,7 @@ async def rotate(conn, connection, presented: str, request):
     now = timezone.now()
     presented_hash = {"token_hash": hash_token(presented)}
     rows, applications = await _run(conn, PRESENTED, presented_hash, presented_hash)
-    token = judge_presented(rows[0] if rows else None, now)
+    token = judge_presented(rows[0] if rows else None, now, dpop_jkt)
     if isinstance(token, TokenError):
         return None
     meta = request_meta(request)
@@ -229,7 +230,7 @@ async def rotate(conn, connection, presented: str, request):
         return None
     count_rotation(grace=False)
     applications = applications_from_rows(applications)
-    return grant_for(token.user, token.family_id, plaintext, applications)
+    return grant_for(token.user, token.family_id, plaintext, applications, token.dpop_jkt)
 
 
 async def _insert(conn, connection, obj) -> int:
