@@ -64,8 +64,14 @@ def run_seconds(settings: Settings) -> int:
 
 
 def first_logins(settings: Settings) -> int:
-    """Return how many people the provider needs beyond the storm's for first logins."""
+    """Return how many people the provider needs beyond the storm's for the first logins
+    of one measurement."""
     return settings.runs * settings.logins
+
+
+# The servers' environment without these is the documented defaults: the pool's default
+# size, and the local-memory cache (so no shared access cache).
+TUNED_SETTINGS = ("CACHE_URL", "DB_POOL_MAX_SIZE")
 
 
 @dataclass
@@ -99,6 +105,7 @@ class EndpointsResult:
     runs: dict[str, dict[str, dict[int, list[wrk.RunResult]]]]
     logins: dict[str, list[LoginRun]] = field(default_factory=dict)
     load: list[str] = field(default_factory=list)
+    defaults: bool = False  # the project's servers ran with the documented defaults
 
     @property
     def connections(self) -> list[int]:
@@ -153,19 +160,21 @@ class EndpointsResult:
             f"{kind} {self.ms_per_login(kind):.2f} ms (goal {LOGIN_GOALS_MS[kind]:g})"
             for kind in self.logins
         )
+        which = ", documented defaults" if self.defaults else ""
         return [
-            f"endpoints: {ratios} of reference (Django path, c={c})",
-            f"logins: server CPU per login {logins} (Django path)",
+            f"endpoints: {ratios} of reference (Django path, c={c}{which})",
+            f"logins: server CPU per login {logins} (Django path{which})",
         ]
 
 
-def _start(bench: Bench) -> dict[str, servers.Server]:
-    """Start the lane's server, Django's path under ASGI and WSGI, and the reference,
-    all on core 0."""
+def _start(bench: Bench, defaults: bool) -> dict[str, servers.Server]:
+    """Start the lane's server, Django's path under ASGI and WSGI (with the documented
+    defaults when ``defaults``), and the reference, all on core 0."""
     started = {}
+    base = {k: v for k, v in bench.env.items() if not (defaults and k in TUNED_SETTINGS)}
     for path, build, lane in (("lane", "asgi", "true"), ("django", "asgi", "false"),
                               ("wsgi", "wsgi", "false")):  # fmt: skip
-        env = {**bench.env, "FAST_LANE": lane}
+        env = {**base, "FAST_LANE": lane}
         name = f"endpoints-{path}"
         started[path] = start_server(bench.processes, build, env, cpus=SERVER_CPU, name=name)
     started[REFERENCE] = servers.start_reference(
@@ -237,15 +246,16 @@ def _login_run(bench: Bench, server: servers.Server, people: range, kind: str) -
 
 
 def _logins(
-    bench: Bench, server: servers.Server, result: EndpointsResult, lines: list[str]
+    bench: Bench, server: servers.Server, result: EndpointsResult, lines: list[str], offset: int
 ) -> None:
     """Measure returning and first logins on Django's path, ``runs`` of each, the
     order alternating.
 
     The provider's first ``logins`` people are the storm's, of the bench organisation:
     a warm-up logs them in (if no storm did) and fills the server's discovery and JWKS
-    caches. The ``first_logins`` people after them have no organisation; each run of
-    first logins takes ``logins`` of them never seen before."""
+    caches. The people after them have no organisation; each run of first logins takes
+    ``logins`` of them never seen before, from ``offset`` on (each measurement its own
+    ``first_logins``)."""
     s = bench.settings
     _set_token_delay(bench.idp_url, 0.0)
     returning = range(s.logins)
@@ -256,7 +266,7 @@ def _logins(
         print(f"  warm-up logins: {warm.ok}/{warm.logins}, {warm.failures}", flush=True)
     result.logins = {"returning": [], "first": []}
     for n in range(s.runs):
-        first = range(s.logins * (n + 1), s.logins * (n + 2))
+        first = range(s.logins * (n + 1) + offset, s.logins * (n + 2) + offset)
         order = (("returning", returning), ("first", first))
         for kind, people in order if n % 2 == 0 else order[::-1]:
             run = _login_run(bench, server, people, kind)
@@ -269,10 +279,12 @@ def _logins(
             print(lines[-1], flush=True)
 
 
-def measure(bench: Bench) -> EndpointsResult:
-    """Run the scenario (see the module); write its lines to
-    bench/results/endpoints.txt and return the result."""
-    started = _start(bench)
+def measure(bench: Bench, defaults: bool = False, offset: int = 0) -> EndpointsResult:
+    """Run the scenario (see the module), with the documented defaults when
+    ``defaults``, its first logins from the provider's person ``offset`` on (after the
+    storm's); write its lines to bench/results/endpoints.txt (endpoints-defaults.txt)
+    and return the result."""
+    started = _start(bench, defaults)
     result = EndpointsResult(
         labels={server: srv.label for server, srv in started.items()},
         seconds=run_seconds(bench.settings),
@@ -284,38 +296,51 @@ def measure(bench: Bench) -> EndpointsResult:
             for server in started
         },
         load=[loadavg()],
+        defaults=defaults,
     )
     lines: list[str] = []
     _rounds(bench, started, result, lines)
-    _logins(bench, started["django"], result, lines)
+    _logins(bench, started["django"], result, lines, offset)
     result.load.append(loadavg())
     for srv in started.values():
         bench.processes.stop(srv.process)
     for line in result.summary():
         lines.append(line)
         print(line, flush=True)
-    (bench.results / "endpoints.txt").write_text("\n".join(lines) + "\n")
+    name = "endpoints-defaults.txt" if defaults else "endpoints.txt"
+    (bench.results / name).write_text("\n".join(lines) + "\n")
     return result
 
 
 # --- docs/benchmarks.md ------------------------------------------------------------------
 
 
-def endpoints_section(result: EndpointsResult | None) -> list[str]:
-    """Return docs/benchmarks.md's section of the scenario (none when it did not run)."""
-    if result is None:
-        return []
+def endpoints_section(results: list[EndpointsResult]) -> list[str]:
+    """Return docs/benchmarks.md's sections of the scenario, one per measurement (none
+    when it did not run)."""
+    return [line for result in results for line in _section(result)]
+
+
+def _section(result: EndpointsResult) -> list[str]:
     c32, c64 = result.connections
     labels = result.labels
+    environment = (
+        "the documented defaults (the bench's environment without "
+        f"{' and '.join(TUNED_SETTINGS)}: the pool's default size and the local-memory "
+        "cache, so access is read from the database on every request)"
+        if result.defaults
+        else "the bench's environment"
+    )
     out = [
-        "## Both paths: every JSON endpoint and the login callback",
+        "## Both paths: every JSON endpoint and the login callback"
+        + (", documented defaults" if result.defaults else ""),
         "",
         f"Four servers on core 0, side by side, measured one at a time: the project "
         f"({labels['lane']}) with FAST_LANE=true, whose lane answers Bearer `/me` and "
         "passes everything else to Django in the same process, and with FAST_LANE=false, "
         f"Django's path for everything; the WSGI application ({labels['wsgi']}), where "
-        "Django runs each async view through async_to_sync; all three with the bench's "
-        "environment (with the lane on, DB_POOL_MAX_SIZE is shared half and half between "
+        "Django runs each async view through async_to_sync; all three with "
+        f"{environment} (with the lane on, the pool is shared half and half between "
         "Django and the lane); and "
         f"bench/reference's bare `/json` view ({labels['reference']}, default middleware, "
         "no database). wrk with 1 thread on core 1, a Bearer app token of 1 of the seeded "

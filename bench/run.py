@@ -38,7 +38,7 @@ from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
 # Only when named (storm-defaults is also part of "storm").
-EXTRA_SCENARIOS = ("storm-defaults", "endpoints", "metrics", "dpop")
+EXTRA_SCENARIOS = ("storm-defaults", "endpoints", "endpoints-defaults", "metrics", "dpop")
 SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
 
 
@@ -61,7 +61,8 @@ def parse(argv) -> argparse.Namespace:
         "endpoints (every JSON endpoint with FAST_LANE=true and =false under "
         "uvicorn and under gunicorn (WSGI) beside the bare-Django reference under gunicorn, "
         "runs of half --duration, "
-        "and the login callback's CPU per login; about 10 minutes, 4 with --quick) and "
+        "and the login callback's CPU per login; about 10 minutes, 4 with --quick), "
+        "endpoints-defaults (the same with the documented defaults) and "
         "metrics (Bearer /me on the lane and /features on Django's path, with metrics on "
         "and off; about 2 minutes with --quick) run only when named",
     )
@@ -221,7 +222,8 @@ def main(argv=None) -> int:
         prepare.migrate(env)
         bench = Bench(settings, env, processes, {}, results, database.url, database.admin_url,
                       database.name)  # fmt: skip
-        personal = endpoints.first_logins(settings) if "endpoints" in scenarios else 0
+        measured_endpoints = [s for s in ("endpoints", "endpoints-defaults") if s in scenarios]
+        personal = endpoints.first_logins(settings) * len(measured_endpoints)
         bench.idp_url = start_idp(bench, settings.logins, personal)
         env.update(
             AUTH0_ISSUER=bench.idp_url, AUTH0_CLIENT_ID=CLIENT_ID, AUTH0_CLIENT_SECRET=CLIENT_SECRET
@@ -237,7 +239,8 @@ def main(argv=None) -> int:
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         bench.seed = json.loads(seed_file.read_text())
-        hot = refresh = reference = endpoint_rows = metrics_cost = None
+        hot = refresh = reference = metrics_cost = None
+        endpoint_rows = []
         storms, profiles = [], []
         if "hot" in scenarios:
             print("Hot path (and memory)", flush=True)
@@ -258,9 +261,15 @@ def main(argv=None) -> int:
         if "reference" in scenarios:
             print("Reference: a bare Django view", flush=True)
             reference = hot_scenarios.reference(bench)
-        if "endpoints" in scenarios:
-            print("Endpoints: the lane and Django's path beside the reference", flush=True)
-            endpoint_rows = endpoints.measure(bench)
+        for n, scenario in enumerate(measured_endpoints):
+            defaults = scenario == "endpoints-defaults"
+            print(
+                "Endpoints: the lane and Django's path beside the reference"
+                + (", documented defaults" if defaults else ""),
+                flush=True,
+            )
+            offset = n * endpoints.first_logins(settings)
+            endpoint_rows.append(endpoints.measure(bench, defaults, offset))
         if "metrics" in scenarios:
             print("Metrics: the same requests with counting on and off", flush=True)
             metrics_cost = metrics_scenario.measure(bench)
@@ -300,7 +309,7 @@ def main(argv=None) -> int:
                     "storms": [asdict(storm) for storm in storms],
                     "refresh": asdict(refresh) if refresh else None,
                     "reference": asdict(reference) if reference else None,
-                    "endpoints": asdict(endpoint_rows) if endpoint_rows else None,
+                    "endpoints": [asdict(rows) for rows in endpoint_rows],
                     "metrics": asdict(metrics_cost) if metrics_cost else None,
                     "dpop": asdict(dpop_cost) if dpop_cost else None,
                     "profiles": [asdict(p) for p in profiles],
