@@ -1,13 +1,14 @@
 """What this server issues and verifies, after a login: app access tokens (``access``),
 rotating refresh tokens in families (``refresh``), the token handoff's one-time login
-codes (``handoff``), and what they share (``base``: the grant, the caller's row, the
-issuer and audience, the audit row).
+codes (``handoff``), DPoP proofs (``dpop``, RFC 9449), and what they share (``base``:
+the grant, the caller's row, the issuer and audience, the audit row).
 
 Access tokens are JWTs (header ``typ: at+jwt``, RFC 9068; ``alg`` and ``kid`` of the
 signing key, accounts.keys) with ``iss`` = this server's base URL, ``aud`` =
 AUTH0_AUDIENCE or the base URL, ``sub`` = user id, ``org``, ``role``, ``apps`` (codes),
-``fam`` (token family), ``jti``, ``iat``, ``exp``. The platform's applications verify
-them against /.well-known/jwks.json.
+``fam`` (token family), ``jti``, ``iat``, ``exp``, and ``cnf.jkt`` when the family is
+bound to a DPoP key. The platform's applications verify them against
+/.well-known/jwks.json.
 
 Refresh tokens are opaque (256 random bits), stored only as their SHA-256 hex digest,
 and belong to a family (one grant). Presenting one spends it and yields a child

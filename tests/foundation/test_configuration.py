@@ -45,6 +45,8 @@ BAD_VALUES = {
     "SIGNING_KEY_ALGORITHM": {"SIGNING_KEY_ALGORITHM": "HS256"},
     "PUBLIC_BASE_URL": {"PUBLIC_BASE_URL": "https://api.example.com/auth"},
     "TRUSTED_PROXIES": {"TRUSTED_PROXIES": "10.0.0.0/8,the-proxy"},
+    "DPOP_NONCE": {"DPOP_NONCE": "sometimes"},
+    "DPOP_REQUIRED": {"DPOP_REQUIRED": "always"},
     "RATE_LIMIT_LOGIN": {"RATE_LIMIT_LOGIN": "lots"},
     "RATE_LIMIT_TOKEN": {"RATE_LIMIT_TOKEN": "60 per minute"},
     "ADMIN_PASSWORD_LOGIN": {"ADMIN_PASSWORD_LOGIN": "y e s"},
