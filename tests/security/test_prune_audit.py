@@ -3,6 +3,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent, AuditType
@@ -39,3 +41,14 @@ def test_dry_run_deletes_nothing():
 def test_refuses_nonsense():
     with pytest.raises(CommandError):
         call_command("prune_audit", "--older-than", "0")
+
+
+def test_deletes_in_batches_of_the_given_size():
+    keep = event(1)
+    for days in range(31, 43):
+        event(days)
+    with CaptureQueriesContext(connection) as captured:
+        call_command("prune_audit", "--older-than", "30", "--batch-size", "5", stdout=StringIO())
+    deletes = [q for q in captured if q["sql"].startswith('DELETE FROM "accounts_auditevent"')]
+    assert len(deletes) == 3  # 5 + 5 + 2
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == [keep.pk]

@@ -3,9 +3,12 @@
 import io
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import HandoffCode, RefreshToken, TokenFamily
@@ -79,9 +82,9 @@ def test_prune_deletes_only_the_dead(client, user, batch_size):
 
     output = prune(batch_size)
 
-    assert (
-        "Deleted 3 expired refresh tokens, 2 dead token families and 1 expired login codes."
-        in output
+    assert output == (
+        "Deleted 2 dead token families with their 2 refresh tokens, 2 other expired refresh "
+        "tokens and 1 expired login codes.\n"
     )
     assert set(TokenFamily.objects.values_list("pk", flat=True)) == {
         family_id(live),
@@ -104,4 +107,72 @@ def test_prune_deletes_only_the_dead(client, user, batch_size):
     )
     assert refresh(client, spent["refresh_token"]).json()["error"] == "token_reused"
 
-    assert prune(batch_size).startswith("Deleted 0 expired refresh tokens, 0 dead token families")
+    assert prune(batch_size).startswith("Deleted 0 dead token families with their 0 refresh")
+
+
+def deletes_from(captured, table):
+    return [q["sql"] for q in captured if q["sql"].startswith(f'DELETE FROM "{table}"')]
+
+
+def test_prune_deletes_in_batches_of_the_given_size(user):
+    families = [family_id(issue_pair(user)) for _ in range(7)]
+    for family in families:
+        expire_tokens(family)
+
+    with CaptureQueriesContext(connection) as captured:
+        output = prune(3)
+
+    assert ", 7 other expired refresh tokens" in output
+    assert len(deletes_from(captured, "accounts_refreshtoken")) == 3  # 3 + 3 + 1
+    assert not RefreshToken.objects.filter(family_id__in=families).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_prune_skips_a_token_another_transaction_holds_and_never_waits(user):
+    families = [family_id(issue_pair(user)) for _ in range(5)]
+    for family in families:
+        expire_tokens(family)
+    held = RefreshToken.objects.get(family_id=families[2])
+    database = connection.settings_dict
+
+    with psycopg.connect(
+        dbname=database["NAME"], user=database["USER"], host=database["HOST"],
+        port=database["PORT"] or 5432, password=database["PASSWORD"] or None,
+    ) as other:  # fmt: skip
+        other.execute("SELECT 1 FROM accounts_refreshtoken WHERE id = %s FOR UPDATE", (held.pk,))
+        with connection.cursor() as cursor:  # waiting on a lock fails the test, not hangs it
+            cursor.execute("SET lock_timeout = '10s'")
+        output = prune(2)
+        # Committed batch by batch: the other transaction sees them gone already.
+        remaining = other.execute(
+            "SELECT family_id FROM accounts_refreshtoken WHERE family_id = ANY(%s)", (families,)
+        ).fetchall()
+        assert remaining == [(held.family_id,)]
+        other.rollback()
+
+    assert ", 4 other expired refresh tokens" in output
+    assert ", 1 other expired refresh tokens" in prune(2)
+    assert not RefreshToken.objects.filter(family_id__in=families).exists()
+
+
+def test_prune_deletes_a_dead_chain_whole_and_keeps_a_live_child_working(client, user):
+    chain = issue_pair(user)["refresh_token"]
+    for _ in range(2):
+        chain = refresh(client, chain).json()["refresh_token"]
+    dead = family_id({"refresh_token": chain})
+    expire_tokens(dead)
+    TokenFamily.objects.filter(pk=dead).update(created_at=timezone.now() - LONG_AGO)
+    parent = issue_pair(user)["refresh_token"]
+    child = refresh(client, parent).json()["refresh_token"]
+    RefreshToken.objects.filter(token_hash=token_base.hash_token(parent)).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    output = prune(2)
+
+    assert output.startswith(
+        "Deleted 1 dead token families with their 3 refresh tokens, 1 other expired"
+    )
+    assert not TokenFamily.objects.filter(pk=dead).exists()
+    assert refresh(client, child).status_code == 200
