@@ -3,11 +3,11 @@ the rest of the page as it is."""
 
 from pathlib import Path
 
-from ..endpoints import endpoints_section
 from ..prepare import ROOT
 from ..scenarios.base import median
 from ..scenarios.hot import HotResult
 from .context import profile_section, reference_section
+from .endpoints import endpoints_section
 from .goals import GOAL_ROTATIONS, hot_section, memory_section, refresh_section
 from .storm import storm_section
 from .summary import RunInfo, run_section
