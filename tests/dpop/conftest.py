@@ -1,6 +1,9 @@
+import secrets
+
 import pytest
 
 from accounts.models import User
+from accounts.tokens import handoff as handoff_codes
 from organisations.models import Organisation, OrganisationToolAccess, Tool, UserApplicationAccess
 
 from .kit import Key
@@ -28,3 +31,15 @@ def key():
 def thief_key():
     """A key of the attacker's own, on another machine."""
     return Key()
+
+
+@pytest.fixture
+def verifier():
+    """The web app's handoff verifier."""
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def code(user, verifier):
+    """A login code of ``user`` waiting for its redemption with ``verifier``."""
+    return handoff_codes.create_handoff_code(user, handoff_codes.s256(verifier))

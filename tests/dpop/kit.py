@@ -16,6 +16,7 @@ from accounts.tokens.access import pair, unverified_claims
 from accounts.tokens.base import hash_token
 from accounts.tokens.dpop import access_token_hash
 from accounts.tokens.refresh import issue_grant
+from tests.asgi_client import sync_client_class
 
 BASE = "http://testserver"
 
@@ -104,6 +105,13 @@ def post(client, path, body=None, *, proof=None, **extra):
         content_type="application/json",
         **extra,
     )
+
+
+def redeem(code, verifier, proof=None):
+    """Redeem a login code as a cross-site web app does: no cookies, no CSRF token."""
+    client = sync_client_class()(enforce_csrf_checks=True)
+    body = {"login_code": code, "handoff_verifier": verifier}
+    return post(client, TOKEN, body, proof=proof, **FRONTEND_HEADERS)
 
 
 def written():

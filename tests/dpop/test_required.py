@@ -2,15 +2,11 @@
 token held by a browser's script is bound to a key. The code is not spent: the web app
 may redeem it again, with a proof, within its minute."""
 
-import secrets
-
 import pytest
 
 from accounts.models import AuditEvent, HandoffCode, TokenFamily
-from accounts.tokens import handoff as handoff_codes
-from tests.asgi_client import sync_client_class
 
-from .kit import FRONTEND_HEADERS, REFRESH, TOKEN, assert_dpop_refusal, issue, post
+from .kit import REFRESH, TOKEN, assert_dpop_refusal, issue, post, redeem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,22 +14,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def required(settings):
     settings.DPOP_REQUIRED = True
-
-
-@pytest.fixture
-def verifier():
-    return secrets.token_urlsafe(48)
-
-
-@pytest.fixture
-def code(user, verifier):
-    return handoff_codes.create_handoff_code(user, handoff_codes.s256(verifier))
-
-
-def redeem(code, verifier, proof=None):
-    client = sync_client_class()(enforce_csrf_checks=True)
-    body = {"login_code": code, "handoff_verifier": verifier}
-    return post(client, TOKEN, body, proof=proof, **FRONTEND_HEADERS)
 
 
 def test_a_redemption_without_a_proof_is_refused_and_spends_nothing(required, code, verifier, key):

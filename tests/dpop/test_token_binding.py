@@ -2,12 +2,9 @@
 its access token carries cnf.jkt and the answer says token_type DPoP; a pair minted from
 an access token keeps that token's family's binding."""
 
-import secrets
-
 import pytest
 
 from accounts.models import HandoffCode, TokenFamily
-from accounts.tokens import handoff as handoff_codes
 from tests.asgi_client import sync_client_class
 
 from .kit import (
@@ -19,26 +16,10 @@ from .kit import (
     claims_of,
     family_of,
     post,
+    redeem,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def verifier():
-    return secrets.token_urlsafe(48)
-
-
-@pytest.fixture
-def code(user, verifier):
-    return handoff_codes.create_handoff_code(user, handoff_codes.s256(verifier))
-
-
-def redeem(code, verifier, proof=None):
-    # A cross-site web app: no cookies, no CSRF token.
-    client = sync_client_class()(enforce_csrf_checks=True)
-    body = {"login_code": code, "handoff_verifier": verifier}
-    return post(client, TOKEN, body, proof=proof, **FRONTEND_HEADERS)
 
 
 def test_a_handoff_redeemed_with_a_proof_is_bound_to_its_key(code, verifier, key):
