@@ -81,6 +81,17 @@ def median(values) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def finish(bench: Bench, started: dict, lines: list[str], summary: list[str], name: str) -> None:
+    """Stop the ``started`` servers, print the ``summary`` lines, and write ``lines``
+    and them to bench/results/``name``."""
+    for server in started.values():
+        bench.processes.stop(server.process)
+    lines += summary
+    for line in summary:
+        print(line, flush=True)
+    (bench.results / name).write_text("\n".join(lines) + "\n")
+
+
 def _meter(bench: Bench, server: Server) -> servers.CpuMeter:
     """Start counting the CPU time of ``server`` and of the bench database's backends."""
     return servers.CpuMeter(

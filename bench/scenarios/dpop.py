@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .. import client
 from ..servers import start_server
-from .base import BOTH_CPUS, Bench, median
+from .base import BOTH_CPUS, Bench, finish, median
 from .refresh import RefreshRun, _hashes, _refresh_run
 
 GOAL_RATIO = 0.8
@@ -150,10 +150,5 @@ def measure(bench: Bench) -> DpopCost:
                 f"{1000 * measured.server_cpu / max(1, measured.ok):.2f} ms CPU each"
             )
             print(lines[-1], flush=True)
-    for server in servers.values():
-        bench.processes.stop(server.process)
-    lines += result.summary()
-    for line in result.summary():
-        print(line, flush=True)
-    (bench.results / "dpop.txt").write_text("\n".join(lines) + "\n")
+    finish(bench, servers, lines, result.summary(), "dpop.txt")
     return result

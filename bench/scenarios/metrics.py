@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .. import wrk
 from ..servers import start_server
-from .base import ME, SERVER_CPU, Bench, _measured_run, median
+from .base import ME, SERVER_CPU, Bench, _measured_run, finish, median
 
 REQUESTS = {"me (lane)": ME, "features (Django)": "/api/v1/features"}
 CONNECTIONS = 32
@@ -87,10 +87,5 @@ def measure(bench: Bench) -> MetricsCost:
             )
         )
         print(lines[-1], flush=True)
-    for server in servers.values():
-        bench.processes.stop(server.process)
-    lines += result.summary()
-    for line in result.summary():
-        print(line, flush=True)
-    (bench.results / "metrics.txt").write_text("\n".join(lines) + "\n")
+    finish(bench, servers, lines, result.summary(), "metrics.txt")
     return result
