@@ -5,38 +5,39 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
+# The estimate from ``estimate_from`` rows on, else the exact count, in one query.
+_WHOLE_TABLE = (
+    "SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint "
+    "ELSE (SELECT count(*) FROM {table}) END FROM pg_class WHERE oid = %s::regclass"
+)
+
 
 class EstimatedCountPaginator(Paginator):
-    """A paginator that takes the count of an unfiltered list of a large PostgreSQL table
-    from the planner's estimate (``pg_class.reltuples``, kept by ANALYZE and autovacuum)
-    instead of ``COUNT(*)``, which reads every row. A filtered or searched list, a table
-    estimated under ``estimate_from`` rows, and every list on another database are
-    counted exactly."""
+    """A paginator that counts an unfiltered list of a large PostgreSQL table from the
+    planner's estimate (``pg_class.reltuples``, kept by ANALYZE and autovacuum) instead
+    of ``COUNT(*)``, which reads every row: one query either way, the estimate when it
+    is at least ``estimate_from`` rows, else the exact count. A filtered or searched
+    list, and every list on another database, is counted exactly."""
 
     estimate_from = 100_000
 
     @cached_property
     def count(self) -> int:
-        estimate = self.estimate()
-        if estimate is not None and estimate >= self.estimate_from:
-            return estimate
-        return super().count
-
-    def estimate(self) -> int | None:
-        """Return the planner's row estimate of the listed table when the list is the
-        whole table, else None. The joins of ``select_related`` follow foreign keys the
-        database enforces, so they never drop a row."""
         query = getattr(self.object_list, "query", None)
-        if query is None or query.where or query.distinct or query.is_sliced or query.combinator:
-            return None
-        connection = connections[self.object_list.db]
-        if connection.vendor != "postgresql":
-            return None
+        connection = connections[self.object_list.db] if query is not None else None
+        if (
+            connection is None
+            or connection.vendor != "postgresql"
+            or query.where
+            or query.distinct
+            or query.is_sliced
+            or query.combinator
+        ):
+            return super().count
+        # The list is the whole table: the joins of select_related follow foreign keys
+        # the database enforces, so they never drop a row. reltuples is -1 until the
+        # table is first analysed.
+        table = connection.ops.quote_name(query.model._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
-                [connection.ops.quote_name(query.model._meta.db_table)],
-            )
-            row = cursor.fetchone()
-        # -1: never analysed.
-        return int(row[0]) if row and row[0] >= 0 else None
+            cursor.execute(_WHOLE_TABLE.format(table=table), [self.estimate_from, table])
+            return int(cursor.fetchone()[0])
