@@ -38,7 +38,9 @@ from bench.servers import Processes
 
 SCENARIOS = ("hot", "storm", "refresh", "reference", "profile")
 # Only when named (storm-defaults is also part of "storm").
-EXTRA_SCENARIOS = ("storm-defaults", "endpoints", "endpoints-defaults", "metrics", "dpop")
+EXTRA_SCENARIOS = (
+    "storm-defaults", "endpoints", "endpoints-defaults", "metrics", "dpop", "scale",
+)  # fmt: skip
 SECRET_KEY = "benchmark-only-secret-key-not-for-production-0123456789abcdef"
 
 
@@ -64,7 +66,9 @@ def parse(argv) -> argparse.Namespace:
         "and the login callback's CPU per login; about 10 minutes, 4 with --quick), "
         "endpoints-defaults (the same with the documented defaults) and "
         "metrics (Bearer /me on the lane and /features on Django's path, with metrics on "
-        "and off; about 2 minutes with --quick) run only when named",
+        "and off; about 2 minutes with --quick) and scale (bench/scale: a small and a "
+        "large data set side by side, and 1 against 2 workers; 25 minutes, 12 with "
+        "--quick, and 4 more to build the data sets when missing) run only when named",
     )
     parser.add_argument("--users", type=int, help="seeded members with tokens (default 1000)")
     parser.add_argument("--logins", type=int, help="logins per storm (default 200)")
@@ -204,6 +208,13 @@ def main(argv=None) -> int:
     if not args.no_install:
         prepare.ensure_wrk()
         prepare.ensure_requirements()
+    if "scale" in scenarios:  # its own databases, servers and section of the page
+        from bench.scale import entry
+
+        code = entry.main(settings, command, commit(), write_docs=not args.no_docs)
+        scenarios.remove("scale")
+        if code or not scenarios:
+            return code
     from bench import endpoints, profiling  # after the requirements
     from bench.report import page, summary
 

@@ -41,6 +41,9 @@ def test_dry_run_deletes_nothing():
 def test_refuses_nonsense():
     with pytest.raises(CommandError):
         call_command("prune_audit", "--older-than", "0")
+    for option in ("--batch-size=0", "--pause=-1"):
+        with pytest.raises(CommandError):
+            call_command("prune_audit", "--older-than", "30", option)
 
 
 def test_deletes_in_batches_of_the_given_size():

@@ -2,10 +2,10 @@
 never again be presented validly. Safe to run while serving: small batches, each its
 own short transaction that never waits on a row a request holds (accounts.pruning)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from accounts.pruning import prune_tokens
+from accounts.pruning import PAUSE, PAUSE_HELP, check_batches, prune_tokens
 
 
 class Command(BaseCommand):
@@ -16,11 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--pause", type=float, default=PAUSE, help=PAUSE_HELP)
 
-    def handle(self, *args, batch_size, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
-        counts = prune_tokens(timezone.now(), batch_size)
+    def handle(self, *args, batch_size, pause, **options):
+        check_batches(batch_size, pause)
+        counts = prune_tokens(timezone.now(), batch_size, pause)
         self.stdout.write(
             f"Deleted {counts['families']} dead token families with their "
             f"{counts['family tokens']} refresh tokens, {counts['expired tokens']} other "
