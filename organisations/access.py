@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import FilteredRelation, Q
+
+from authsite.compiled import CompiledQuery
 
 from . import access_cache
 from .models import (
@@ -223,8 +225,8 @@ def evaluate_flag(
 
 def features_query(user_id, organisation_id):
     """Return every flag with the user's and the organisation's override for it, if any,
-    joined once (each is unique per flag): one query. The one definition of it;
-    ``authsite.fastlane`` runs the SQL Django compiles from it. As subqueries per flag,
+    joined once (each is unique per flag): one query. The one definition of it; Django's
+    path and ``authsite.fastlane`` run the SQL Django compiles from it (``FEATURES``). As subqueries per flag,
     PostgreSQL scanned small override tables once per flag and subquery, 50 flags
     taking 3 ms (docs/benchmarks.md, "Scale")."""
     return (
@@ -291,6 +293,27 @@ def applications_query(user_id, organisation_id):
     )
 
 
+# Compiled once per process: Django's path reads a person's access through them when the
+# shared cache does not hold it, the fast lane through its own pool.
+_ACCESS_KEYS = {
+    "user_id": UserApplicationAccess._meta.get_field("user").target_field,
+    "organisation_id": Organisation._meta.pk,
+}
+APPLICATIONS = CompiledQuery(applications_query, **_ACCESS_KEYS)
+FEATURES = CompiledQuery(features_query, **_ACCESS_KEYS)
+
+
+def _read(query: CompiledQuery, user) -> list:
+    """Return the rows of the compiled ``query`` for the user."""
+    if query.sql is None:
+        query.compile(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            query.sql, query.params(user_id=user.pk, organisation_id=user.organisation_id)
+        )
+        return query.rows(cursor.fetchall())
+
+
 def applications_from_rows(rows) -> list[dict]:
     return [
         {"code": code, "name": name, "tier": tier, "features": features, "limits": limits}
@@ -308,15 +331,15 @@ def applications_for(user) -> list[dict]:
 def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
     """Return (rows of ``applications_query``, rows of ``features_query``) for the user,
     from the shared cache (organisations.access_cache). On a miss both are read, one
-    query each, and stored; when they may not be stored, only those asked for are read
+    compiled statement each, and stored; when they may not be stored, only those asked for are read
     (the other is empty)."""
     key, rows = access_cache.lookup(user.pk, user.organisation_id)
     if rows is not None:
         return rows
     stored = key is not None
     rows = (
-        list(applications_query(user.pk, user.organisation_id)) if applications or stored else [],
-        list(features_query(user.pk, user.organisation_id)) if features or stored else [],
+        _read(APPLICATIONS, user) if applications or stored else [],
+        _read(FEATURES, user) if features or stored else [],
     )
     if stored:
         access_cache.store(key, rows)

@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from accounts import ratelimit
 from accounts.api.bearer import PRINCIPAL, app_token_user
 from accounts.flows.refresh import LANE_COUNT, acount_token_request
-from accounts.models import RefreshToken, User
+from accounts.models import RefreshToken
 from accounts.requestkit import request_meta
 from accounts.tokens.base import TokenError, grant_for, hash_token
 from accounts.tokens.refresh import (
@@ -35,23 +35,14 @@ from authsite.compiled import (
 )
 from authsite.db import in_thread
 from organisations.access import (
+    APPLICATIONS,
+    FEATURES,
     applications_from_rows,
-    applications_query,
     features_from_rows,
-    features_query,
 )
-from organisations.models import Organisation
 
 # Longest wait for a pooled connection before the request goes to Django instead.
 POOL_WAIT = 2.0
-
-APPLICATIONS = CompiledQuery(
-    applications_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
-)
-
-FEATURES = CompiledQuery(
-    features_query, user_id=User._meta.pk, organisation_id=Organisation._meta.pk
-)
 
 ME = CompiledBatch(PRINCIPAL, APPLICATIONS, FEATURES)
 
