@@ -67,8 +67,8 @@ def parse(argv) -> argparse.Namespace:
         "endpoints-defaults (the same with the documented defaults) and "
         "metrics (Bearer /me on the lane and /features on Django's path, with metrics on "
         "and off; about 2 minutes with --quick) and scale (bench/scale: a small and a "
-        "large data set side by side, and 1 against 2 workers; 25 minutes, 12 with "
-        "--quick, and 4 more to build the data sets when missing) run only when named",
+        "large data set side by side, and 1 against 2 workers; about 30 minutes, 4 more "
+        "to build the data sets when missing) run only when named",
     )
     parser.add_argument("--users", type=int, help="seeded members with tokens (default 1000)")
     parser.add_argument("--logins", type=int, help="logins per storm (default 200)")
