@@ -226,9 +226,7 @@ def evaluate_flag(
 def features_query(user_id, organisation_id):
     """Return every flag with the user's and the organisation's override for it, if any,
     joined once (each is unique per flag): one query. The one definition of it; Django's
-    path and ``authsite.fastlane`` run the SQL Django compiles from it (``FEATURES``). As subqueries per flag,
-    PostgreSQL scanned small override tables once per flag and subquery, 50 flags
-    taking 3 ms (docs/benchmarks.md, "Scale")."""
+    path and ``authsite.fastlane`` run the SQL Django compiles from it (``FEATURES``)."""
     return (
         FeatureFlag.objects.order_by("key")
         .annotate(
