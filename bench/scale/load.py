@@ -3,11 +3,11 @@ admin pages one at a time, and who waits on a lock that pruning holds."""
 
 import asyncio
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 
 from .. import client
+from ..scenarios.base import ActivitySampler
 from ..scenarios.refresh import refresh_request
 
 
@@ -85,7 +85,7 @@ async def pages(port: int, path: str, cookie: str, count: int) -> list[float]:
     return seconds
 
 
-class LockWaits:
+class LockWaits(ActivitySampler):
     """Samples pg_stat_activity every ``INTERVAL`` in a thread: ``waits`` holds, for each
     statement of ``database`` seen waiting on a lock that a backend named ``blocker``
     (application_name) holds, how long it had been running when last seen waiting (an
@@ -94,39 +94,24 @@ class LockWaits:
     INTERVAL = 0.01
 
     def __init__(self, admin_url: str, database: str, blocker: str):
-        self.admin_url, self.database, self.blocker = admin_url, database, blocker
+        super().__init__(admin_url)
+        self.database, self.blocker = database, blocker
         self.waits: dict[tuple, float] = {}
         self.samples = 0
-        self._stop = threading.Event()
 
-    def __enter__(self):
-        import psycopg
-
-        self._conn = psycopg.connect(self.admin_url, autocommit=True)
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.is_set():
-            for pid, started, seconds in self._conn.execute(
-                """SELECT a.pid, a.query_start,
-                          extract(epoch FROM clock_timestamp() - a.query_start)
-                   FROM pg_stat_activity a
-                   WHERE a.datname = %s AND a.wait_event_type = 'Lock'
-                     AND EXISTS (SELECT 1 FROM pg_stat_activity b
-                                 WHERE b.pid = ANY(pg_blocking_pids(a.pid))
-                                   AND b.application_name = %s)""",
-                (self.database, self.blocker),
-            ):
-                self.waits[(pid, started)] = float(seconds)
-            self.samples += 1
-            self._stop.wait(self.INTERVAL)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._conn.close()
+    def sample(self, conn) -> None:
+        for pid, started, seconds in conn.execute(
+            """SELECT a.pid, a.query_start,
+                      extract(epoch FROM clock_timestamp() - a.query_start)
+               FROM pg_stat_activity a
+               WHERE a.datname = %s AND a.wait_event_type = 'Lock'
+                 AND EXISTS (SELECT 1 FROM pg_stat_activity b
+                             WHERE b.pid = ANY(pg_blocking_pids(a.pid))
+                               AND b.application_name = %s)""",
+            (self.database, self.blocker),
+        ):
+            self.waits[(pid, started)] = float(seconds)
+        self.samples += 1
 
     @property
     def longest_ms(self) -> float:

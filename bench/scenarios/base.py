@@ -2,6 +2,7 @@
 the cores each process is pinned to, and a wrk run measured for CPU and memory."""
 
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,38 @@ class Bench:
             raise RuntimeError("not enough refresh tokens were seeded; raise --refresh-tokens")
         self.refresh_used += count
         return tokens
+
+
+class ActivitySampler:
+    """In a ``with`` block, a thread that calls ``sample(conn)`` every ``INTERVAL``
+    seconds on its own autocommit connection to ``admin_url`` (pg_stat_activity)."""
+
+    INTERVAL = 0.02
+
+    def __init__(self, admin_url: str):
+        self.admin_url = admin_url
+        self._stop = threading.Event()
+
+    def sample(self, conn) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        import psycopg
+
+        self._conn = psycopg.connect(self.admin_url, autocommit=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample(self._conn)
+            self._stop.wait(self.INTERVAL)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
 
 
 def loadavg() -> str:

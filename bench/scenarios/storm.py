@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from .. import client
 from ..prepare import ROOT
 from ..servers import Server, start_server, tcp_port_owners
-from .base import SERVER_CPU, Bench, _latency, _meter
+from .base import SERVER_CPU, ActivitySampler, Bench, _latency, _meter
 from .logins import _outcomes, _prepare_logins, _set_token_delay
 
 
@@ -81,7 +80,7 @@ def server_settings(env: dict) -> tuple[int | None, str]:
     return pool or None, cache
 
 
-class PeakConnections:
+class PeakConnections(ActivitySampler):
     """Samples pg_stat_activity for one database every 20 ms in a thread: ``peak`` is
     the most connections one server process held, ``peak_total`` the most the database
     had (the sampler itself is connected to another database).
@@ -96,40 +95,25 @@ class PeakConnections:
     INTERVAL = 0.02
 
     def __init__(self, admin_url: str, database: str, server: Server):
-        self.admin_url, self.database, self.server = admin_url, database, server
+        super().__init__(admin_url)
+        self.database, self.server = database, server
         self.peak = self.peak_total = 0
         self._high = 0
-        self._stop = threading.Event()
 
-    def __enter__(self):
-        import psycopg
-
-        self._conn = psycopg.connect(self.admin_url, autocommit=True)
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.is_set():
-            rows = self._conn.execute(
-                "SELECT client_port, split_part(application_name, ' ', 1) = %s "
-                "FROM pg_stat_activity WHERE datname = %s",
-                (self.server.name, self.database),
-            ).fetchall()
-            ports = [port for port, mine in rows if mine]
-            if len(ports) > self._high:
-                self._high = len(ports)
-                owners = tcp_port_owners(self.server.all_pids())
-                held = Counter(owners.get(port) for port in ports)
-                closed = held.pop(None, 0)
-                self.peak = max(self.peak, closed + max(held.values(), default=0))
-            self.peak_total = max(self.peak_total, len(rows))
-            self._stop.wait(self.INTERVAL)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._conn.close()
+    def sample(self, conn) -> None:
+        rows = conn.execute(
+            "SELECT client_port, split_part(application_name, ' ', 1) = %s "
+            "FROM pg_stat_activity WHERE datname = %s",
+            (self.server.name, self.database),
+        ).fetchall()
+        ports = [port for port, mine in rows if mine]
+        if len(ports) > self._high:
+            self._high = len(ports)
+            owners = tcp_port_owners(self.server.all_pids())
+            held = Counter(owners.get(port) for port in ports)
+            closed = held.pop(None, 0)
+            self.peak = max(self.peak, closed + max(held.values(), default=0))
+        self.peak_total = max(self.peak_total, len(rows))
 
 
 def _one_storm(bench: Bench, server: Server, count: int) -> StormRun:
