@@ -164,8 +164,8 @@ async def complete_login(request) -> LoginDone:
 
 async def _finish_login(request, claims: dict, flow: dict, meta) -> str | None:
     """Run the login's database work (``_upsert_and_start``) and return its login code;
-    when the browser goes away meanwhile, let the work finish, then delete the session
-    record it wrote, so no record outlives its login."""
+    when the browser goes away meanwhile, let the work finish, then end the session it
+    started (its record with it), so no record outlives its login."""
     work = asyncio.ensure_future(_upsert_and_start(request, claims, flow, meta))
     try:
         return await asyncio.shield(work)
