@@ -246,23 +246,29 @@ def drop(server: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def main(argv=None) -> int:
+def running_server() -> str:
+    """Return the URL (without a database) of the running PostgreSQL server the data
+    sets are kept on; exit with a sentence when none answers."""
     from tests.postgres import NoPostgres, find_server
 
+    try:
+        url, stop = find_server()
+    except NoPostgres as exc:
+        sys.exit(f"No PostgreSQL for the scale data sets: {exc}.")
+    if stop is not None:
+        stop()
+        sys.exit("The scale data sets are kept on a running PostgreSQL server; none answers.")
+    return url.rsplit("/", 1)[0]
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale.dataset", description=__doc__)
     parser.add_argument("--only", choices=sorted(SPECS))
     parser.add_argument("--rebuild", action="store_true", help="build even when current")
     args = parser.parse_args(argv)
-    try:
-        url, stop = find_server()
-    except NoPostgres as exc:
-        sys.exit(f"No PostgreSQL: {exc}.")
-    if stop is not None:
-        stop()
-        sys.exit("The scale data sets are kept on a running server; none answers.")
+    server = running_server()
     from ..run import server_env
 
-    server = url.rsplit("/", 1)[0]
     env = server_env(f"{server}/postgres", "locmemcache://scale", "0")
     for name in [args.only] if args.only else list(SPECS):
         record = ensure(SPECS[name], server, env, rebuild=args.rebuild)

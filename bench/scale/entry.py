@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from ..prepare import ROOT
 from ..scenarios.base import Settings, loadavg
 from ..servers import Processes
-from . import report, scenario, workers
+from . import dataset, report, scenario, workers
 
 RESULTS = ROOT / "bench" / "results" / "scale"
 
@@ -18,18 +18,9 @@ RESULTS = ROOT / "bench" / "results" / "scale"
 def main(settings: Settings, command: str, commit: str, write_docs: bool = True) -> int:
     """Run the scale scenario and the workers' measurement; write the results and,
     unless told not to, docs/benchmarks.md's scale section; return the exit status."""
-    from tests.postgres import NoPostgres, find_server
-
     from ..run import server_env
 
-    try:
-        url, stop = find_server()
-    except NoPostgres as exc:
-        sys.exit(f"No PostgreSQL for the scale bench: {exc}.")
-    if stop is not None:
-        stop()
-        sys.exit("The scale bench keeps its data sets on a running PostgreSQL; none answers.")
-    server = url.rsplit("/", 1)[0]
+    server = dataset.running_server()
     RESULTS.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(UTC), time.monotonic()
     env = server_env(f"{server}/postgres", "locmemcache://scale", "10")
