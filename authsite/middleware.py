@@ -83,11 +83,12 @@ class ContentSecurityPolicyMiddleware(InlineHooks, csp.ContentSecurityPolicyMidd
 
 class SessionMiddleware(InlineHooks, sessions.SessionMiddleware):
     """Loading is lazy (async code uses the session's async methods); only saving a
-    modified session touches the database, and only then is there a thread hop."""
+    session with unsaved changes touches the database (authsite.session_store), and only
+    then is there a thread hop."""
 
     def response_hook_may_block(self, request) -> bool:
         session = getattr(request, "session", None)
-        return session is not None and session.modified
+        return session is not None and session.modified and getattr(session, "unsaved", True)
 
 
 class MessageMiddleware(InlineHooks, messages.MessageMiddleware):

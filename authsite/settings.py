@@ -191,7 +191,7 @@ ADMIN_PASSWORD_LOGIN = env.boolean("ADMIN_PASSWORD_LOGIN", default=DEBUG)
 ADMIN_MFA_REQUIRED = env.boolean("ADMIN_MFA_REQUIRED", default=not DEBUG)
 ADMIN_AUTH_MAX_AGE = env.integer("ADMIN_AUTH_MAX_AGE", default=43200, minimum=1)
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "authsite.session_store"
 SESSION_IDLE_TIMEOUT = env.integer("SESSION_IDLE_TIMEOUT", default=1209600, minimum=60)
 SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
 SESSION_COOKIE_NAME = "sessionid"

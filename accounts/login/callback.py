@@ -191,6 +191,8 @@ def _upsert_and_start(request, claims: dict, flow: dict, meta) -> str | None:
         request.session.flush()
         login(request, upserted.user, backend="accounts.backends.ActiveAccountBackend")
         request.session[step_up.SESSION_KEY] = step_up.login_auth(claims)
+        # Its one write, in this transaction: the middleware finds nothing left to save.
+        request.session.save()
         session_key = request.session.session_key
         LoginSession.objects.create(
             session_key=session_key,
