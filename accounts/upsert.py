@@ -29,16 +29,18 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import FETCH_RAISE
 from django.utils import timezone
 from django.utils.text import slugify
 
+from authsite.compiled import CompiledQuery
 from authsite.db import in_thread
 from organisations.access import grant_default_tool_access, grant_member_application_access
 from organisations.models import Organisation, OrganisationDomain
 
 from .models import AuditEvent, AuditType, ExternalIdentity, Role, User
+from .rows import user_columns, user_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -166,14 +168,42 @@ def _seen(claims: dict) -> dict:
     }
 
 
-def identity_of(issuer: str, subject: str):
-    """Return the queryset of the identity (issuer, subject) with its user and their
-    organisation, whose instances refuse any further load (FETCH_RAISE)."""
-    return (
-        ExternalIdentity.objects.select_related("user__organisation")
-        .fetch_mode(FETCH_RAISE)
-        .filter(issuer=issuer, subject=subject)
+# Every column of the identity but the last login's claims, which a login replaces.
+_IDENTITY_FIELDS = [f.attname for f in ExternalIdentity._meta.concrete_fields if f.name != "claims"]
+
+
+def _identity_query(issuer, subject):
+    """Return the identity (issuer, subject) as one row: its ``_IDENTITY_FIELDS``, then
+    its user's and their organisation's (``user_columns``)."""
+    return ExternalIdentity.objects.filter(issuer=issuer, subject=subject).values_list(
+        *_IDENTITY_FIELDS, *user_columns("user__")
     )
+
+
+_IDENTITY = CompiledQuery(
+    _identity_query,
+    issuer=ExternalIdentity._meta.get_field("issuer"),
+    subject=ExternalIdentity._meta.get_field("subject"),
+)
+
+
+def find_identity(issuer: str, subject: str) -> ExternalIdentity | None:
+    """Return the identity (issuer, subject) with its user and their organisation, in one
+    query compiled once per process, or None. The instances refuse any further load
+    (FETCH_RAISE): the identity's claims, say."""
+    if _IDENTITY.sql is None:
+        _IDENTITY.compile(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_IDENTITY.sql, _IDENTITY.params(issuer=issuer, subject=subject))
+        rows = _IDENTITY.rows(cursor.fetchall())
+    if not rows:
+        return None
+    split = len(_IDENTITY_FIELDS)
+    identity = ExternalIdentity.from_db(
+        DEFAULT_DB_ALIAS, _IDENTITY_FIELDS, rows[0][:split], fetch_mode=FETCH_RAISE
+    )
+    identity.user = user_from_row(rows[0][split:])
+    return identity
 
 
 def _org_id(claims: dict) -> str | None:
@@ -197,7 +227,7 @@ def _check_active(user: User) -> None:
 
 
 def _upsert_once(issuer: str, claims: dict) -> Upserted:
-    identity = identity_of(issuer, claims["sub"]).first()
+    identity = find_identity(issuer, claims["sub"])
     user = identity.user if identity else None
     email = _verified_email(claims)
     if user is None and email:
@@ -323,7 +353,7 @@ def upsert_person(issuer: str, claims: dict) -> Upserted:
     person who stays in their organisation is read and refreshed without a transaction,
     writing only what changed; anyone else goes through ``upsert_identity``."""
     _require_subject(claims)
-    identity = identity_of(issuer, claims["sub"]).first()
+    identity = find_identity(issuer, claims["sub"])
     if identity is None or _moves(identity.user, claims):
         upserted = upsert_identity(issuer, claims)
     else:

@@ -13,16 +13,17 @@ from authsite.db import in_thread
 
 from ..login import oidc
 from ..models import TokenFamily, User
+from ..rows import user_columns, user_from_row
 from ..tokens import dpop
 from ..tokens.access import averify_access_token, bound_key, remembered_access_claims
 from ..tokens.access import unverified_claims as peek_claims
-from ..tokens.base import TokenError, account_is_active, is_own_issuer, user_columns, user_from_row
+from ..tokens.base import TokenError, account_is_active, is_own_issuer
 from ..upsert import (
     LoginRefused,
     RequestMeta,
     agrant_pending_access,
     aupsert_identity,
-    identity_of,
+    find_identity,
     login_succeeded_event,
 )
 from .base import ApiError, Principal, aload
@@ -180,6 +181,9 @@ def _is_provider_issuer(issuer) -> bool:
     )
 
 
+_find_identity = in_thread(find_identity)
+
+
 async def _provider_token_principal(token: str) -> Principal:
     """Return the principal of an Auth0 access token for AUTH0_AUDIENCE, verified
     locally against the provider's JWKS (never /userinfo per request), upserting its
@@ -199,14 +203,14 @@ async def _provider_token_principal(token: str) -> Principal:
     if claims.get("gty") == "client-credentials" or claims["sub"].endswith("@clients"):
         # A machine's token (client credentials) names no person: it must not become one.
         raise _refused("invalid_token", "A client-credentials token does not identify a person.")
-    identity = await identity_of(claims["iss"], claims["sub"]).afirst()
+    identity = await _find_identity(claims["iss"], claims["sub"])
     if identity is None:
         try:
             upserted = await aupsert_identity(claims["iss"], claims)
         except LoginRefused as exc:
             raise _refused("user_inactive", exc.reason) from None
         await login_succeeded_event(upserted, RequestMeta()).asave()
-        identity = await identity_of(claims["iss"], claims["sub"]).aget()
+        identity = await _find_identity(claims["iss"], claims["sub"])
     if not account_is_active(identity.user):
         raise _refused("user_inactive", "This account or its organisation is deactivated.")
     await agrant_pending_access(identity.user)

@@ -18,7 +18,7 @@ from accounts.upsert import (
     RequestMeta,
     agrant_pending_access,
     aupsert_identity,
-    identity_of,
+    find_identity,
     upsert_identity,
 )
 from organisations.models import (
@@ -249,7 +249,7 @@ def test_a_returning_login_reads_once_and_writes_only_the_identity(
 
 def test_what_the_login_did_not_load_raises_instead_of_querying():
     upsert_identity(ISSUER, claims())
-    identity = identity_of(ISSUER, "auth0|1").defer("claims").get()
+    identity = find_identity(ISSUER, "auth0|1")
     assert identity.user.organisation.is_active
     with pytest.raises(FieldFetchBlocked):
         identity.claims
