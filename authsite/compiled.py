@@ -216,3 +216,42 @@ def numbered_placeholders(sql: str) -> bytes:
         raise ValueError(f"unexpected {match.group(0)!r} in SQL: only %s and %% are placeholders")
 
     return _PLACEHOLDER.sub(replace, sql).encode()
+
+
+def linked_inserts_statement(first, then, json_field: str, key: str, query, connection, **values):
+    """Return (SQL, parameters) of one PostgreSQL statement that inserts ``first``, then
+    ``then`` (two new rows, each as ``insert_statement`` inserts it) with ``first``'s new
+    primary key under ``key`` in ``then``'s JSON field ``json_field`` (an object), and
+    answers the rows of the CompiledQuery ``query`` for ``values`` (``query.rows`` reads
+    them; the query sees the database as it was before the inserts). One statement is
+    atomic by itself, in one round trip. Raise ValueError as ``insert_statement`` does."""
+    if query.sql is None:
+        query.compile(connection)
+    first_sql, first_params = insert_statement(first, connection)
+    then_sql, then_params = insert_statement(then, connection)
+    model = type(then)
+    fields = [f for f in model._meta.local_concrete_fields if not f.generated]
+    fields = [f for f in fields if f is not model._meta.auto_field]
+    position = fields.index(model._meta.get_field(json_field))
+    shape = (type(first), model, json_field, query, connection.alias)
+    statement = _linked_sql.get(shape)
+    if statement is None:
+        then_values = then_sql.split("%s")
+        if len(then_values) != len(fields) + 1:
+            raise ValueError(f"{model.__name__}'s INSERT has other placeholders than its values")
+        first_key = connection.ops.quote_name(type(first)._meta.pk.column)
+        # The JSON value's placeholder becomes (%s || {key: first's key}), the key a
+        # parameter: only Django's compiled SQL and a quoted column name go in.
+        then_values[position] += "("
+        link = f" || jsonb_build_object(%s::text, (SELECT {first_key} FROM first_row)))"  # noqa: S608
+        then_values[position + 1] = link + then_values[position + 1]
+        statement = (
+            f"WITH first_row AS ({first_sql}), then_row AS ({'%s'.join(then_values)}) " + query.sql
+        )
+        _linked_sql[shape] = statement
+    params = [*first_params, *then_params, *query.params(**values)]
+    params.insert(len(first_params) + position + 1, key)
+    return statement, tuple(params)
+
+
+_linked_sql: dict = {}

@@ -2,20 +2,27 @@
 
 import secrets
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import FETCH_RAISE, Subquery
 from django.utils import timezone
 
 from authsite import metrics
+from authsite.compiled import linked_inserts_statement
 from authsite.db import in_thread
-from organisations.access import applications_query
+from organisations.access import (
+    APPLICATIONS,
+    applications_for,
+    applications_from_rows,
+    applications_query,
+)
 
-from ..models import AuditType, RefreshToken, TokenFamily, User
+from ..models import AuditEvent, AuditType, RefreshToken, TokenFamily, User
 from ..upsert import RequestMeta
 from .base import (
     NO_META,
@@ -24,6 +31,7 @@ from .base import (
     account_is_active,
     audit,
     audit_event,
+    grant_for,
     hash_token,
     invalid_token,
     new_grant,
@@ -68,8 +76,10 @@ def issue_grant(
     an access token dies with the family it came from; ``dpop_jkt`` is then the family's
     binding, which the access token states (``access.bound_key``)."""
     now = timezone.now()
-    with transaction.atomic():
-        if family_id is None:
+    new_family = family_id is None
+    # The token and its event alone are one statement on PostgreSQL (insert_issued).
+    with transaction.atomic() if new_family else nullcontext():
+        if new_family:
             family_id = TokenFamily.objects.create(
                 user=user,
                 session_key=session_key or "",
@@ -77,11 +87,40 @@ def issue_grant(
                 user_agent=meta.user_agent,
                 dpop_jkt=dpop_jkt,
             ).pk
-        token, plaintext = save_new_refresh_token(family_id, now)
-        audit(
-            AuditType.TOKEN_ISSUED, user, meta, family=str(family_id), token=token.pk, grant="api"
+        token, plaintext = new_refresh_token(family_id, now)
+        event = audit_event(
+            AuditType.TOKEN_ISSUED, user, meta, family=str(family_id), token=None, grant="api"
         )
-    return new_grant(user, family_id, plaintext, dpop_jkt)
+        applications = insert_issued(token, event, user)
+    return grant_for(user, family_id, plaintext, applications, dpop_jkt)
+
+
+def insert_issued(token: RefreshToken, event: AuditEvent, user) -> list[dict]:
+    """Insert a new refresh token and its audit event, whose details name the token's id
+    as "token", both or neither, and return the user's applications as
+    ``applications_for`` does. On PostgreSQL one statement (compiled once,
+    ``linked_inserts_statement``) inserts both and reads the applications from the
+    database; elsewhere the ORM inserts them in a transaction."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            token.save(force_insert=True)
+            event.details["token"] = token.pk
+            event.save()
+        return applications_for(user)
+    sql, params = linked_inserts_statement(
+        token,
+        event,
+        "details",
+        "token",
+        APPLICATIONS,
+        connection,
+        user_id=user.pk,
+        organisation_id=user.organisation_id,
+    )
+    # Inside a transaction a failure marks it for rollback, as a failed save() does.
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return applications_from_rows(APPLICATIONS.rows(cursor.fetchall()))
 
 
 def rotate_refresh_token(
