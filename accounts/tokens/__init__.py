@@ -18,8 +18,9 @@ deactivated user or organisation take effect at the next request, not at expiry
 (docs/architecture.md says why a family rather than a token version or a deny-list).
 
 Every write that must be atomic is one plain function under ``transaction.atomic()``,
+or one statement (a refresh token with its event, on PostgreSQL: authsite.compiled),
 called once, in one thread hop, by the async code (authsite.db).
 
 May import: accounts.models, accounts.keys, accounts.logcontext, accounts.requestkit,
-accounts.upsert, organisations, authsite.db, authsite.metrics.
+accounts.upsert, organisations, authsite.compiled, authsite.db, authsite.metrics.
 """
