@@ -21,6 +21,6 @@ Every write that must be atomic is one plain function under ``transaction.atomic
 or one statement (a refresh token with its event, on PostgreSQL: authsite.compiled),
 called once, in one thread hop, by the async code (authsite.db).
 
-May import: accounts.models, accounts.keys, accounts.logcontext, accounts.requestkit,
+May import: accounts.models, accounts.rows, accounts.keys, accounts.logcontext, accounts.requestkit,
 accounts.upsert, organisations, authsite.compiled, authsite.db, authsite.metrics.
 """
