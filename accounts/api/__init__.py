@@ -3,7 +3,7 @@
 ``authentication`` (a request's caller), ``endpoint`` (the wrapper of every JSON view);
 each module imports only those before it.
 
-May import: accounts.models, accounts.rows, accounts.tokens, accounts.login.oidc, accounts.logcontext,
-authsite.compiled, accounts.upsert, authsite.db, accounts.ratelimit (its Redis client),
-accounts.requestkit.
+May import: accounts.models, accounts.rows, accounts.tokens, accounts.login.oidc,
+accounts.logcontext, authsite.compiled, accounts.upsert, authsite.db, accounts.ratelimit
+(its Redis client), accounts.requestkit.
 """

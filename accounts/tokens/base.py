@@ -13,7 +13,6 @@ from organisations.access import applications_for
 
 from ..models import AuditEvent, Role
 from ..requestkit import is_allowed_host
-from ..rows import user_columns, user_from_row  # noqa: F401 (moving to accounts.rows)
 from ..upsert import RequestMeta
 
 NO_META = RequestMeta()

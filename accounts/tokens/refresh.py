@@ -23,6 +23,7 @@ from organisations.access import (
 )
 
 from ..models import AuditEvent, AuditType, RefreshToken, TokenFamily, User
+from ..rows import user_columns, user_from_row
 from ..upsert import RequestMeta
 from .base import (
     NO_META,
@@ -35,8 +36,6 @@ from .base import (
     hash_token,
     invalid_token,
     new_grant,
-    user_columns,
-    user_from_row,
 )
 
 
