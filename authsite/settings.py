@@ -7,7 +7,6 @@ once so that the rest of the code reads plain Django settings.
 
 from pathlib import Path
 
-import psycopg_pool
 import redis.backoff
 import redis.retry
 from corsheaders.defaults import default_headers
@@ -15,6 +14,7 @@ from django.utils.csp import CSP
 
 from authsite.config import ConfigurationError, Environment
 from authsite.logs import log_format, logging_config
+from authsite.pool import check_connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -121,8 +121,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             # Waiting for a free connection is bounded: past it the request answers 503.
             "timeout": DB_POOL_TIMEOUT,
             # A connection that a database restart broke is replaced at checkout, not
-            # handed to a request (one empty round trip).
-            "check": psycopg_pool.ConnectionPool.check_connection,
+            # handed to a request (a round trip only when its socket has news).
+            "check": check_connection,
         }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
