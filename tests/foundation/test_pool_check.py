@@ -1,5 +1,5 @@
 """The pool's check at checkout (authsite.pool): a connection the server ended is
-refused, a healthy one is lent."""
+refused, a healthy one is lent without a round trip."""
 
 import psycopg
 import pytest
@@ -14,9 +14,16 @@ def _connect():
     return psycopg.connect(**connection.get_connection_params(), autocommit=True)
 
 
-def test_a_healthy_connection_passes():
-    with _connect() as conn:
+def test_a_healthy_connection_passes_without_a_round_trip():
+    with _connect() as conn, _connect() as admin:
+        conn.execute("SELECT 'before the check'")
         check_connection(conn)
+        # The server's record of the connection's last statement: a check that sent one
+        # (psycopg_pool's empty query) would have replaced it.
+        [(last,)] = admin.execute(
+            "SELECT query FROM pg_stat_activity WHERE pid = %s", [conn.info.backend_pid]
+        ).fetchall()
+        assert last == "SELECT 'before the check'"
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
