@@ -13,10 +13,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from organisations.access import (
-    access_rows,
-    application_rows,
+    ALL_ACCESS,
+    APPLICATION_ACCESS,
+    FEATURE_ACCESS,
     applications_from_rows,
-    feature_rows,
     features_from_rows,
 )
 
@@ -220,7 +220,7 @@ def me_body(user, applications: list[dict], features: dict[str, bool]) -> dict:
     }
 
 
-@endpoint(["GET"], load=access_rows)
+@endpoint(["GET"], load=ALL_ACCESS)
 async def me(request, principal, access):
     user = principal.user
     applications, features = access
@@ -233,11 +233,13 @@ async def me(request, principal, access):
     )
 
 
-@endpoint(["GET"], load=feature_rows)
-async def features(request, principal, rows):
+@endpoint(["GET"], load=FEATURE_ACCESS)
+async def features(request, principal, access):
+    _, rows = access
     return JsonResponse({"features": features_from_rows(rows, principal.user.pk, timezone.now())})
 
 
-@endpoint(["GET"], load=application_rows)
-async def applications(request, principal, rows):
+@endpoint(["GET"], load=APPLICATION_ACCESS)
+async def applications(request, principal, access):
+    rows, _ = access
     return JsonResponse({"applications": applications_from_rows(rows)})

@@ -140,24 +140,28 @@ def _record(pid: int, seconds: float, folded: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def profile_hot_path(bench: Bench) -> Profile:
-    """py-spy on the ASGI worker while wrk (32 connections) drives GET /me."""
+def profile_hot_path(bench: Bench, lane: bool = True) -> Profile:
+    """py-spy on the ASGI worker while wrk (32 connections) drives GET /me: answered by
+    the lane, or with ``lane`` False by Django's own path (FAST_LANE=false)."""
     seconds = bench.settings.profile_seconds
-    server = start_server(bench.processes, "asgi", bench.env, cpus=SERVER_CPU, name="prof-me")
+    path = "asgi" if lane else "django"
+    env = {**bench.env, "FAST_LANE": "true" if lane else "false"}
+    server = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name=f"prof-me-{path}")
     script = bench.results / "me.lua"
     url = server.url + "/api/v1/auth/me"
     wrk.run(url, script, connections=32, seconds=bench.settings.warmup, cpus=GENERATOR_CPU)
-    folded = bench.results / "profile-me-asgi.folded"
+    folded = bench.results / f"profile-me-{path}.folded"
     spy = _record(server.process.pid, seconds, folded)
     time.sleep(0.5)  # py-spy attaches before the load starts
     run = wrk.run(url, script, connections=32, seconds=seconds, cpus=GENERATOR_CPU)
     spy.wait()
     bench.processes.stop(server.process)
+    answered = "the lane" if lane else "Django's own path, FAST_LANE=false"
     return summarise(
-        "ASGI hot path: GET /api/v1/auth/me (Bearer), uvicorn 1 worker on core 0",
+        f"ASGI hot path: GET /api/v1/auth/me (Bearer, {answered}), uvicorn 1 worker on core 0",
         folded,
         run.requests,
-        bench.results / "profile-me-asgi.txt",
+        bench.results / f"profile-me-{path}.txt",
         f"wrk 1 thread, 32 connections, {seconds:g} s: {run.rps:.0f} req/s while sampled.",
     )
 

@@ -295,6 +295,7 @@ def main(argv=None) -> int:
 
                 wrk.write_script(results / "me.lua", bench.seed["access_tokens"])
             profiles.append(profiling.profile_hot_path(bench))
+            profiles.append(profiling.profile_hot_path(bench, lane=False))
             profiles.append(profiling.profile_refresh(bench, profile_tokens))
             for profile in profiles:
                 print(f"  {profile.text}", flush=True)

@@ -2,6 +2,8 @@
 
 A person's access is read through the shared cache (``access_rows``, with
 organisations.access_cache), and every write here invalidates what it changes there.
+A caller with an app access token on PostgreSQL reads it with the token's own lookup
+instead, in one statement (``AccessRead``, accounts.api.bearer): no cache is cheaper.
 
 Writes are idempotent and race-safe: unique constraints plus INSERT … ON CONFLICT DO
 NOTHING (``bulk_create(ignore_conflicts=True)``), so concurrent callers can never
@@ -344,11 +346,34 @@ def access_rows(user, *, applications=True, features=True) -> tuple[list, list]:
     return rows
 
 
-def application_rows(user) -> list:
-    """Return the rows of ``applications_query`` for the user (``access_rows``)."""
-    return access_rows(user, features=False)[0]
+@dataclass(frozen=True)
+class AccessRead:
+    """What a view reads of its caller's access: the rows of ``applications_query``,
+    of ``features_query``, or both. Called with a user, return (application rows,
+    feature rows) as ``access_rows`` does, the one not asked for possibly empty; the
+    same rows may come with the principal's own lookup (``queries``, ``from_rows``)."""
+
+    applications: bool = True
+    features: bool = True
+
+    def __call__(self, user) -> tuple[list, list]:
+        return access_rows(user, applications=self.applications, features=self.features)
+
+    @property
+    def queries(self) -> tuple[CompiledQuery, ...]:
+        """Return the compiled queries of the rows asked for, applications first."""
+        wanted = ((APPLICATIONS, self.applications), (FEATURES, self.features))
+        return tuple(query for query, asked in wanted if asked)
+
+    def from_rows(self, rows: list[list]) -> tuple[list, list]:
+        """Return (application rows, feature rows) from the rows of ``queries``, in order."""
+        answers = iter(rows)
+        return (
+            next(answers) if self.applications else [],
+            next(answers) if self.features else [],
+        )
 
 
-def feature_rows(user) -> list:
-    """Return the rows of ``features_query`` for the user (``access_rows``)."""
-    return access_rows(user, applications=False)[1]
+ALL_ACCESS = AccessRead()
+APPLICATION_ACCESS = AccessRead(features=False)
+FEATURE_ACCESS = AccessRead(applications=False)

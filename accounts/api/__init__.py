@@ -4,6 +4,6 @@
 each module imports only those before it.
 
 May import: accounts.models, accounts.rows, accounts.tokens, accounts.login.oidc,
-accounts.logcontext, authsite.compiled, accounts.upsert, authsite.db, accounts.ratelimit
-(its Redis client), accounts.requestkit.
+accounts.logcontext, authsite.compiled, organisations.access (a view's access reads),
+accounts.upsert, authsite.db, accounts.ratelimit (its Redis client), accounts.requestkit.
 """

@@ -8,8 +8,9 @@ checks everything, ``iss`` included. A token from an issuer we do not verify is 
 from django.conf import settings
 from django.db import connection
 
-from authsite.compiled import CompiledQuery
+from authsite.compiled import CompiledBatch, CompiledQuery
 from authsite.db import in_thread
+from organisations.access import ALL_ACCESS, APPLICATION_ACCESS, FEATURE_ACCESS, AccessRead
 
 from ..login import oidc
 from ..models import TokenFamily, User
@@ -118,12 +119,42 @@ def app_token_family_query(family_id):
 # Django path runs it through the ORM's connection, the fast lane through its own pool.
 PRINCIPAL = CompiledQuery(app_token_family_query, family_id=TokenFamily._meta.pk)
 
+# On PostgreSQL, the same query with each view's access reads, as one statement.
+BATCHES = {
+    read: CompiledBatch(PRINCIPAL, *read.queries)
+    for read in (ALL_ACCESS, APPLICATION_ACCESS, FEATURE_ACCESS)
+}
+
+
+def principal_statements(claims: dict, read: AccessRead):
+    """Yield the SQL and parameters of each statement that reads the user of verified
+    app-token ``claims`` with their access (``read``), and receive its raw rows; return
+    (user, access as ``read`` answers it), or raise ApiError as ``app_token_user`` does.
+
+    One statement (``BATCHES``) for the user and the organisation the token names; a
+    second only when the user has since moved, for the organisation they are in now."""
+    batch = BATCHES[read]
+    family = {"family_id": claims["fam"]}
+    organisation_id = claims.get("org")
+    for _ in range(2):
+        values = {"user_id": claims["sub"], "organisation_id": organisation_id}
+        raw = yield batch.sql, batch.params(family, *[values] * len(read.queries))
+        rows, *access = batch.rows(raw)
+        user = app_token_user(claims, rows[0] if rows else None)
+        if user.organisation_id == organisation_id:
+            break
+        organisation_id = user.organisation_id
+    return user, read.from_rows(access)
+
 
 @in_thread
 def _app_token_user(claims: dict, load):
     """Return the user of verified app-token ``claims`` (``app_token_user``, from the
     row of ``app_token_family_query``) and ``load(user)`` (None without a ``load``), in
-    one thread hop."""
+    one thread hop; on PostgreSQL an ``AccessRead`` is read in the same statement
+    (``principal_statements``), otherwise after it."""
+    if isinstance(load, AccessRead) and connection.vendor == "postgresql":
+        return _run_statements(principal_statements(claims, load))
     if PRINCIPAL.sql is None:
         PRINCIPAL.compile(connection)
     with connection.cursor() as cursor:
@@ -131,6 +162,23 @@ def _app_token_user(claims: dict, load):
         rows = PRINCIPAL.rows(cursor.fetchall())
     user = app_token_user(claims, rows[0] if rows else None)
     return user, load(user) if load is not None else None
+
+
+def _run_statements(statements):
+    """Run each statement ``statements`` yields on Django's connection, sending back its
+    rows; return what it returns."""
+    for batch in BATCHES.values():
+        if batch.sql is None:
+            batch.compile(connection)
+    rows = None
+    with connection.cursor() as cursor:
+        while True:
+            try:
+                sql, params = statements.send(rows)
+            except StopIteration as done:
+                return done.value
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
 
 
 def app_token_user(claims: dict, row) -> User:

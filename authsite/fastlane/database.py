@@ -12,7 +12,7 @@ from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
 from accounts import ratelimit
-from accounts.api.bearer import PRINCIPAL, app_token_user
+from accounts.api.bearer import BATCHES, principal_statements
 from accounts.flows.refresh import LANE_COUNT, acount_token_request
 from accounts.models import RefreshToken
 from accounts.requestkit import request_meta
@@ -34,17 +34,10 @@ from authsite.compiled import (
     numbered_placeholders,
 )
 from authsite.db import in_thread
-from organisations.access import (
-    APPLICATIONS,
-    FEATURES,
-    applications_from_rows,
-    features_from_rows,
-)
+from organisations.access import ALL_ACCESS, applications_from_rows, features_from_rows
 
 # Longest wait for a pooled connection before the request goes to Django instead.
 POOL_WAIT = 2.0
-
-ME = CompiledBatch(PRINCIPAL, APPLICATIONS, FEATURES)
 
 _TOKEN_HASH = RefreshToken._meta.get_field("token_hash")
 
@@ -133,9 +126,7 @@ def _prepare() -> tuple[dict, dict, object]:
     """Compile the queries and derive the pool's connection settings from Django's:
     once per process (a thread hop: compiling may read the server's version)."""
     connection = connections["default"]
-    if ME.sql is None:
-        ME.compile(connection)
-    for query in (PRESENTED, SPEND):
+    for query in (BATCHES[ALL_ACCESS], PRESENTED, SPEND):
         if query.sql is None:
             query.compile(connection)
     kwargs = connection.get_connection_params()
@@ -156,19 +147,18 @@ _statement = lru_cache(maxsize=16)(numbered_placeholders)
 
 async def read_me(conn, claims):
     """Return (user, applications, features) for verified claims, or raise ApiError as
-    bearer does.
-
-    One statement: the access reads are batched with the family's, for the user and the
-    organisation the token names; only when the user has since moved organisation is
-    the batch run again for the organisation they are in now."""
-    family = {"family_id": claims["fam"]}
-    values = {"user_id": claims["sub"], "organisation_id": claims.get("org")}
-    rows, applications, features = await _run(conn, ME, family, values, values)
-    user = app_token_user(claims, rows[0] if rows else None)
-    if user.organisation_id != values["organisation_id"]:
-        values = {"user_id": user.pk, "organisation_id": user.organisation_id}
-        rows, applications, features = await _run(conn, ME, family, values, values)
-        user = app_token_user(claims, rows[0] if rows else None)
+    bearer does: the statements of ``principal_statements``, as Django's path runs
+    them."""
+    statements = principal_statements(claims, ALL_ACCESS)
+    rows = None
+    while True:
+        try:
+            sql, params = statements.send(rows)
+        except StopIteration as done:
+            user, (applications, features) = done.value
+            break
+        cursor = await conn.execute(_statement(sql), params)
+        rows = await cursor.fetchall()
     return (
         user,
         applications_from_rows(applications),

@@ -16,6 +16,7 @@ from organisations.models import (
     UserApplicationAccess,
     UserFeatureOverride,
 )
+from tests.tokens.kit import bearer, issue_pair
 
 # Transactional: on PostgreSQL the fast lane, on connections of its own, sees the rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,3 +126,51 @@ def test_query_count_does_not_grow_with_data(
     with django_assert_num_queries(queries):
         response = client.get(path)
     assert response.status_code == 200
+
+
+ACCESS_PATHS = ("/api/v1/auth/me", "/api/v1/features", "/api/v1/applications")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", ACCESS_PATHS)
+def test_an_app_token_s_caller_and_access_are_one_statement(
+    client, alice, path, django_assert_num_queries, settings
+):
+    """On PostgreSQL, the token family's lookup carries the view's access reads (the
+    fast lane off: its statements run on connections of its own)."""
+    settings.FAST_LANE = False
+    FeatureFlag.objects.create(key="a", name="A", enabled=True, rollout_percentage=100)
+    headers = bearer(issue_pair(alice)["access_token"])
+    client.get(path, **headers)  # the signing keys are loaded once per process
+    with django_assert_num_queries(1):
+        response = client.get(path, **headers)
+    assert response.status_code == 200
+    client.force_login(alice)
+    assert response.json() == client.get(path).json()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", ACCESS_PATHS)
+def test_a_member_moved_since_their_token_was_issued_gets_the_new_organisation_s_access(
+    client, alice, path, django_assert_num_queries, settings
+):
+    """The statement reads access for the organisation the token names; when the member
+    has moved since, a second reads it for the one they are in now."""
+    settings.FAST_LANE = False
+    headers = bearer(issue_pair(alice)["access_token"])
+    client.get(path, **headers)
+    globex = Organisation.objects.create(name="Globex", slug="globex")
+    User.objects.filter(pk=alice.pk).update(organisation=globex)
+    setup_organisation_access(globex)
+    OrganisationToolAccess.objects.filter(organisation=globex).update(tier="professional")
+    flag = FeatureFlag.objects.create(key="g", name="G", enabled=True, rollout_percentage=0)
+    OrganisationFeatureOverride.objects.create(flag=flag, organisation=globex, enabled=True)
+    with django_assert_num_queries(2):
+        response = client.get(path, **headers)
+    assert response.status_code == 200
+    body = response.json()
+    if "applications" in body:
+        assert body["applications"]
+        assert {app["tier"] for app in body["applications"]} == {"professional"}
+    if "features" in body:
+        assert body["features"] == {"g": True}
