@@ -191,11 +191,7 @@ def find_identity(issuer: str, subject: str) -> ExternalIdentity | None:
     """Return the identity (issuer, subject) with its user and their organisation, in one
     query compiled once per process, or None. The instances refuse any further load
     (FETCH_RAISE): the identity's claims, say."""
-    if _IDENTITY.sql is None:
-        _IDENTITY.compile(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_IDENTITY.sql, _IDENTITY.params(issuer=issuer, subject=subject))
-        rows = _IDENTITY.rows(cursor.fetchall())
+    rows = _IDENTITY.fetch(connection, issuer=issuer, subject=subject)
     if not rows:
         return None
     split = len(_IDENTITY_FIELDS)

@@ -8,6 +8,9 @@ Django for the connection, and the sentinel's positions in the parameters are
 remembered. A call puts its values there, each prepared by the field as the ORM would,
 runs the SQL, and converts the columns with the compiler's own converters. The
 queryset stays the one definition of the query; the SQL and the rows are Django's.
+
+Django's path runs these statements through ``prepared_cursor``: on PostgreSQL the
+server then parses and plans each once per connection, not at every call.
 """
 
 import re
@@ -15,6 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+import psycopg
 from django.db.models import sql
 
 _sentinels = count(-918_273_645_500, -1)
@@ -93,6 +97,34 @@ class CompiledQuery:
             return [tuple(row) for row in raw_rows]
         return [tuple(row) for row in self._compiler.apply_converters(raw_rows, self._converters)]
 
+    def fetch(self, connection, **values) -> list[tuple]:
+        """Return the rows (``rows``) for one call, run on Django's ``connection``
+        (``prepared_cursor``); compile first if needed."""
+        if self.sql is None:
+            self.compile(connection)
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(self.sql, self.params(**values))
+            return self.rows(cursor.fetchall())
+
+
+def prepared_cursor(connection):
+    """Return a cursor of Django's ``connection``, wrapped as ``connection.cursor()``
+    wraps its own (query logging, execute wrappers, Django's exceptions), that on
+    PostgreSQL prepares each statement on the server once per connection; elsewhere
+    ``connection.cursor()``. Only for SQL that Django compiled once and runs at every
+    call (this module's): Django's own cursors bind on the client."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        # Binding on the server, psycopg prepares what it runs (the settings'
+        # prepare_threshold) and keeps each statement prepared on its connection.
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
 
 class CompiledUpdate(CompiledQuery):
     """``build(**selecting).update(**written)`` compiled once: ``updated`` names the
@@ -161,6 +193,15 @@ class CompiledBatch:
             for query, query_values in zip(self.queries, values, strict=True)
             for param in query.params(**query_values)
         ]
+
+    def fetch(self, connection, *values: dict) -> list[list[tuple]]:
+        """Return each query's rows (``rows``) for one call, run on Django's
+        ``connection`` (``prepared_cursor``); compile first if needed."""
+        if self.sql is None:
+            self.compile(connection)
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(self.sql, self.params(*values))
+            return self.rows(cursor.fetchall())
 
     def rows(self, raw_rows) -> list[list[tuple]]:
         """Return each query's rows, as its ``rows`` gives them."""

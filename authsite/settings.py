@@ -113,6 +113,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # an unreachable or stuck database into a 503 instead of a hung worker.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+    # Django's cursors bind on the client and never prepare; this lets the cursor of
+    # the statements compiled once (authsite.compiled.prepared_cursor) prepare its own.
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 0)
     FAST_LANE_POOL_SIZE = (DB_POOL_MAX_SIZE // 2 if DB_POOL_MAX_SIZE else 2) if FAST_LANE else 0
     if DB_POOL_MAX_SIZE:
         DATABASES["default"]["OPTIONS"]["pool"] = {

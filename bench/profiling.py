@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import client, wrk
+from .endpoints import LOGIN_CONCURRENCY
 from .scenarios.base import GENERATOR_CPU, SERVER_CPU, Bench
+from .scenarios.logins import _outcomes, _prepare_logins, _set_token_delay
 from .scenarios.refresh import refresh_request
 from .servers import start_server
 
@@ -199,3 +201,42 @@ def profile_refresh(bench: Bench, tokens: int) -> Profile:
         bench.results / "profile-refresh-asgi.txt",
         f"asyncio client, 64 concurrent: {served / elapsed:.0f} rotations/s while sampled.",
     )
+
+
+def profile_logins(bench: Bench, returning: range, first: range) -> list[Profile]:
+    """py-spy on one ASGI worker (Django's path) while it finishes logins, ``LOGIN_CONCURRENCY``
+    callbacks at a time: ``returning`` (the provider's people, by number, logged in once before
+    the profile), then ``first`` (people it has never seen)."""
+    env = {**bench.env, "FAST_LANE": "false"}
+    server = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name="prof-logins")
+    _set_token_delay(bench.idp_url, 0.0)
+    profiles = []
+    for kind, people, warm in (("returning", returning, True), ("first", first, False)):
+        if warm:
+            _log_in(server, bench.idp_url, people)
+        callbacks = asyncio.run(_prepare_logins(server, bench.idp_url, people))
+        folded = bench.results / f"profile-login-{kind}.folded"
+        spy = _record(server.process.pid, bench.settings.profile_seconds, folded)
+        time.sleep(0.5)
+        batch = asyncio.run(client.fire("127.0.0.1", server.port, callbacks, LOGIN_CONCURRENCY))
+        spy.wait()
+        ok, failures = _outcomes(batch)
+        profiles.append(
+            summarise(
+                f"Login callback, {kind} people: GET /auth/callback on Django's path, "
+                "uvicorn 1 worker on core 0",
+                folded,
+                ok,
+                bench.results / f"profile-login-{kind}.txt",
+                f"asyncio client, {LOGIN_CONCURRENCY} concurrent: {ok} logins in "
+                f"{batch.seconds:.2f} s" + (f", failed: {failures}" if failures else "") + ".",
+            )
+        )
+    bench.processes.stop(server.process)
+    return profiles
+
+
+def _log_in(server, idp_url: str, people: range) -> None:
+    """Log ``people`` in once, so that the profile's logins are returning ones."""
+    callbacks = asyncio.run(_prepare_logins(server, idp_url, people))
+    asyncio.run(client.fire("127.0.0.1", server.port, callbacks, LOGIN_CONCURRENCY))

@@ -235,6 +235,10 @@ def main(argv=None) -> int:
                       database.name)  # fmt: skip
         measured_endpoints = [s for s in ("endpoints", "endpoints-defaults") if s in scenarios]
         personal = endpoints.first_logins(settings) * len(measured_endpoints)
+        # The login profile's first logins come after the measurements'.
+        profiled_first = range(settings.logins + personal, 2 * settings.logins + personal)
+        if "profile" in scenarios:
+            personal += settings.logins
         bench.idp_url = start_idp(bench, settings.logins, personal)
         env.update(
             AUTH0_ISSUER=bench.idp_url, AUTH0_CLIENT_ID=CLIENT_ID, AUTH0_CLIENT_SECRET=CLIENT_SECRET
@@ -296,6 +300,7 @@ def main(argv=None) -> int:
                 wrk.write_script(results / "me.lua", bench.seed["access_tokens"])
             profiles.append(profiling.profile_hot_path(bench))
             profiles.append(profiling.profile_hot_path(bench, lane=False))
+            profiles += profiling.profile_logins(bench, range(settings.logins), profiled_first)
             profiles.append(profiling.profile_refresh(bench, profile_tokens))
             for profile in profiles:
                 print(f"  {profile.text}", flush=True)

@@ -305,13 +305,7 @@ FEATURES = CompiledQuery(features_query, **_ACCESS_KEYS)
 
 def _read(query: CompiledQuery, user) -> list:
     """Return the rows of the compiled ``query`` for the user."""
-    if query.sql is None:
-        query.compile(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            query.sql, query.params(user_id=user.pk, organisation_id=user.organisation_id)
-        )
-        return query.rows(cursor.fetchall())
+    return query.fetch(connection, user_id=user.pk, organisation_id=user.organisation_id)
 
 
 def applications_from_rows(rows) -> list[dict]:

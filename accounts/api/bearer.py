@@ -127,19 +127,19 @@ BATCHES = {
 
 
 def principal_statements(claims: dict, read: AccessRead):
-    """Yield the SQL and parameters of each statement that reads the user of verified
-    app-token ``claims`` with their access (``read``), and receive its raw rows; return
-    (user, access as ``read`` answers it), or raise ApiError as ``app_token_user`` does.
+    """Yield each statement that reads the user of verified app-token ``claims`` with
+    their access (``read``), as a batch of ``BATCHES`` and its values, and receive the
+    batch's rows; return (user, access as ``read`` answers it), or raise ApiError as
+    ``app_token_user`` does.
 
-    One statement (``BATCHES``) for the user and the organisation the token names; a
-    second only when the user has since moved, for the organisation they are in now."""
+    One statement for the user and the organisation the token names; a second only when
+    the user has since moved, for the organisation they are in now."""
     batch = BATCHES[read]
     family = {"family_id": claims["fam"]}
     organisation_id = claims.get("org")
     for _ in range(2):
         values = {"user_id": claims["sub"], "organisation_id": organisation_id}
-        raw = yield batch.sql, batch.params(family, *[values] * len(read.queries))
-        rows, *access = batch.rows(raw)
+        rows, *access = yield batch, (family, *[values] * len(read.queries))
         user = app_token_user(claims, rows[0] if rows else None)
         if user.organisation_id == organisation_id:
             break
@@ -154,31 +154,16 @@ def _app_token_user(claims: dict, load):
     one thread hop; on PostgreSQL an ``AccessRead`` is read in the same statement
     (``principal_statements``), otherwise after it."""
     if isinstance(load, AccessRead) and connection.vendor == "postgresql":
-        return _run_statements(principal_statements(claims, load))
-    if PRINCIPAL.sql is None:
-        PRINCIPAL.compile(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(PRINCIPAL.sql, PRINCIPAL.params(family_id=claims["fam"]))
-        rows = PRINCIPAL.rows(cursor.fetchall())
-    user = app_token_user(claims, rows[0] if rows else None)
-    return user, load(user) if load is not None else None
-
-
-def _run_statements(statements):
-    """Run each statement ``statements`` yields on Django's connection, sending back its
-    rows; return what it returns."""
-    for batch in BATCHES.values():
-        if batch.sql is None:
-            batch.compile(connection)
-    rows = None
-    with connection.cursor() as cursor:
+        statements, rows = principal_statements(claims, load), None
         while True:
             try:
-                sql, params = statements.send(rows)
+                batch, values = statements.send(rows)
             except StopIteration as done:
                 return done.value
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            rows = batch.fetch(connection, *values)
+    rows = PRINCIPAL.fetch(connection, family_id=claims["fam"])
+    user = app_token_user(claims, rows[0] if rows else None)
+    return user, load(user) if load is not None else None
 
 
 def app_token_user(claims: dict, row) -> User:

@@ -149,16 +149,14 @@ async def read_me(conn, claims):
     """Return (user, applications, features) for verified claims, or raise ApiError as
     bearer does: the statements of ``principal_statements``, as Django's path runs
     them."""
-    statements = principal_statements(claims, ALL_ACCESS)
-    rows = None
+    statements, rows = principal_statements(claims, ALL_ACCESS), None
     while True:
         try:
-            sql, params = statements.send(rows)
+            batch, values = statements.send(rows)
         except StopIteration as done:
             user, (applications, features) = done.value
             break
-        cursor = await conn.execute(_statement(sql), params)
-        rows = await cursor.fetchall()
+        rows = await _run(conn, batch, *values)
     return (
         user,
         applications_from_rows(applications),
