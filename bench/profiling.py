@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import client, wrk
 from .endpoints import LOGIN_CONCURRENCY
-from .scenarios.base import GENERATOR_CPU, SERVER_CPU, Bench
+from .scenarios.base import GENERATOR_CPU, ME, SERVER_CPU, Bench
 from .scenarios.logins import _outcomes, _prepare_logins, _set_token_delay
 from .scenarios.refresh import refresh_request
 from .servers import start_server
@@ -142,28 +142,36 @@ def _record(pid: int, seconds: float, folded: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def profile_hot_path(bench: Bench, lane: bool = True) -> Profile:
-    """py-spy on the ASGI worker while wrk (32 connections) drives GET /me: answered by
-    the lane, or with ``lane`` False by Django's own path (FAST_LANE=false)."""
+def profile_hot_path(
+    bench: Bench, lane: bool = True, method: str = "GET", path: str = ME
+) -> Profile:
+    """py-spy on the ASGI worker while wrk (32 connections) drives ``method`` ``path``
+    with the seeded Bearer tokens (GET /me by default): answered by the lane, or with
+    ``lane`` False by Django's own path (FAST_LANE=false)."""
     seconds = bench.settings.profile_seconds
-    path = "asgi" if lane else "django"
+    answering = "asgi" if lane else "django"
+    name = path.rstrip("/").rsplit("/", 1)[-1]
     env = {**bench.env, "FAST_LANE": "true" if lane else "false"}
-    server = start_server(bench.processes, "asgi", env, cpus=SERVER_CPU, name=f"prof-me-{path}")
-    script = bench.results / "me.lua"
-    url = server.url + "/api/v1/auth/me"
+    server = start_server(
+        bench.processes, "asgi", env, cpus=SERVER_CPU, name=f"prof-{name}-{answering}"
+    )
+    script = wrk.write_script(
+        bench.results / f"profile-{method.lower()}.lua", bench.seed["access_tokens"], method
+    )
+    url = server.url + path
     wrk.run(url, script, connections=32, seconds=bench.settings.warmup, cpus=GENERATOR_CPU)
-    folded = bench.results / f"profile-me-{path}.folded"
+    folded = bench.results / f"profile-{name}-{answering}.folded"
     spy = _record(server.process.pid, seconds, folded)
     time.sleep(0.5)  # py-spy attaches before the load starts
     run = wrk.run(url, script, connections=32, seconds=seconds, cpus=GENERATOR_CPU)
     spy.wait()
     bench.processes.stop(server.process)
-    answered = "the lane" if lane else "Django's own path, FAST_LANE=false"
+    by = "the lane" if lane else "Django's own path, FAST_LANE=false"
     return summarise(
-        f"ASGI hot path: GET /api/v1/auth/me (Bearer, {answered}), uvicorn 1 worker on core 0",
+        f"ASGI hot path: {method} {path} (Bearer, {by}), uvicorn 1 worker on core 0",
         folded,
         run.requests,
-        bench.results / f"profile-me-{path}.txt",
+        bench.results / f"profile-{name}-{answering}.txt",
         f"wrk 1 thread, 32 connections, {seconds:g} s: {run.rps:.0f} req/s while sampled.",
     )
 

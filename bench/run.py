@@ -294,12 +294,11 @@ def main(argv=None) -> int:
             dpop_cost = dpop_scenario.measure(bench)
         if "profile" in scenarios:
             print("Profiles (py-spy)", flush=True)
-            if hot is None:  # the profile drives /me with the same wrk script
-                from bench import wrk
-
-                wrk.write_script(results / "me.lua", bench.seed["access_tokens"])
             profiles.append(profiling.profile_hot_path(bench))
             profiles.append(profiling.profile_hot_path(bench, lane=False))
+            profiles.append(
+                profiling.profile_hot_path(bench, False, "POST", endpoints.ENDPOINTS["token"][1])
+            )
             profiles += profiling.profile_logins(bench, range(settings.logins), profiled_first)
             profiles.append(profiling.profile_refresh(bench, profile_tokens))
             for profile in profiles:
