@@ -100,7 +100,8 @@ def endpoint(methods=("GET",), *, auth="required", csrf="cookie", load=None, loa
     endpoints that take no cookie credentials at all.
     load: a plain function ``load(user)`` doing the database work the view needs for
     its principal, run in the same thread hop as the principal's own lookup when there
-    is one; the view is then called as ``view(request, principal, loaded)``.
+    is one (an ``organisations.access.AccessRead``, on PostgreSQL, in the same statement
+    as an app token's); the view is then called as ``view(request, principal, loaded)``.
     load_for: an async function ``load_for(request, claims)`` called once a Bearer app
     token's ``claims`` have verified, before its principal's lookup, returning that
     request's ``load`` (or None for none); the view is called as with ``load``, with
