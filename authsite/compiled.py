@@ -102,9 +102,15 @@ class CompiledQuery:
         (``prepared_cursor``); compile first if needed."""
         if self.sql is None:
             self.compile(connection)
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(self.sql, self.params(**values))
-            return self.rows(cursor.fetchall())
+        return _fetch(self, connection, self.params(**values))
+
+
+def _fetch(query, connection, params) -> list:
+    """Return ``query.rows`` of the compiled ``query`` run with ``params`` on Django's
+    ``connection`` (``prepared_cursor``)."""
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(query.sql, params)
+        return query.rows(cursor.fetchall())
 
 
 def prepared_cursor(connection):
@@ -199,9 +205,7 @@ class CompiledBatch:
         ``connection`` (``prepared_cursor``); compile first if needed."""
         if self.sql is None:
             self.compile(connection)
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(self.sql, self.params(*values))
-            return self.rows(cursor.fetchall())
+        return _fetch(self, connection, self.params(*values))
 
     def rows(self, raw_rows) -> list[list[tuple]]:
         """Return each query's rows, as its ``rows`` gives them."""

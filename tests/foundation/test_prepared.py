@@ -4,7 +4,7 @@ PostgreSQL server: parsed once per connection, then only executed."""
 import pytest
 from django.db import DataError, connection, transaction
 
-from authsite.compiled import prepared_cursor
+from authsite.compiled import numbered_placeholders, prepared_cursor
 from organisations.access import APPLICATIONS, applications_query
 from tests.api.kit import member
 
@@ -29,7 +29,7 @@ def test_a_compiled_statement_is_prepared_once_per_connection_and_answers_as_the
     assert expected, "the member has applications to read"
     APPLICATIONS.fetch(connection, **values)
     # The server's text of the statement: psycopg numbers Django's placeholders.
-    text = APPLICATIONS.sql.replace("%s", "${}").format(*range(1, APPLICATIONS.sql.count("%s") + 1))
+    text = numbered_placeholders(APPLICATIONS.sql).decode()
     [before] = _executions(text)
     for _ in range(3):
         assert APPLICATIONS.fetch(connection, **values) == expected
