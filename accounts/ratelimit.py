@@ -12,9 +12,10 @@ increments the cache's own keys and starts each one's expiry on its window's fir
 atomically, in one round trip, with redis-py's asyncio client (one per event loop, on
 the cache's first LOCATION, kept on the loop itself as accounts/login/oidc/http.py keeps its
 transport: one for an ASGI process; under WSGI, where each request runs a loop of its
-own, it goes away with that loop). The counter is the integer Django's Redis backends
-store, so the sync ``hit`` and the async ones count together. Other caches are counted
-through ``hit`` in a thread.
+own, it goes away with that loop). The sync ``hit_each`` runs the same script through
+the thread's cache client, so every count with Redis is one round trip. The counter is
+the integer Django's Redis backends store. Other caches are counted with ``add`` and
+``incr``, from async code in a thread.
 """
 
 import asyncio
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import redis.asyncio
 from django.conf import settings
+from django_redis.cache import RedisCache
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -85,29 +87,52 @@ def hit(scope: str, subject: str | None, rate_text: str) -> None:
     """Count one request of ``subject`` (an IP, a user id) in ``scope``; raise
     RateLimited (429 with Retry-After) once the window's limit is passed. Sync: call it
     inside a unit of work that already runs in a thread, or through ``ahit``."""
-    if not subject:
+    hit_each((scope, subject, rate_text))
+
+
+def hit_each(*limits: tuple[str, str | None, str]) -> None:
+    """Count as ``hit`` does each ``(scope, subject, rate)`` in turn; raise RateLimited
+    at the first limit passed. With a Redis cache, in one round trip (the script
+    ``ahit_each`` runs); with another, through its atomic ``add`` and ``incr``."""
+    limits = [limit for limit in limits if limit[1]]
+    if not limits:
         return
-    rate, key, window, now = _window(scope, subject, rate_text)
+    windows = [_window(*limit) for limit in limits]
     cache = thread_cache()
-    if cache.add(key, 1, rate.period + 1):
-        count = 1
+    if isinstance(cache, RedisCache):
+        keys = [cache.make_key(key) for _, key, _, _ in windows]
+        client = cache.client.get_client(write=True)
+        counts = client.eval(_COUNT, len(keys), *keys, *_script_arguments(windows))
     else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: a new window began
-            cache.add(key, 1, rate.period + 1)
-            count = 1
-    _judge(scope, count, rate, window, now)
+        counts = []
+        for rate, key, _, _ in windows:
+            counts.append(_count_in_cache(cache, key, rate))
+            if counts[-1] > rate.limit:
+                break
+    for count, (scope, *_), (rate, _, window, now) in zip(counts, limits, windows, strict=False):
+        _judge(scope, count, rate, window, now)
 
 
-def _hit_each(limits) -> None:
-    for limit in limits:
-        hit(*limit)
+def _count_in_cache(cache, key: str, rate: Rate) -> int:
+    """Return the count of ``key`` after one more hit, through the cache's ``add`` (the
+    window's first hit) or ``incr``."""
+    if cache.add(key, 1, rate.period + 1):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: a new window began
+        cache.add(key, 1, rate.period + 1)
+        return 1
+
+
+def _script_arguments(windows) -> list[int]:
+    """Return ``_COUNT``'s arguments for the windows: each key's expiry and limit."""
+    return [value for rate, _, _, _ in windows for value in (rate.period + 1, rate.limit)]
 
 
 # Never in asyncio's default executor, whose threads would keep a database cache's
 # connection out of the pool (authsite/db.py).
-_hits_in_thread = in_thread(_hit_each)
+_ahit_each_in_thread = in_thread(hit_each)
 # Each key in turn: INCR, the window's expiry on its first hit, and a stop at the first
 # count past its limit, as successive ``hit`` calls stop at the first RateLimited.
 _COUNT = """
@@ -138,11 +163,10 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
         return
     client = redis_client()
     if client is None:
-        return await _hits_in_thread(limits)
+        return await _ahit_each_in_thread(*limits)
     windows = [_window(*limit) for limit in limits]
     keys = [thread_cache().make_key(key) for _, key, _, _ in windows]
-    arguments = [value for rate, _, _, _ in windows for value in (rate.period + 1, rate.limit)]
-    counts = await client.eval(_COUNT, len(keys), *keys, *arguments)
+    counts = await client.eval(_COUNT, len(keys), *keys, *_script_arguments(windows))
     for count, (scope, *_), (rate, _, window, now) in zip(counts, limits, windows, strict=False):
         _judge(scope, count, rate, window, now)
 

@@ -9,13 +9,14 @@ remembered. A call puts its values there, each prepared by the field as the ORM 
 runs the SQL, and converts the columns with the compiler's own converters. The
 queryset stays the one definition of the query; the SQL and the rows are Django's.
 
-Django's path runs these statements through ``prepared_cursor``: on PostgreSQL the
+Django's path runs these statements through ``run_prepared``: on PostgreSQL the
 server then parses and plans each once per connection, not at every call.
 """
 
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import count
 
 import psycopg
@@ -99,7 +100,7 @@ class CompiledQuery:
 
     def fetch(self, connection, **values) -> list[tuple]:
         """Return the rows (``rows``) for one call, run on Django's ``connection``
-        (``prepared_cursor``); compile first if needed."""
+        (``run_prepared``); compile first if needed."""
         if self.sql is None:
             self.compile(connection)
         return _fetch(self, connection, self.params(**values))
@@ -107,29 +108,40 @@ class CompiledQuery:
 
 def _fetch(query, connection, params) -> list:
     """Return ``query.rows`` of the compiled ``query`` run with ``params`` on Django's
-    ``connection`` (``prepared_cursor``)."""
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(query.sql, params)
+    ``connection`` (``run_prepared``)."""
+    with run_prepared(connection, query.sql, params) as cursor:
         return query.rows(cursor.fetchall())
 
 
-def prepared_cursor(connection):
-    """Return a cursor of Django's ``connection``, wrapped as ``connection.cursor()``
-    wraps its own (query logging, execute wrappers, Django's exceptions), that on
-    PostgreSQL prepares each statement on the server once per connection; elsewhere
-    ``connection.cursor()``. Only for SQL that Django compiled once and runs at every
-    call (this module's): Django's own cursors bind on the client."""
+def run_prepared(connection, sql: str, params):
+    """Run Django's ``sql`` with ``params`` and return the cursor, to be closed (a
+    context manager). On PostgreSQL the statement is prepared on the server once per
+    connection and sent numbered as compiled once per process (``server_statement``),
+    through a cursor wrapped as ``connection.cursor()`` wraps its own (query logging,
+    execute wrappers, Django's exceptions); elsewhere through ``connection.cursor()``.
+    Only for SQL that Django compiled once and runs at every call (this module's):
+    Django's own cursors bind on the client."""
     if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        # Binding on the server, psycopg prepares what it runs (the settings'
-        # prepare_threshold) and keeps each statement prepared on its connection.
-        cursor = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
+        cursor = connection.cursor()
+    else:
+        connection.ensure_connection()
+        connection.validate_thread_sharing()
+        with connection.wrap_database_errors:
+            # Binding on the server, psycopg prepares what it runs (the settings'
+            # prepare_threshold) and keeps each statement prepared on its connection;
+            # a raw cursor sends the statement as given, without converting it again.
+            raw = psycopg.RawCursor(connection.connection)
+        if connection.queries_logged:
+            cursor = connection.make_debug_cursor(raw)
+        else:
+            cursor = connection.make_cursor(raw)
+        sql = server_statement(sql)
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor
 
 
 class CompiledUpdate(CompiledQuery):
@@ -202,7 +214,7 @@ class CompiledBatch:
 
     def fetch(self, connection, *values: dict) -> list[list[tuple]]:
         """Return each query's rows (``rows``) for one call, run on Django's
-        ``connection`` (``prepared_cursor``); compile first if needed."""
+        ``connection`` (``run_prepared``); compile first if needed."""
         if self.sql is None:
             self.compile(connection)
         return _fetch(self, connection, self.params(*values))
@@ -261,6 +273,11 @@ def numbered_placeholders(sql: str) -> bytes:
         raise ValueError(f"unexpected {match.group(0)!r} in SQL: only %s and %% are placeholders")
 
     return _PLACEHOLDER.sub(replace, sql).encode()
+
+
+# The statements as the server runs them, converted once per process: Django's SQL is
+# the key, the same string object at every call of a compiled statement.
+server_statement = lru_cache(maxsize=64)(numbered_placeholders)
 
 
 def linked_inserts_statement(first, then, json_field: str, key: str, query, connection, **values):

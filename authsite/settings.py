@@ -114,7 +114,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
     # Django's cursors bind on the client and never prepare; this lets the cursor of
-    # the statements compiled once (authsite.compiled.prepared_cursor) prepare its own.
+    # the statements compiled once (authsite.compiled.run_prepared) prepare its own.
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 0)
     FAST_LANE_POOL_SIZE = (DB_POOL_MAX_SIZE // 2 if DB_POOL_MAX_SIZE else 2) if FAST_LANE else 0
     if DB_POOL_MAX_SIZE:

@@ -13,7 +13,7 @@ from django.db.models import FETCH_RAISE, Subquery
 from django.utils import timezone
 
 from authsite import metrics
-from authsite.compiled import linked_inserts_statement, prepared_cursor
+from authsite.compiled import linked_inserts_statement, run_prepared
 from authsite.db import in_thread
 from organisations.access import (
     APPLICATIONS,
@@ -117,8 +117,7 @@ def insert_issued(token: RefreshToken, event: AuditEvent, user) -> list[dict]:
         organisation_id=user.organisation_id,
     )
     # Inside a transaction a failure marks it for rollback, as a failed save() does.
-    with transaction.mark_for_rollback_on_error(), prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
+    with transaction.mark_for_rollback_on_error(), run_prepared(connection, sql, params) as cursor:
         return applications_from_rows(APPLICATIONS.rows(cursor.fetchall()))
 
 

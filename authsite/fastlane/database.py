@@ -13,7 +13,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from accounts import ratelimit
 from accounts.api.bearer import BATCHES, principal_statements
-from accounts.flows.refresh import LANE_COUNT, acount_token_request
+from accounts.flows.refresh import LANE_COUNT
+from accounts.flows.token import acount_token_request
 from accounts.models import RefreshToken
 from accounts.requestkit import request_meta
 from accounts.tokens.base import TokenError, grant_for, hash_token
@@ -31,7 +32,7 @@ from authsite.compiled import (
     CompiledQuery,
     CompiledUpdate,
     insert_statement,
-    numbered_placeholders,
+    server_statement,
 )
 from authsite.db import in_thread
 from organisations.access import ALL_ACCESS, applications_from_rows, features_from_rows
@@ -131,7 +132,7 @@ def _prepare() -> tuple[dict, dict, object]:
             query.compile(connection)
     kwargs = connection.get_connection_params()
     # Prepared once per connection and bound on the server (valid for Django's SQL: its
-    # server_side_binding option); raw cursors send it as given, numbered (_statement).
+    # server_side_binding option); raw cursors send it numbered (server_statement).
     kwargs["cursor_factory"] = psycopg.AsyncRawCursor
     kwargs["prepare_threshold"] = 0
     kwargs["autocommit"] = True
@@ -139,10 +140,6 @@ def _prepare() -> tuple[dict, dict, object]:
     kwargs["application_name"] = f"{kwargs.get('application_name') or 'authsite'} fast lane"
     sizes = {"min_size": 1, "max_size": settings.FAST_LANE_POOL_SIZE}
     return kwargs, sizes, connection
-
-
-# The SQL the pool's raw cursors run: each statement converted once per process.
-_statement = lru_cache(maxsize=16)(numbered_placeholders)
 
 
 async def read_me(conn, claims):
@@ -165,7 +162,7 @@ async def read_me(conn, claims):
 
 
 async def _run(conn, batch: CompiledBatch, *values):
-    cursor = await conn.execute(_statement(batch.sql), batch.params(*values))
+    cursor = await conn.execute(server_statement(batch.sql), batch.params(*values))
     return batch.rows(await cursor.fetchall())
 
 
@@ -200,7 +197,7 @@ async def rotate(conn, connection, presented: str, request, dpop_jkt: str = ""):
     try:
         async with conn.transaction():
             spend = SPEND.params(token_id=token.token_id, used_at=now)
-            if (await conn.execute(_statement(SPEND.sql), spend)).rowcount != 1:
+            if (await conn.execute(server_statement(SPEND.sql), spend)).rowcount != 1:
                 raise _Declined
             successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
             successor.pk = await _insert(conn, connection, successor)
@@ -214,6 +211,6 @@ async def rotate(conn, connection, presented: str, request, dpop_jkt: str = ""):
 
 async def _insert(conn, connection, obj) -> int:
     sql, params = insert_statement(obj, connection)
-    cursor = await conn.execute(_statement(sql), params)
+    cursor = await conn.execute(server_statement(sql), params)
     (pk,) = await cursor.fetchone()
     return pk

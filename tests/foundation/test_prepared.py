@@ -4,7 +4,7 @@ PostgreSQL server: parsed once per connection, then only executed."""
 import pytest
 from django.db import DataError, connection, transaction
 
-from authsite.compiled import numbered_placeholders, prepared_cursor
+from authsite.compiled import numbered_placeholders, run_prepared
 from organisations.access import APPLICATIONS, applications_query
 from tests.api.kit import member
 
@@ -37,5 +37,11 @@ def test_a_compiled_statement_is_prepared_once_per_connection_and_answers_as_the
 
 
 def test_its_errors_are_django_s():
-    with pytest.raises(DataError), transaction.atomic(), prepared_cursor(connection) as cursor:
-        cursor.execute("SELECT 1 / %s", [0])
+    with pytest.raises(DataError), transaction.atomic():
+        run_prepared(connection, "SELECT 1 / %s", [0])
+
+
+def test_it_sends_the_statement_numbered_and_each_value_bound_on_the_server():
+    # A value that looks like a placeholder stays a value: only the SQL is converted.
+    with run_prepared(connection, "SELECT %s::text, '100%%'", ["%s $1"]) as cursor:
+        assert cursor.fetchall() == [("%s $1", "100%")]

@@ -180,20 +180,48 @@ def test_with_redis_clients_die_with_their_loops(redis_cache):
     assert len(clients) <= 1
 
 
+@pytest.mark.parametrize("counting", ["async", "sync"])
 async def test_with_redis_several_limits_count_in_turn_and_stop_at_the_first_passed(
-    redis_cache,
+    redis_cache, counting
 ):
-    """One round trip for several limits counts as successive hits would: a request
-    refused by the first limit is not counted against the next."""
+    """One round trip for several limits, from async code or from a thread, counts as
+    successive hits would: a request refused by the first limit is not counted against
+    the next."""
     from django.core.cache import cache
 
-    from accounts.ratelimit import RateLimited, ahit_each
+    from accounts.ratelimit import RateLimited, ahit_each, hit_each
 
+    count = ahit_each if counting == "async" else sync_to_async(hit_each)
     limits = (("first", "x", "1/h"), ("second", "y", "5/h"))
-    await ahit_each(*limits)
+    await count(*limits)
     with pytest.raises(RateLimited):
-        await ahit_each(*limits)
+        await count(*limits)
     [second] = await sync_to_async(cache.keys)("ratelimit:second:*")
     assert await sync_to_async(cache.get)(second) == 1
     [first] = await sync_to_async(cache.keys)("ratelimit:first:*")
     assert await sync_to_async(cache.get)(first) == 2
+    for key in (first, second):
+        assert 3000 < await sync_to_async(cache.ttl)(key) <= 3601
+
+
+def test_with_redis_a_thread_counts_several_limits_in_one_round_trip(redis_cache):
+    from django.core.cache import cache
+
+    from accounts.ratelimit import hit_each
+
+    client = cache.client.get_client(write=True)
+
+    def calls():
+        stats = client.info("commandstats")
+        return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in SENT}
+
+    before = calls()
+    hit_each(("one", "x", "5/h"), ("two", "x", "5/h"), ("three", "x", "5/h"))
+    after = calls()
+    assert {name: after[name] - before[name] for name in SENT} == {
+        "eval": 1, "evalsha": 0, "set": 0, "incrby": 0, "incr": 3, "expire": 3
+    }  # fmt: skip
+
+
+# What a client may send to count (INCR and EXPIRE run inside the script).
+SENT = ("eval", "evalsha", "set", "incrby", "incr", "expire")
