@@ -134,6 +134,22 @@ async def test_signing_key_rotation_between_two_logins(async_client, idp):
     assert idp.requests[("GET", "/.well-known/jwks.json")] == jwks_fetches + 1
 
 
+async def test_the_keys_are_parsed_once_per_fetch_and_again_after_a_rotation(
+    async_client, idp
+):
+    from accounts.login.oidc import metadata
+
+    assert (await browser_login(async_client, sub="auth0|alice")).status_code == 302
+    document = await metadata.discovery()
+    first = await metadata.key_set_for(None, document)
+    assert await metadata.key_set_for(None, document) is first
+    idp.rotate_keys(keep_old=False)
+    assert (await browser_login(async_client, sub="auth0|bob")).status_code == 302
+    rotated = await metadata.key_set_for(None, document)
+    assert rotated is not first
+    assert {key.kid for key in rotated.keys} == {key["kid"] for key in idp.jwks()["keys"]}
+
+
 async def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once(async_client, idp):
     foreign = idp.foreign_key()
     idp.id_token_hook = lambda claims, header: idp.sign(claims, key=foreign)

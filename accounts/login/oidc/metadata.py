@@ -36,20 +36,24 @@ def _unknown_kid_key(kid: str, issuer: str) -> str:
     return _key("unknown-kid:" + hashlib.sha256(kid.encode()).hexdigest()[:32], issuer)
 
 
-async def _cached(kind: str, issuer: str, fetch, *, force: bool = False):
+async def _cached(kind: str, issuer: str, fetch, *, force: bool = False) -> tuple[object, float]:
+    """Return (value, when it was fetched) of the shared cache's entry, refreshed through
+    ``fetch`` when older than the TTL or ``force``d, and served stale when the provider
+    cannot be reached."""
     entry = await acache("get", _key(kind, issuer))
     if entry and not force and time.time() - entry["fetched_at"] < app_settings.metadata_ttl():
-        return entry["value"]
+        return entry["value"], entry["fetched_at"]
     try:
         value = await fetch()
     except ProviderUnavailable:
         if entry:
-            return entry["value"]
+            return entry["value"], entry["fetched_at"]
         raise
+    fetched_at = time.time()
     await acache(
-        "set", _key(kind, issuer), {"value": value, "fetched_at": time.time()}, KEEP_STALE_FOR
+        "set", _key(kind, issuer), {"value": value, "fetched_at": fetched_at}, KEEP_STALE_FOR
     )
-    return value
+    return value, fetched_at
 
 
 async def discovery(issuer: str | None = None) -> dict:
@@ -69,7 +73,8 @@ async def discovery(issuer: str | None = None) -> dict:
             )
         return document
 
-    return await _cached("discovery", issuer, fetch)
+    document, _ = await _cached("discovery", issuer, fetch)
+    return document
 
 
 async def _fetch_jwks(jwks_uri: str) -> dict:
@@ -87,10 +92,21 @@ async def jwks(issuer: str | None = None, *, force: bool = False) -> KeySet:
 
 
 async def _jwks_of(metadata: dict, *, force: bool = False) -> KeySet:
-    document = await _cached(
-        "jwks", metadata["issuer"], lambda: _fetch_jwks(metadata["jwks_uri"]), force=force
+    """Return the key set of the shared cache's JWKS entry, parsed once per process for
+    each fetch of it (``_parsed``)."""
+    issuer = metadata["issuer"]
+    document, fetched_at = await _cached(
+        "jwks", issuer, lambda: _fetch_jwks(metadata["jwks_uri"]), force=force
     )
-    return KeySet.import_key_set(document)
+    parsed = _parsed.get(issuer)
+    if parsed is None or parsed[0] != fetched_at:
+        parsed = _parsed[issuer] = (fetched_at, KeySet.import_key_set(document))
+    return parsed[1]
+
+
+# Issuer -> (when its JWKS entry was fetched, the keys parsed from it): an entry is
+# written once per fetch, so the time names its content.
+_parsed: dict[str, tuple[float, KeySet]] = {}
 
 
 async def key_set_for(kid: str | None, metadata: dict) -> KeySet:
