@@ -134,9 +134,7 @@ async def test_signing_key_rotation_between_two_logins(async_client, idp):
     assert idp.requests[("GET", "/.well-known/jwks.json")] == jwks_fetches + 1
 
 
-async def test_the_keys_are_parsed_once_per_fetch_and_again_after_a_rotation(
-    async_client, idp
-):
+async def test_the_keys_are_parsed_once_per_fetch_and_again_after_a_rotation(async_client, idp):
     from accounts.login.oidc import metadata
 
     assert (await browser_login(async_client, sub="auth0|alice")).status_code == 302
