@@ -73,16 +73,18 @@ def presented_refresh_token(request, body: dict, missing: ApiError) -> tuple[str
 
 
 async def _issue_in_lookup(request, claims: dict):
-    """Return the ``load`` that counts the request and issues the pair of a caller
-    holding an app access token, in the same thread hop as its family's lookup; or None
-    when the body redeems a login code or cannot be read, and the view counts and
-    answers as for any caller."""
+    """Return the ``load`` that issues the pair of a caller holding an app access token
+    in the same thread hop as its family's lookup, once the request is counted (the
+    token's subject is the user the lookup proves); or None when the body redeems a
+    login code or cannot be read, and the view counts and answers as for any caller.
+    Raise RateLimited past the limits."""
     try:
         body = read_json(request)
     except (ApiError, RequestDataTooBig):
         return None
     if "login_code" in body:
         return None
+    await refresh_flow.acount_token_request(client_ip(request), claims["sub"])
     return await token_flow.app_token_issue(claims, meta=request_meta(request))
 
 
@@ -91,7 +93,7 @@ async def token(request, principal, issued):
     if issued is not None:
         grant, signer = issued
         return JsonResponse(access_tokens.pair(grant, issuer=base_url(request), signer=signer))
-    await token_flow.acount_token_request(
+    await refresh_flow.acount_token_request(
         client_ip(request), principal.user.pk if principal else None
     )
     body = read_json(request)

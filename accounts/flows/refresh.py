@@ -1,6 +1,8 @@
 """POST /api/v1/auth/refresh and /revoke: rotate a refresh token into a new pair; revoke
 a refresh token's family."""
 
+from django.conf import settings
+
 from authsite.db import in_thread
 
 from .. import ratelimit
@@ -10,7 +12,7 @@ from ..tokens import base as token_base
 from ..tokens import dpop
 from ..tokens import refresh as refresh_tokens
 from ..upsert import RequestMeta
-from .token import asigner_or_unavailable, count_token_request
+from .token import asigner_or_unavailable
 
 # The ASGI scope key under which the fast lane leaves its count of a refresh it passes
 # on: True (within the limits) or the RateLimited it met. Such a request is not counted
@@ -22,6 +24,26 @@ def lane_count(request):
     """Return the fast lane's count of this request (see LANE_COUNT), or None when it
     made none."""
     return getattr(request, "scope", {}).get(LANE_COUNT)
+
+
+def _token_limits(ip: str | None, user_id):
+    yield "token-ip", ip, settings.RATE_LIMIT_TOKEN
+    if user_id is not None:
+        yield "token-user", str(user_id), settings.RATE_LIMIT_TOKEN
+
+
+def count_token_request(ip: str | None, user_id) -> None:
+    """Count a request to the token endpoints against RATE_LIMIT_TOKEN per client IP
+    and, once known, per user (for a refresh, the token's owner); raise
+    ratelimit.RateLimited past either. Call it before any token is spent, so that a
+    limited request loses nothing."""
+    ratelimit.hit_each(*_token_limits(ip, user_id))
+
+
+async def acount_token_request(ip: str | None, user_id) -> None:
+    """Count as ``count_token_request`` does, from async code (ratelimit.ahit_each: one
+    round trip)."""
+    await ratelimit.ahit_each(*_token_limits(ip, user_id))
 
 
 def _rotate_within_limits(

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from authsite.db import in_thread
 
-from .. import keys, ratelimit
+from .. import keys
 from ..api.base import ApiError, Principal
 from ..tokens import access as access_tokens
 from ..tokens import base as token_base
@@ -27,26 +27,6 @@ async def asigner_or_unavailable() -> keys.Signer:
         raise ApiError(
             503, "service_unavailable", "Tokens cannot be issued right now; try again later."
         ) from None
-
-
-def _token_limits(ip: str | None, user_id):
-    yield "token-ip", ip, settings.RATE_LIMIT_TOKEN
-    if user_id is not None:
-        yield "token-user", str(user_id), settings.RATE_LIMIT_TOKEN
-
-
-def count_token_request(ip: str | None, user_id) -> None:
-    """Count a request to the token endpoints against RATE_LIMIT_TOKEN per client IP
-    and, once known, per user (for a refresh, the token's owner); raise
-    ratelimit.RateLimited past either. Call it before any token is spent, so that a
-    limited request loses nothing."""
-    ratelimit.hit_each(*_token_limits(ip, user_id))
-
-
-async def acount_token_request(ip: str | None, user_id) -> None:
-    """Count as ``count_token_request`` does, from async code (ratelimit.ahit_each: one
-    round trip)."""
-    await ratelimit.ahit_each(*_token_limits(ip, user_id))
 
 
 async def issue_for_principal(
@@ -80,8 +60,7 @@ async def issue_for_principal(
 async def app_token_issue(claims: dict, *, meta: RequestMeta):
     """Return the ``load`` that issues a pair in the family of a caller holding an app
     access token, whose verified ``claims`` name the family and its binding: run in the
-    family's lookup (``accounts.api.endpoint``), ``load(user)`` counts the request
-    against the token limits of ``meta.ip`` and the user, then returns (grant, signer).
+    family's lookup (``accounts.api.endpoint``), ``load(user)`` returns (grant, signer).
     Read the signing key first, so that a key that cannot sign writes nothing; raise
     ApiError 503 when it cannot be decrypted."""
     signer = await asigner_or_unavailable()
@@ -95,10 +74,8 @@ async def app_token_issue(claims: dict, *, meta: RequestMeta):
 
 
 def _issue_in_family(user, *, family_id, dpop_jkt: str, meta: RequestMeta, signer: keys.Signer):
-    """Count the request (``count_token_request``: RateLimited past a limit, nothing
-    written), then issue a refresh token of the family to ``user`` (``issue_grant``: the
-    token and its TOKEN_ISSUED event in one transaction); return (grant, signer)."""
-    count_token_request(meta.ip, user.pk)
+    """Issue a refresh token of the family to ``user`` (``issue_grant``: the token and
+    its TOKEN_ISSUED event in one transaction); return (grant, signer)."""
     grant = refresh_tokens.issue_grant(user, family_id=family_id, meta=meta, dpop_jkt=dpop_jkt)
     return grant, signer
 

@@ -13,8 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from accounts import ratelimit
 from accounts.api.bearer import BATCHES, principal_statements
-from accounts.flows.refresh import LANE_COUNT
-from accounts.flows.token import acount_token_request
+from accounts.flows.refresh import LANE_COUNT, acount_token_request
 from accounts.models import RefreshToken
 from accounts.requestkit import request_meta
 from accounts.tokens.base import TokenError, grant_for, hash_token
