@@ -285,9 +285,10 @@ def linked_inserts_statement(first, then, json_field: str, key: str, query, conn
     ``then`` (two new rows, each as ``insert_statement`` inserts it) with ``first``'s new
     primary key under ``key`` in ``then``'s JSON field ``json_field`` (an object), and
     answers the rows of the CompiledQuery ``query`` for ``values`` (``query.rows`` reads
-    them; the query sees the database as it was before the inserts). One statement is
-    atomic by itself, in one round trip. Raise ValueError as ``insert_statement`` does."""
-    if query.sql is None:
+    them; the query sees the database as it was before the inserts), or with ``query``
+    None, ``first``'s new primary key. One statement is atomic by itself, in one round
+    trip. Raise ValueError as ``insert_statement`` does."""
+    if query is not None and query.sql is None:
         query.compile(connection)
     first_sql, first_params = insert_statement(first, connection)
     then_sql, then_params = insert_statement(then, connection)
@@ -307,11 +308,12 @@ def linked_inserts_statement(first, then, json_field: str, key: str, query, conn
         then_values[position] += "("
         link = f" || jsonb_build_object(%s::text, (SELECT {first_key} FROM first_row)))"  # noqa: S608
         then_values[position + 1] = link + then_values[position + 1]
+        answer = query.sql if query is not None else f"SELECT {first_key} FROM first_row"  # noqa: S608
         statement = (
-            f"WITH first_row AS ({first_sql}), then_row AS ({'%s'.join(then_values)}) " + query.sql
+            f"WITH first_row AS ({first_sql}), then_row AS ({'%s'.join(then_values)}) " + answer
         )
         _linked_sql[shape] = statement
-    params = [*first_params, *then_params, *query.params(**values)]
+    params = [*first_params, *then_params, *(query.params(**values) if query is not None else ())]
     params.insert(len(first_params) + position + 1, key)
     return statement, tuple(params)
 

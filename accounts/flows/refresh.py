@@ -9,7 +9,7 @@ from .. import ratelimit
 from ..api.base import ApiError
 from ..tokens import access as access_tokens
 from ..tokens import base as token_base
-from ..tokens import dpop
+from ..tokens import dpop, rotation
 from ..tokens import refresh as refresh_tokens
 from ..upsert import RequestMeta
 from .token import asigner_or_unavailable
@@ -53,7 +53,7 @@ def _rotate_within_limits(
     return the grant."""
     if not counted:
         count_token_request(meta.ip, refresh_tokens.refresh_token_owner(presented))
-    return refresh_tokens.rotate_refresh_token(presented, meta=meta, dpop_jkt=dpop_jkt)
+    return rotation.rotate_refresh_token(presented, meta=meta, dpop_jkt=dpop_jkt)
 
 
 _arotate_within_limits = in_thread(_rotate_within_limits)
@@ -68,7 +68,7 @@ async def refresh(
     counted=None,
     proof: dpop.Proof | None = None,
 ) -> dict:
-    """Return a new pair for a refresh token (refresh_tokens.rotate_refresh_token states
+    """Return a new pair for a refresh token (rotation.rotate_refresh_token states
     the rules) and ``proof``, the request's verified DPoP proof, if any; raise ApiError
     401 with ``invalid_token``, ``token_expired``, ``token_reused``, ``user_inactive``
     or ``invalid_dpop_proof`` (with the DPoP challenge), and ratelimit.RateLimited past

@@ -1,7 +1,8 @@
 """What this server issues and verifies, after a login: app access tokens (``access``),
-rotating refresh tokens in families (``refresh``), the token handoff's one-time login
-codes (``handoff``), DPoP proofs (``dpop``, RFC 9449), and what they share (``base``:
-the grant, the caller's row, the issuer and audience, the audit row).
+refresh tokens in families (``refresh``), rotated once each (``rotation``), the token
+handoff's one-time login codes (``handoff``), DPoP proofs (``dpop``, RFC 9449), and
+what they share (``base``: the grant, the caller's row, the issuer and audience, the
+audit row).
 
 Access tokens are JWTs (header ``typ: at+jwt``, RFC 9068; ``alg`` and ``kid`` of the
 signing key, accounts.keys) with ``iss`` = this server's base URL, ``aud`` =

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.db.models import FETCH_RAISE
 from django.utils import timezone
 
-from ..models import AuditType, HandoffCode, TokenFamily
+from ..models import AuditType, HandoffCode
 from ..upsert import RequestMeta
-from .base import NO_META, Grant, TokenError, account_is_active, audit, hash_token, new_grant
-from .refresh import save_new_refresh_token
+from .base import NO_META, Grant, TokenError, account_is_active, audit, hash_token
+from .refresh import issue_grant
 
 HANDOFF_CODE_TTL = 60
 
@@ -94,15 +94,6 @@ def _redeem(code_hash: str, verifier, now, meta: RequestMeta, dpop_jkt: str) -> 
     if reason is not None:
         audit(AuditType.HANDOFF_REFUSED, user, meta, reason=reason)
         return TokenError("invalid_grant", "The login code is not valid; log in again.")
-    family = TokenFamily.objects.create(
-        user=user,
-        session_key=row.session_key,
-        ip=meta.ip,
-        user_agent=meta.user_agent,
-        dpop_jkt=dpop_jkt,
+    return issue_grant(
+        user, session_key=row.session_key, meta=meta, dpop_jkt=dpop_jkt, grant="handoff"
     )
-    token, plaintext = save_new_refresh_token(family.pk, now)
-    audit(
-        AuditType.TOKEN_ISSUED, user, meta, family=str(family.pk), token=token.pk, grant="handoff"
-    )
-    return new_grant(user, family.pk, plaintext, dpop_jkt)

@@ -14,44 +14,23 @@ from psycopg_pool import AsyncConnectionPool
 from accounts import ratelimit
 from accounts.api.bearer import BATCHES, principal_statements
 from accounts.flows.refresh import LANE_COUNT, acount_token_request
-from accounts.models import RefreshToken
 from accounts.requestkit import request_meta
 from accounts.tokens.base import TokenError, grant_for, hash_token
-from accounts.tokens.refresh import (
+from accounts.tokens.refresh import issued_statement, new_refresh_token
+from accounts.tokens.rotation import (
+    PRESENTED,
+    SPEND,
     count_rotation,
     judge_presented,
-    new_refresh_token,
-    presented_token_applications_query,
-    presented_token_query,
     refreshed_event,
-    unspent_query,
+    spend_statement,
 )
-from authsite.compiled import (
-    CompiledBatch,
-    CompiledQuery,
-    CompiledUpdate,
-    insert_statement,
-    server_statement,
-)
+from authsite.compiled import CompiledBatch, server_statement
 from authsite.db import in_thread
 from organisations.access import ALL_ACCESS, applications_from_rows, features_from_rows
 
 # Longest wait for a pooled connection before the request goes to Django instead.
 POOL_WAIT = 2.0
-
-_TOKEN_HASH = RefreshToken._meta.get_field("token_hash")
-
-PRESENTED = CompiledBatch(
-    CompiledQuery(presented_token_query, token_hash=_TOKEN_HASH),
-    CompiledQuery(presented_token_applications_query, token_hash=_TOKEN_HASH),
-)
-
-SPEND = CompiledUpdate(
-    unspent_query,
-    ("used_at",),
-    token_id=RefreshToken._meta.pk,
-    used_at=RefreshToken._meta.get_field("used_at"),
-)
 
 
 class _Database(NamedTuple):
@@ -195,21 +174,15 @@ async def rotate(conn, connection, presented: str, request, dpop_jkt: str = ""):
     request.scope[LANE_COUNT] = True
     try:
         async with conn.transaction():
-            spend = SPEND.params(token_id=token.token_id, used_at=now)
-            if (await conn.execute(server_statement(SPEND.sql), spend)).rowcount != 1:
+            sql, params = spend_statement(token.token_id, now)
+            if (await conn.execute(server_statement(sql), params)).rowcount != 1:
                 raise _Declined
             successor, plaintext = new_refresh_token(token.family_id, now, token.token_id)
-            successor.pk = await _insert(conn, connection, successor)
-            await _insert(conn, connection, refreshed_event(token, successor.pk, meta, grace=False))
+            event = refreshed_event(token, meta, grace=False)
+            sql, params = issued_statement(successor, event, connection)
+            await conn.execute(server_statement(sql), params)
     except _Declined:
         return None
     count_rotation(grace=False)
     applications = applications_from_rows(applications)
     return grant_for(token.user, token.family_id, plaintext, applications, token.dpop_jkt)
-
-
-async def _insert(conn, connection, obj) -> int:
-    sql, params = insert_statement(obj, connection)
-    cursor = await conn.execute(server_statement(sql), params)
-    (pk,) = await cursor.fetchone()
-    return pk

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.api.bearer import app_token_family_query
 from accounts.models import AuditEvent, AuditType, RefreshToken, Role, TokenFamily, User
 from accounts.tokens import refresh as refresh_tokens
+from accounts.tokens import rotation
 from authsite.compiled import (
     CompiledBatch,
     CompiledQuery,
@@ -127,10 +128,11 @@ def test_a_value_that_does_not_reach_the_sql_is_refused_at_compile_time():
 def test_a_compiled_update_updates_what_the_orm_would(members):
     family = TokenFamily.objects.create(user=members[0])
     now = timezone.now()
-    first = refresh_tokens.save_new_refresh_token(family.pk, now)[0]
-    second = refresh_tokens.save_new_refresh_token(family.pk, now)[0]
+    first, second = (refresh_tokens.new_refresh_token(family.pk, now)[0] for _ in range(2))
+    first.save(force_insert=True)
+    second.save(force_insert=True)
     spend = CompiledUpdate(
-        refresh_tokens.unspent_query,
+        rotation.unspent_query,
         ("used_at",),
         token_id=RefreshToken._meta.pk,
         used_at=RefreshToken._meta.get_field("used_at"),

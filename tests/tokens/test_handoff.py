@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.api.bearer import authenticate_bearer
-from accounts.models import AuditEvent, AuditType, HandoffCode, TokenFamily
+from accounts.models import AuditEvent, AuditType, HandoffCode, RefreshToken, TokenFamily
 from accounts.tokens import base as token_base
 from accounts.tokens import handoff as handoff_codes
 from tests.asgi_client import sync_client_class
@@ -61,8 +63,22 @@ def test_redeem_success(user, code, verifier):
     # Logging out of the browser session that logged in revokes it.
     assert family.session_key == "browser-session"
     assert HandoffCode.objects.get().used_at is not None
-    assert AuditEvent.objects.filter(type=AuditType.TOKEN_ISSUED, user=user).exists()
+    issued = AuditEvent.objects.get(type=AuditType.TOKEN_ISSUED, user=user)
+    token = RefreshToken.objects.get(token_hash=token_base.hash_token(body["refresh_token"]))
+    assert issued.details == {"family": str(family.pk), "token": token.pk, "grant": "handoff"}
     assert refusal_reasons() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_redeeming_is_four_statements_in_one_transaction(code, verifier):
+    with CaptureQueriesContext(connection) as queries:
+        handoff_codes.redeem_handoff_code(code, verifier)
+    # The code with its user, the update that burns it, the new family, and its first
+    # refresh token with its audit event and the user's applications.
+    statements = [query["sql"] for query in queries]
+    assert statements[0] == "BEGIN" and statements[-1] == "COMMIT", statements
+    assert len(statements) == 6, statements
 
 
 def test_only_the_hash_of_the_code_is_stored(code):

@@ -7,12 +7,15 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.api.bearer import authenticate_bearer
 from accounts.models import AuditEvent, AuditType, RefreshToken, TokenFamily
 from accounts.tokens import access as access_tokens
 from accounts.tokens import base as token_base
+from accounts.tokens import rotation
 from tests.asgi_client import sync_client_class
 
 from .kit import FRONTEND, bearer, csrf_client, issue_pair, post_json, refresh_cookie
@@ -123,6 +126,38 @@ def test_reuse_within_the_grace_yields_a_valid_pair_of_the_same_family(client, u
     assert TokenFamily.objects.get(pk=family_id).revoked_at is None
     events = AuditEvent.objects.filter(type=AuditType.TOKEN_REFRESHED).order_by("pk")
     assert [event.details["grace"] for event in events] == [False, True]
+
+
+def test_django_s_rotation_writes_each_successor_s_event_and_lists_the_applications(user, pair):
+    # rotate_refresh_token itself: what Django's path runs whenever the lane declines.
+    presented = row(pair["refresh_token"])
+    won = rotation.rotate_refresh_token(pair["refresh_token"])
+    sibling = rotation.rotate_refresh_token(pair["refresh_token"])  # within the grace
+    assert row(won.refresh_token).parent_id == presented.pk
+    assert row(sibling.refresh_token).parent_id is None  # the child slot is the winner's
+    for grant, grace in ((won, False), (sibling, True)):
+        successor = row(grant.refresh_token)
+        event = AuditEvent.objects.get(type=AuditType.TOKEN_REFRESHED, details__token=successor.pk)
+        assert event.user == user and event.organisation_id == user.organisation_id
+        assert event.details == {
+            "family": str(presented.family_id),
+            "token": successor.pk,
+            "presented": presented.pk,
+            "grace": grace,
+        }
+        assert grant.apps == ["tokens-test-tool"]
+        assert grant.family_id == presented.family_id
+
+
+@pytest.mark.postgres
+def test_django_s_rotation_is_three_statements_in_one_transaction(pair):
+    with CaptureQueriesContext(connection) as queries:
+        rotation.rotate_refresh_token(pair["refresh_token"])
+    # The presented token with the applications, the conditional update that spends it,
+    # and its successor with the successor's audit event.
+    statements = [query["sql"] for query in queries]
+    assert statements[0] == "BEGIN" and statements[-1] == "COMMIT", statements
+    assert len(statements) == 5, statements
 
 
 def test_reuse_after_the_grace_revokes_the_family(client, user, pair):
