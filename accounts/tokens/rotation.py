@@ -155,8 +155,8 @@ SPEND = CompiledUpdate(
 
 
 def refreshed_event(presented: Presented, meta: RequestMeta, *, grace: bool) -> AuditEvent:
-    """Return the TOKEN_REFRESHED audit event of a rotation, not yet saved: inserted with
-    the successor (``insert_issued``), which names it as "token"."""
+    """Return the TOKEN_REFRESHED audit event of a rotation, not yet saved. Inserted with
+    the successor (``insert_issued``), its details name the successor's id as "token"."""
     return audit_event(
         AuditType.TOKEN_REFRESHED,
         presented.user,
@@ -221,8 +221,6 @@ def _read_presented(token_hash: str) -> tuple[tuple | None, list[dict] | None]:
     applications; elsewhere None for them."""
     if connection.vendor != "postgresql":
         return presented_token_query(token_hash).first(), None
-    if PRESENTED.sql is None:
-        PRESENTED.compile(connection)
     values = {"token_hash": token_hash}
     rows, applications = PRESENTED.fetch(connection, values, values)
     return (rows[0] if rows else None), applications_from_rows(applications)
