@@ -109,6 +109,12 @@ def hit_each(*limits: tuple[str, str | None, str]) -> None:
             counts.append(_count_in_cache(cache, key, rate))
             if counts[-1] > rate.limit:
                 break
+    _judge_each(counts, limits, windows)
+
+
+def _judge_each(counts, limits, windows) -> None:
+    """Judge each limit's count, in order; raise RateLimited at the first passed. A
+    count stops at the first limit passed, so ``counts`` may be shorter than ``limits``."""
     for count, (scope, *_), (rate, _, window, now) in zip(counts, limits, windows, strict=False):
         _judge(scope, count, rate, window, now)
 
@@ -167,8 +173,7 @@ async def ahit_each(*limits: tuple[str, str | None, str]) -> None:
     windows = [_window(*limit) for limit in limits]
     keys = [thread_cache().make_key(key) for _, key, _, _ in windows]
     counts = await client.eval(_COUNT, len(keys), *keys, *_script_arguments(windows))
-    for count, (scope, *_), (rate, _, window, now) in zip(counts, limits, windows, strict=False):
-        _judge(scope, count, rate, window, now)
+    _judge_each(counts, limits, windows)
 
 
 def redis_client():
