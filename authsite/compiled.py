@@ -20,6 +20,7 @@ from functools import lru_cache
 from itertools import count
 
 import psycopg
+from django.db import transaction
 from django.db.models import sql
 
 _sentinels = count(-918_273_645_500, -1)
@@ -319,3 +320,25 @@ def linked_inserts_statement(first, then, json_field: str, key: str, query, conn
 
 
 _linked_sql: dict = {}
+
+
+def insert_linked(first, then, json_field: str, key: str, connection, query=None, **values):
+    """Insert ``first``, then ``then`` with ``first``'s new primary key under ``key`` in
+    its JSON field ``json_field``: both or neither. On PostgreSQL in one statement
+    (``linked_inserts_statement``), returning the raw rows it answers (``query``'s, or
+    ``first``'s key); elsewhere through the ORM in a transaction, returning None."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=connection.alias):
+            first.save(force_insert=True)
+            getattr(then, json_field)[key] = first.pk
+            then.save()
+        return None
+    sql, params = linked_inserts_statement(
+        first, then, json_field, key, query, connection, **values
+    )
+    # Inside a transaction a failure marks it for rollback, as a failed save() does.
+    with (
+        transaction.mark_for_rollback_on_error(connection.alias),
+        run_prepared(connection, sql, params) as cursor,
+    ):
+        return cursor.fetchall()

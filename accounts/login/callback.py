@@ -4,8 +4,8 @@ Order matters: the flow entry is consumed (single use) before anything else is
 trusted; the code is exchanged with the PKCE verifier; the ID token is verified; a
 step-up's multi-factor login is checked; the organisation is checked; the user is
 upserted (accounts.upsert); only then is a new session started, keeping the login's
-authentication facts, and recorded: its session record, in token mode its login code,
-and last its LOGIN_SUCCEEDED event. A failure after the upsert (the database or the
+authentication facts, and recorded: in token mode its login code, then its session
+record with the LOGIN_SUCCEEDED event that names it. A failure after the upsert (the database or the
 cache going down) leaves no new session and no session record, and records LOGIN_FAILED
 when the database answers.
 """
@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.auth import login
-from django.db import transaction
+from django.db import connection, transaction
 
 from authsite import metrics
+from authsite.compiled import insert_linked
 from authsite.db import in_thread, thread_cache
 
 from .. import app_settings
@@ -179,9 +180,9 @@ async def _finish_login(request, claims: dict, flow: dict, meta) -> str | None:
 @in_thread
 def _upsert_and_start(request, claims: dict, flow: dict, meta) -> str | None:
     """Upsert the person of the verified claims, then start their new session in one
-    transaction, with its record, in token mode its login code, and its LOGIN_SUCCEEDED
-    event; return the login code or None. Raise LoginRefused (nothing written) for a
-    deactivated user or organisation."""
+    transaction, with in token mode its login code, then its record and the
+    LOGIN_SUCCEEDED event that names it; return the login code or None. Raise
+    LoginRefused (nothing written) for a deactivated user or organisation."""
     upserted = upsert_person(claims["iss"], claims)
     with transaction.atomic():
         # Always a new session (docs/architecture.md): the one it replaces ends for
@@ -194,7 +195,10 @@ def _upsert_and_start(request, claims: dict, flow: dict, meta) -> str | None:
         # Its one write, in this transaction: the middleware finds nothing left to save.
         request.session.save()
         session_key = request.session.session_key
-        LoginSession.objects.create(
+        login_code = None
+        if flow["mode"] == "token":
+            login_code = create_handoff_code(upserted.user, flow["handoff_challenge"], session_key)
+        record = LoginSession(
             session_key=session_key,
             user=upserted.user,
             identity=upserted.identity,
@@ -202,8 +206,7 @@ def _upsert_and_start(request, claims: dict, flow: dict, meta) -> str | None:
             ip=meta.ip,
             user_agent=meta.user_agent,
         )
-        login_code = None
-        if flow["mode"] == "token":
-            login_code = create_handoff_code(upserted.user, flow["handoff_challenge"], session_key)
-        login_succeeded_event(upserted, meta).save()
+        # The record and the event that names it: one statement on PostgreSQL.
+        event = login_succeeded_event(upserted, meta)
+        insert_linked(record, event, "details", "login_session", connection)
     return login_code

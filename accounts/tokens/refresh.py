@@ -11,7 +11,7 @@ from django.db.models import FETCH_RAISE
 from django.utils import timezone
 
 from authsite import metrics
-from authsite.compiled import linked_inserts_statement, run_prepared
+from authsite.compiled import insert_linked, linked_inserts_statement
 from authsite.db import in_thread
 from organisations.access import APPLICATIONS, applications_for, applications_from_rows
 
@@ -95,18 +95,23 @@ def insert_issued(token: RefreshToken, event: AuditEvent, user=None) -> list[dic
     as "token", both or neither; given ``user``, return their applications as
     ``applications_for`` does. On PostgreSQL one statement (``issued_statement``)
     inserts both and reads the applications; elsewhere the ORM inserts them in a
-    transaction."""
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            token.save(force_insert=True)
-            event.details["token"] = token.pk
-            event.save()
-        return None if user is None else applications_for(user)
-    sql, params = issued_statement(token, event, connection, user)
-    # Inside a transaction a failure marks it for rollback, as a failed save() does.
-    with transaction.mark_for_rollback_on_error(), run_prepared(connection, sql, params) as cursor:
-        rows = cursor.fetchall()
-    return None if user is None else applications_from_rows(APPLICATIONS.rows(rows))
+    transaction (``insert_linked``)."""
+    if user is None:
+        insert_linked(token, event, "details", "token", connection)
+        return None
+    rows = insert_linked(
+        token,
+        event,
+        "details",
+        "token",
+        connection,
+        APPLICATIONS,
+        user_id=user.pk,
+        organisation_id=user.organisation_id,
+    )
+    return (
+        applications_for(user) if rows is None else applications_from_rows(APPLICATIONS.rows(rows))
+    )
 
 
 def revoke_families(queryset, reason: str, now) -> int:
