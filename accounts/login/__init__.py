@@ -4,6 +4,6 @@ finishes it (``callback``), the admin's step-up (``step_up``), logout and the en
 sessions it shares (``logout``), and the provider's back-channel logout (``backchannel``).
 
 May import: accounts.api.base, accounts.app_settings, accounts.logcontext, accounts.models,
-accounts.redirects, accounts.requestkit, accounts.tokens, accounts.upsert, authsite.db,
-authsite.metrics.
+accounts.redirects, accounts.requestkit, accounts.tokens, accounts.upsert,
+authsite.compiled, authsite.db, authsite.metrics.
 """

@@ -5,9 +5,9 @@ trusted; the code is exchanged with the PKCE verifier; the ID token is verified;
 step-up's multi-factor login is checked; the organisation is checked; the user is
 upserted (accounts.upsert); only then is a new session started, keeping the login's
 authentication facts, and recorded: in token mode its login code, then its session
-record with the LOGIN_SUCCEEDED event that names it. A failure after the upsert (the database or the
-cache going down) leaves no new session and no session record, and records LOGIN_FAILED
-when the database answers.
+record with the LOGIN_SUCCEEDED event that names it. A failure after the upsert (the
+database or the cache going down) leaves no new session and no session record, and
+records LOGIN_FAILED when the database answers.
 """
 
 import asyncio

@@ -93,9 +93,9 @@ def issued_statement(token: RefreshToken, event: AuditEvent, connection, user=No
 def insert_issued(token: RefreshToken, event: AuditEvent, user=None) -> list[dict] | None:
     """Insert a new refresh token and its audit event, whose details name the token's id
     as "token", both or neither; given ``user``, return their applications as
-    ``applications_for`` does. On PostgreSQL one statement (``issued_statement``)
-    inserts both and reads the applications; elsewhere the ORM inserts them in a
-    transaction (``insert_linked``)."""
+    ``applications_for`` does (``insert_linked``: on PostgreSQL one statement, the
+    one ``issued_statement`` gives the fast lane, inserts both and reads the
+    applications; elsewhere the ORM inserts them in a transaction)."""
     if user is None:
         insert_linked(token, event, "details", "token", connection)
         return None
