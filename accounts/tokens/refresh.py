@@ -71,44 +71,23 @@ def issue_grant(
     return grant_for(user, family_id, plaintext, applications, dpop_jkt)
 
 
-def issued_statement(token: RefreshToken, event: AuditEvent, connection, user=None):
+def issued_statement(token: RefreshToken, event: AuditEvent, connection):
     """Return (SQL, parameters) of the one PostgreSQL statement that inserts a new refresh
-    token and its audit event, whose details name the token's id as "token", and answers
-    the applications of ``user`` (``APPLICATIONS``' rows), or without ``user`` the
-    token's id (``linked_inserts_statement``, compiled once)."""
-    if user is None:
-        return linked_inserts_statement(token, event, "details", "token", None, connection)
-    return linked_inserts_statement(
-        token,
-        event,
-        "details",
-        "token",
-        APPLICATIONS,
-        connection,
-        user_id=user.pk,
-        organisation_id=user.organisation_id,
-    )
+    token and its audit event, whose details name the token's id as "token" (what
+    ``insert_issued`` runs without a user, for the fast lane's own connection)."""
+    return linked_inserts_statement(token, event, "details", "token", None, connection)
 
 
 def insert_issued(token: RefreshToken, event: AuditEvent, user=None) -> list[dict] | None:
     """Insert a new refresh token and its audit event, whose details name the token's id
-    as "token", both or neither; given ``user``, return their applications as
-    ``applications_for`` does (``insert_linked``: on PostgreSQL one statement, the
-    one ``issued_statement`` gives the fast lane, inserts both and reads the
-    applications; elsewhere the ORM inserts them in a transaction)."""
+    as "token", both or neither (``insert_linked``: one statement on PostgreSQL); given
+    ``user``, return their applications as ``applications_for`` does, read in that same
+    statement on PostgreSQL."""
+    owner = {} if user is None else {"user_id": user.pk, "organisation_id": user.organisation_id}
+    query = APPLICATIONS if owner else None
+    rows = insert_linked(token, event, "details", "token", connection, query, **owner)
     if user is None:
-        insert_linked(token, event, "details", "token", connection)
         return None
-    rows = insert_linked(
-        token,
-        event,
-        "details",
-        "token",
-        connection,
-        APPLICATIONS,
-        user_id=user.pk,
-        organisation_id=user.organisation_id,
-    )
     return (
         applications_for(user) if rows is None else applications_from_rows(APPLICATIONS.rows(rows))
     )

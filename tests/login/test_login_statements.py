@@ -1,5 +1,6 @@
 """What a login writes, statement by statement: the callback's database work
-(``_upsert_and_start``, the one thread hop of a login) for a returning person."""
+(``_upsert_and_start``, the one thread hop of a login), for a first and a returning
+login."""
 
 import pytest
 from django.contrib.sessions.models import Session
