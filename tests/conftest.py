@@ -31,15 +31,17 @@ def _postgres_marker(request):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache, and with no signing keys or verified tokens
-    remembered in this process: the keys of an earlier test's (flushed) database must not
-    sign or verify."""
+    """Each test starts with an empty cache, and with no signing keys, verified tokens or
+    provider metadata remembered in this process: the keys of an earlier test's (flushed)
+    database must not sign or verify, nor an earlier provider's keys verify."""
     from django.core.cache import cache
 
     from accounts import keys
+    from accounts.login.oidc import metadata
     from accounts.tokens import access
 
     cache.clear()
+    metadata._memo.clear()
     keys.clear_caches()
     with access._verified_lock:
         access._verified.clear()

@@ -134,6 +134,24 @@ async def test_signing_key_rotation_between_two_logins(async_client, idp):
     assert idp.requests[("GET", "/.well-known/jwks.json")] == jwks_fetches + 1
 
 
+async def test_a_rotation_another_process_fetched_is_read_from_the_shared_cache(async_client, idp):
+    """This process's copy of the key set predates the rotation; another process already
+    refetched it (the shared entry and the refetch throttle are its): the login finds
+    the new key in the shared cache, with no fetch of its own."""
+    from django.core.cache import cache
+
+    from accounts.login.oidc import metadata
+
+    assert (await browser_login(async_client, sub="auth0|alice")).status_code == 302
+    jwks_fetches = idp.requests[("GET", "/.well-known/jwks.json")]
+    idp.rotate_keys(keep_old=False)
+    shared = {"value": idp.jwks(), "fetched_at": time.time()}
+    await cache.aset(metadata._key("jwks", idp.issuer), shared, metadata.KEEP_STALE_FOR)
+    await cache.aadd(metadata._key("jwks-refetch", idp.issuer), True, 30)
+    assert (await browser_login(async_client, sub="auth0|bob")).status_code == 302
+    assert idp.requests[("GET", "/.well-known/jwks.json")] == jwks_fetches
+
+
 async def test_the_keys_are_parsed_once_per_fetch_and_again_after_a_rotation(async_client, idp):
     from accounts.login.oidc import metadata
 

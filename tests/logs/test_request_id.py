@@ -9,7 +9,7 @@ import re
 import pytest
 from django.core.cache import cache
 
-from accounts.login.oidc import http
+from accounts.login.oidc import http, metadata
 from tests.idp import ALICE
 from tests.logins import browser_login
 
@@ -93,6 +93,7 @@ async def test_records_name_the_user_and_organisation_once_known(browser, record
     user = await User.objects.aget(email="alice@acme.example")
     csrf = (await browser.get("/api/v1/auth/csrf")).json()["csrf_token"]
     cache.clear()  # logging out then reads the provider's discovery again
+    metadata._memo.clear()
     logout = await browser.post(
         "/auth/logout", headers={"X-CSRFToken": csrf, "Origin": "http://localhost:5173"}
     )

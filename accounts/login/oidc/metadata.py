@@ -1,11 +1,14 @@
 """Discovery and JWKS, cached in the shared Django cache so every process agrees.
 
-Both are kept with the time they were fetched. Fresh entries are served as they are;
-an entry older than its TTL is refreshed, and served stale when the refresh fails, so
-a provider hiccup does not stop logins whose keys we already know. An unknown `kid`
-(key rotation) triggers at most one JWKS refetch per throttle window across all
-processes, and unknown kids are remembered briefly so a flood of bad tokens cannot
-hammer the provider.
+Both are kept with the time they were fetched, and each process reuses the entry it
+read for ``PROCESS_MEMO`` seconds before asking the shared cache again (a thread hop),
+so a burst of logins reads each once a second, not several times a login. Fresh
+entries are served as they are; an entry older than its TTL is refreshed, and served
+stale when the refresh fails, so a provider hiccup does not stop logins whose keys we
+already know. An unknown `kid` (key rotation) triggers at most one JWKS refetch per
+throttle window across all processes (the others read its result from the shared
+cache), and unknown kids are remembered briefly so a flood of bad tokens cannot hammer the
+provider.
 """
 
 import hashlib
@@ -27,6 +30,12 @@ UNKNOWN_KID_TTL = 60
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
+# Each shared entry as this process last read or wrote it, and until when it may be
+# reused without asking the shared cache again.
+PROCESS_MEMO = 1.0
+_memo: dict[str, tuple[float, dict]] = {}
+
+
 def _key(kind: str, issuer: str) -> str:
     return f"oidc:{kind}:{issuer}"
 
@@ -36,11 +45,27 @@ def _unknown_kid_key(kid: str, issuer: str) -> str:
     return _key("unknown-kid:" + hashlib.sha256(kid.encode()).hexdigest()[:32], issuer)
 
 
-async def _cached(kind: str, issuer: str, fetch, *, force: bool = False) -> tuple[object, float]:
-    """Return (value, when it was fetched) of the shared cache's entry, refreshed through
-    ``fetch`` when older than the TTL or ``force``d, and served stale when the provider
-    cannot be reached."""
-    entry = await acache("get", _key(kind, issuer))
+async def _shared_entry(key: str, *, reread: bool = False) -> dict | None:
+    """Return the shared cache's entry, as this process read it less than
+    ``PROCESS_MEMO`` seconds ago unless ``reread``; None when there is none."""
+    now = time.monotonic()
+    memo = _memo.get(key)
+    if not reread and memo is not None and now < memo[0]:
+        return memo[1]
+    entry = await acache("get", key)
+    if entry:
+        _memo[key] = (now + PROCESS_MEMO, entry)
+    return entry
+
+
+async def _cached(
+    kind: str, issuer: str, fetch, *, force: bool = False, reread: bool = False
+) -> tuple[object, float]:
+    """Return (value, when it was fetched) of the shared cache's entry (read again, not
+    reused, when ``reread``), refreshed through ``fetch`` when older than the TTL or
+    ``force``d, and served stale when the provider cannot be reached."""
+    key = _key(kind, issuer)
+    entry = await _shared_entry(key, reread=reread)
     if entry and not force and time.time() - entry["fetched_at"] < app_settings.metadata_ttl():
         return entry["value"], entry["fetched_at"]
     try:
@@ -50,9 +75,9 @@ async def _cached(kind: str, issuer: str, fetch, *, force: bool = False) -> tupl
             return entry["value"], entry["fetched_at"]
         raise
     fetched_at = time.time()
-    await acache(
-        "set", _key(kind, issuer), {"value": value, "fetched_at": fetched_at}, KEEP_STALE_FOR
-    )
+    entry = {"value": value, "fetched_at": fetched_at}
+    await acache("set", key, entry, KEEP_STALE_FOR)
+    _memo[key] = (time.monotonic() + PROCESS_MEMO, entry)
     return value, fetched_at
 
 
@@ -91,12 +116,12 @@ async def jwks(issuer: str | None = None, *, force: bool = False) -> KeySet:
     return await _jwks_of(await discovery(issuer), force=force)
 
 
-async def _jwks_of(metadata: dict, *, force: bool = False) -> KeySet:
-    """Return the key set of the shared cache's JWKS entry, parsed once per process for
-    each fetch of it (``_parsed``)."""
+async def _jwks_of(metadata: dict, *, force: bool = False, reread: bool = False) -> KeySet:
+    """Return the key set of the shared cache's JWKS entry (``_cached``), parsed once per
+    process for each fetch of it (``_parsed``)."""
     issuer = metadata["issuer"]
     document, fetched_at = await _cached(
-        "jwks", issuer, lambda: _fetch_jwks(metadata["jwks_uri"]), force=force
+        "jwks", issuer, lambda: _fetch_jwks(metadata["jwks_uri"]), force=force, reread=reread
     )
     parsed = _parsed.get(issuer)
     if parsed is None or parsed[0] != fetched_at:
@@ -125,7 +150,9 @@ async def key_set_for(kid: str | None, metadata: dict) -> KeySet:
         if any(key.kid == kid for key in key_set.keys):
             return key_set
     else:
-        key_set = await _jwks_of(metadata)
+        # Another process refetched: its keys are in the shared cache, not in this
+        # process's copy.
+        key_set = await _jwks_of(metadata, reread=True)
         if any(key.kid == kid for key in key_set.keys):
             return key_set
     await acache("set", _unknown_kid_key(kid, issuer), True, UNKNOWN_KID_TTL)
