@@ -9,10 +9,13 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
-        from . import logcontext
+        from . import backends, logcontext
         from .ops import checks  # noqa: F401  (registers the system checks)
 
         user_logged_in.connect(logcontext.note_logged_in, dispatch_uid="accounts.logcontext")
+        # Django's receiver, replaced under its own dispatch_uid by one writing the same.
+        user_logged_in.disconnect(dispatch_uid="update_last_login")
+        user_logged_in.connect(backends.update_last_login, dispatch_uid="update_last_login")
 
 
 class AdminConfig(admin_apps.AdminConfig):

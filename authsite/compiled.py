@@ -164,6 +164,14 @@ class CompiledUpdate(CompiledQuery):
     def _prepare_rows(self, compiler, connection) -> None:
         self.column_types, self._converters = [], []
 
+    def run(self, connection, **values) -> int:
+        """Run the update with one call's values on Django's ``connection``
+        (``run_prepared``), compiling first if needed; return how many rows it updated."""
+        if self.sql is None:
+            self.compile(connection)
+        with run_prepared(connection, self.sql, self.params(**values)) as cursor:
+            return cursor.rowcount
+
 
 class CompiledBatch:
     """Several compiled queries sent as one PostgreSQL statement, for one round trip: a
