@@ -13,7 +13,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from authsite import metrics
-from authsite.compiled import CompiledBatch, CompiledQuery, CompiledUpdate, run_prepared
+from authsite.compiled import CompiledBatch, CompiledQuery, CompiledUpdate
 from organisations.access import applications_for, applications_from_rows, applications_query
 
 from ..models import AuditEvent, AuditType, RefreshToken, TokenFamily, User
@@ -181,8 +181,7 @@ def _rotate(token_hash: str, now, meta: RequestMeta, dpop_jkt: str) -> Grant | T
     if isinstance(presented, TokenError):
         return presented
     family_id, user = presented.family_id, presented.user
-    with run_prepared(connection, *spend_statement(presented.token_id, now)) as cursor:
-        won = cursor.rowcount == 1
+    won = SPEND.run(connection, token_id=presented.token_id, used_at=now) == 1
     if won:
         successor, plaintext = new_refresh_token(family_id, now, parent_id=presented.token_id)
     else:
@@ -227,8 +226,9 @@ def _read_presented(token_hash: str) -> tuple[tuple | None, list[dict] | None]:
 
 
 def spend_statement(token_id, now) -> tuple[str, list]:
-    """Return (SQL, parameters) of ``SPEND`` for a token spent at ``now``: it updates one
-    row when this caller wins the rotation, none otherwise."""
+    """Return (SQL, parameters) of ``SPEND`` for a token spent at ``now``, for the fast
+    lane's own connection: it updates one row when this caller wins the rotation, none
+    otherwise."""
     if SPEND.sql is None:
         SPEND.compile(connection)
     return SPEND.sql, SPEND.params(token_id=token_id, used_at=now)
