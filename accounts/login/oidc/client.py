@@ -33,9 +33,13 @@ async def authorization_url(
         extra["organization"] = organization
     if invitation:
         extra["invitation"] = invitation
-    client = oauth_client(scope=app_settings.scope(), redirect_uri=redirect_uri)
-    url, _ = client.create_authorization_url(
-        metadata["authorization_endpoint"], state=state, code_verifier=code_verifier, **extra
+    url, _ = oauth_client().create_authorization_url(
+        metadata["authorization_endpoint"],
+        state=state,
+        code_verifier=code_verifier,
+        scope=app_settings.scope(),
+        redirect_uri=redirect_uri,
+        **extra,
     )
     return url
 
@@ -48,13 +52,13 @@ async def exchange_code(*, code: str, redirect_uri: str, code_verifier: str) -> 
     forged), and ProviderUnavailable (502) when it fails, times out, answers nonsense or
     refuses this server's client credentials."""
     metadata = await discovery()
-    client = oauth_client(redirect_uri=redirect_uri)
     try:
-        token = await client.fetch_token(
+        token = await oauth_client().fetch_token(
             metadata["token_endpoint"],
             grant_type="authorization_code",
             code=code,
             code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
         )
     except OAuthError as exc:
         # Auth0 answers bad client credentials with 401 access_denied ("Unauthorized").

@@ -2,16 +2,17 @@
 call naming the request it serves in X-Request-ID (accounts.logcontext) and timed in
 the metrics by the path it calls.
 
-One TLS context for the process and one connection pool per event loop, kept on the
-loop itself: under uvicorn that is one pool for the process; under WSGI, where each
-request runs its own short-lived loop, the pool goes away with its loop instead of
-piling up.
+One TLS context for the process, and one connection pool and one OAuth client per event
+loop, kept on the loop itself: under uvicorn that is one of each for the process; under
+WSGI, where each request runs its own short-lived loop, they go away with their loop
+instead of piling up.
 """
 
 import asyncio
 import functools
 import ssl
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
@@ -22,6 +23,7 @@ from ... import app_settings, logcontext
 from .errors import ProviderUnavailable
 
 _LOOP_ATTRIBUTE = "_authsite_oidc_transport"
+_CLIENT_ATTRIBUTE = "_authsite_oidc_client"
 # An idle pooled connection is dropped before common servers close theirs (uvicorn after
 # 5 s): reusing one the provider is closing at that moment fails with a ReadError.
 _LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)
@@ -70,18 +72,38 @@ def timeout() -> httpx2.Timeout:
     return httpx2.Timeout(seconds, connect=min(seconds, 3.0))
 
 
-def oauth_client(**kwargs) -> AsyncOAuth2Client:
-    """Return authlib's async OAuth 2 client on the shared transport."""
-    return AsyncOAuth2Client(
-        client_id=app_settings.client_id(),
-        client_secret=app_settings.client_secret(),
+class _SharedOAuthClient(AsyncOAuth2Client):
+    """authlib's async OAuth 2 client, shared by every call on one event loop: it keeps
+    neither the tokens it fetched nor the provider's cookies, so that nothing of one
+    exchange goes into the next."""
+
+    def parse_response_token(self, resp):
+        token = super().parse_response_token(resp)
+        self.token = None
+        return token
+
+
+def oauth_client() -> AsyncOAuth2Client:
+    """Return this event loop's OAuth 2 client for the configured client id, secret and
+    timeout, on the shared transport. It sets no redirect URI, scope or grant type:
+    each call passes its own."""
+    loop = asyncio.get_running_loop()
+    config = (app_settings.client_id(), app_settings.client_secret(), app_settings.http_timeout())
+    kept = getattr(loop, _CLIENT_ATTRIBUTE, None)
+    if kept is not None and kept[0] == config:
+        return kept[1]
+    client = _SharedOAuthClient(
+        client_id=config[0],
+        client_secret=config[1],
         token_endpoint_auth_method="client_secret_post",
         code_challenge_method="S256",
         transport=_transport(),
         timeout=timeout(),
         event_hooks=_EVENT_HOOKS,
-        **kwargs,
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     )
+    setattr(loop, _CLIENT_ATTRIBUTE, (config, client))
+    return client
 
 
 async def get_json(url: str) -> tuple[dict, httpx2.Response]:

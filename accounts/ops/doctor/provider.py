@@ -248,10 +248,14 @@ def judge_token_error(token_endpoint: str, error: str, description: str | None) 
 async def check_credentials(token_endpoint: str, redirect_uri: str) -> Check:
     """Present the client credentials (client_secret_post, through the same authlib
     client as the login) with a made-up code; see `judge_token_error`."""
-    client = oauth_client(redirect_uri=redirect_uri)
     name = "client credentials"
     try:
-        await client.fetch_token(token_endpoint, grant_type="authorization_code", code=PROBE_CODE)
+        await oauth_client().fetch_token(
+            token_endpoint,
+            grant_type="authorization_code",
+            code=PROBE_CODE,
+            redirect_uri=redirect_uri,
+        )
     except OAuthError as exc:
         return judge_token_error(token_endpoint, exc.error, exc.description)
     except httpx2.HTTPStatusError as exc:
