@@ -20,9 +20,9 @@ collide is keyed deterministically, a loser's IntegrityError rolls its attempt b
 the retry finds the winner's rows.
 
 The unit marks the organisation it creates and the person it creates or moves as owed
-their access (``access_pending``); the grants then run, each idempotent, and clear the
-marks (``grant_pending_access``). A login that finds a mark set, because granting failed
-after the unit committed, grants what is owed.
+their access (``access_pending``); the grants, each idempotent, then run in one
+transaction that also clears the marks (``grant_pending_access``). A login that finds a
+mark set, because granting failed after the unit committed, grants what is owed.
 """
 
 import hashlib
@@ -222,17 +222,24 @@ def _check_active(user: User) -> None:
         raise LoginRefused("organisation_inactive", "This organisation has been deactivated.")
 
 
-def _upsert_once(issuer: str, claims: dict) -> Upserted:
-    identity = find_identity(issuer, claims["sub"])
+def _upsert_once(issuer: str, claims: dict, absent: bool) -> Upserted:
+    identity = None if absent else find_identity(issuer, claims["sub"])
     user = identity.user if identity else None
     email = _verified_email(claims)
+    email_taken = False
     if user is None and email:
-        user = (
+        # A verified holder of the email first: the identity is linked to them. An
+        # unverified holder keeps the email from a new user.
+        holder = (
             User.objects.select_related("organisation")
             .fetch_mode(FETCH_RAISE)
-            .filter(email__iexact=email, email_verified=True)
+            .filter(email__iexact=email)
+            .order_by("-email_verified")
             .first()
         )
+        if holder is not None and holder.email_verified:
+            user = holder
+        email_taken = holder is not None
 
     org_id = _org_id(claims)
     if user is None:
@@ -243,7 +250,7 @@ def _upsert_once(issuer: str, claims: dict) -> Upserted:
         )
         user = User(organisation=organisation, role=Role.VIEWER, access_pending=True)
         user.set_unusable_password()
-        _sync_profile_changes(user, claims)
+        _profile_changes(user, claims, email_taken)
         user.save()
     else:
         moved = []
@@ -291,42 +298,52 @@ def _require_subject(claims: dict) -> None:
         raise ValueError("claims without a subject")
 
 
-def upsert_identity(issuer: str, claims: dict) -> Upserted:
+def upsert_identity(issuer: str, claims: dict, *, absent: bool = False) -> Upserted:
     """Find or create the local user for verified claims, atomically, and return the
     Upserted. Raise LoginRefused (nothing written) for a deactivated user or
     organisation. The access of what it creates or moves is left owed
     (``agrant_pending_access``); the login's audit event is the caller's
-    (``login_succeeded_event``)."""
+    (``login_succeeded_event``). ``absent`` says that the caller has just found no
+    identity for the claims: the first attempt does not read it again (one created
+    meanwhile fails that attempt's insert, and the retry reads it)."""
     _require_subject(claims)
     for _ in range(ATTEMPTS - 1):
         try:
             with transaction.atomic():
-                return _upsert_once(issuer, claims)
+                return _upsert_once(issuer, claims, absent)
         except IntegrityError:
             # Another request created the same person or organisation first; its rows
             # are committed now (the unique index made us wait), so the retry finds them.
             logger.info("upsert of %s lost a race; retrying", claims["sub"])
+            absent = False
     with transaction.atomic():
-        return _upsert_once(issuer, claims)
+        return _upsert_once(issuer, claims, absent)
 
 
 def grant_pending_access(user: User) -> None:
     """Grant the access the user and their organisation are owed (``access_pending``),
-    the organisation's default tool access first, and clear each mark once its grants
-    are written. Make no query when nothing is owed."""
+    the organisation's default tool access first, and clear the marks, all in one
+    transaction. Make no query when nothing is owed."""
     organisation = user.organisation
-    if organisation is not None and organisation.access_pending:
-        grant_default_tool_access(organisation)
-        Organisation.objects.filter(pk=organisation.pk).update(access_pending=False)
+    owes_organisation = organisation is not None and organisation.access_pending
+    if not (owes_organisation or user.access_pending):
+        return
+    with transaction.atomic():
+        if owes_organisation:
+            grant_default_tool_access(organisation)
+        if user.access_pending:
+            grant_member_application_access(user)
+            # Only while they are still where these grants were for: a login that moved
+            # them meanwhile owes them another organisation's access.
+            User.objects.filter(pk=user.pk, organisation_id=user.organisation_id).update(
+                access_pending=False
+            )
+        if owes_organisation:
+            # Last: concurrent logins of the organisation's people wait on this row.
+            Organisation.objects.filter(pk=organisation.pk).update(access_pending=False)
+    if owes_organisation:
         organisation.access_pending = False
-    if user.access_pending:
-        grant_member_application_access(user)
-        # Only while they are still where these grants were for: a login that moved
-        # them meanwhile owes them another organisation's access.
-        User.objects.filter(pk=user.pk, organisation_id=user.organisation_id).update(
-            access_pending=False
-        )
-        user.access_pending = False
+    user.access_pending = False
 
 
 def _owes_access(user: User) -> bool:
@@ -351,7 +368,7 @@ def upsert_person(issuer: str, claims: dict) -> Upserted:
     _require_subject(claims)
     identity = find_identity(issuer, claims["sub"])
     if identity is None or _moves(identity.user, claims):
-        upserted = upsert_identity(issuer, claims)
+        upserted = upsert_identity(issuer, claims, absent=identity is None)
     else:
         upserted = _refresh(identity, claims)
     grant_pending_access(upserted.user)

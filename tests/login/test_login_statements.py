@@ -61,6 +61,48 @@ def test_a_login_starts_one_session_with_its_record_and_its_event():
 
 
 @pytest.mark.postgres
+def test_a_first_login_is_one_unit_then_its_access_in_one_transaction():
+    with CaptureQueriesContext(connection) as queries:
+        request = log_in()
+    # The identity (read once, not again in the unit); the unit: the users holding the
+    # email, verified first, a domain owning it, the personal organisation, the user,
+    # the identity; then the access owed in one transaction (the organisation's default
+    # tools, the member's applications, both marks cleared); then the session as for a
+    # returning login.
+    statements = [query["sql"].removeprefix("QUERY = b'") for query in queries]
+    assert [s.split()[0] for s in statements] == [
+        "SELECT",
+        "BEGIN",
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "INSERT",
+        "INSERT",
+        "COMMIT",
+        "BEGIN",
+        "SELECT",
+        "INSERT",
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "UPDATE",
+        "COMMIT",
+        "BEGIN",
+        "UPDATE",
+        "INSERT",
+        "WITH",
+        "COMMIT",
+    ], statements
+    user = User.objects.select_related("organisation").get(email="kim@example.com")
+    assert not user.access_pending and not user.organisation.access_pending
+    assert user.organisation.tool_access.exists()
+    assert set(user.application_access.values_list("tool_id", flat=True)) == set(
+        user.organisation.tool_access.values_list("tool_id", flat=True)
+    )
+    assert request.session.session_key
+
+
+@pytest.mark.postgres
 def test_a_returning_login_is_five_statements():
     log_in()
     with CaptureQueriesContext(connection) as queries:
