@@ -55,9 +55,15 @@ def idp(idp_server: ThreadedServer, settings) -> Provider:
     provider = idp_server.provider
     provider.reset()
     seed(provider)
-    settings.AUTH0_ISSUER = provider.issuer
-    settings.AUTH0_CLIENT_ID = CLIENT_ID
-    settings.AUTH0_CLIENT_SECRET = CLIENT_SECRET
-    settings.AUTH0_AUDIENCE = None
+    use_provider(settings, provider)
     yield provider
     provider.reset()
+
+
+def use_provider(settings, provider: Provider, secret: str = CLIENT_SECRET) -> None:
+    """Point the AUTH0_* settings at ``provider``'s test client (its ``secret``), with
+    AUTH0_AUDIENCE unset."""
+    settings.AUTH0_ISSUER = provider.issuer
+    settings.AUTH0_CLIENT_ID = CLIENT_ID
+    settings.AUTH0_CLIENT_SECRET = secret
+    settings.AUTH0_AUDIENCE = None

@@ -26,6 +26,9 @@ CLAIMS = {
     "sid": "idp-session-1",
 }
 COOKIE_FLOW = {"mode": "cookie"}
+# A login's session, in one transaction: the user's last login, the session's row, and
+# its record with the LOGIN_SUCCEEDED event in one statement.
+SESSION_START = ["BEGIN", "UPDATE", "INSERT", "WITH", "COMMIT"]
 
 
 def log_in(claims=CLAIMS):
@@ -67,31 +70,12 @@ def test_a_first_login_is_one_unit_then_its_access_in_one_transaction():
     # The identity (read once, not again in the unit); the unit: the users holding the
     # email, verified first, a domain owning it, the personal organisation, the user,
     # the identity; then the access owed in one transaction (the organisation's default
-    # tools, the member's applications, both marks cleared); then the session as for a
-    # returning login.
+    # tools, the member's applications, both marks cleared); then the session.
     statements = [query["sql"].removeprefix("QUERY = b'") for query in queries]
     assert [s.split()[0] for s in statements] == [
-        "SELECT",
-        "BEGIN",
-        "SELECT",
-        "SELECT",
-        "INSERT",
-        "INSERT",
-        "INSERT",
-        "COMMIT",
-        "BEGIN",
-        "SELECT",
-        "INSERT",
-        "SELECT",
-        "INSERT",
-        "UPDATE",
-        "UPDATE",
-        "COMMIT",
-        "BEGIN",
-        "UPDATE",
-        "INSERT",
-        "WITH",
-        "COMMIT",
+        *["SELECT", "BEGIN", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"],
+        *["BEGIN", "SELECT", "INSERT", "SELECT", "INSERT", "UPDATE", "UPDATE", "COMMIT"],
+        *SESSION_START,
     ], statements
     user = User.objects.select_related("organisation").get(email="kim@example.com")
     assert not user.access_pending and not user.organisation.access_pending
@@ -108,16 +92,7 @@ def test_a_returning_login_is_five_statements():
     with CaptureQueriesContext(connection) as queries:
         log_in()
     # The identity with its user (read), the identity's last login (autocommit); then
-    # in one transaction the user's last login, the session's row, and its record with
-    # the LOGIN_SUCCEEDED event in one statement.
+    # the session.
     statements = [query["sql"].removeprefix("QUERY = b'") for query in queries]
-    assert [s.split()[0] for s in statements] == [
-        "SELECT",
-        "UPDATE",
-        "BEGIN",
-        "UPDATE",
-        "INSERT",
-        "WITH",
-        "COMMIT",
-    ], statements
+    assert [s.split()[0] for s in statements] == ["SELECT", "UPDATE", *SESSION_START], statements
     assert "ON CONFLICT" in statements[4] and "SAVEPOINT" not in " ".join(statements)

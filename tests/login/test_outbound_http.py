@@ -13,7 +13,7 @@ from accounts.devidp.provider import Provider
 from accounts.devidp.server import serve_in_thread
 from accounts.login.oidc import http
 from accounts.models import User
-from tests.idp import ALICE, BOB, CLIENT_ID, CLIENT_SECRET, seed
+from tests.idp import ALICE, BOB, CLIENT_SECRET, seed, use_provider
 from tests.logins import authorize, browser_login, path_of, start
 
 
@@ -83,10 +83,7 @@ def cookie_setting_idp(cookie_setting_server, settings) -> CookieSettingProvider
     provider = cookie_setting_server.provider
     provider.reset()
     seed(provider)
-    settings.AUTH0_ISSUER = provider.issuer
-    settings.AUTH0_CLIENT_ID = CLIENT_ID
-    settings.AUTH0_CLIENT_SECRET = CLIENT_SECRET
-    settings.AUTH0_AUDIENCE = None
+    use_provider(settings, provider)
     yield provider
     provider.reset()
 

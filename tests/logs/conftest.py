@@ -11,7 +11,7 @@ from accounts.devidp.provider import Provider
 from accounts.devidp.server import serve_in_thread
 from accounts.logcontext import RequestContextFilter
 from authsite.logs import JsonFormatter
-from tests.idp import CLIENT_ID, REDIRECT_URIS, seed
+from tests.idp import CLIENT_ID, REDIRECT_URIS, seed, use_provider
 
 
 class RecordingProvider(Provider):
@@ -56,10 +56,7 @@ def recording_idp(recording_server, settings) -> RecordingProvider:
     seed(provider)
     provider.client_secret = secrets.token_urlsafe(24)
     provider.add_client(CLIENT_ID, provider.client_secret, REDIRECT_URIS)
-    settings.AUTH0_ISSUER = provider.issuer
-    settings.AUTH0_CLIENT_ID = CLIENT_ID
-    settings.AUTH0_CLIENT_SECRET = provider.client_secret
-    settings.AUTH0_AUDIENCE = None
+    use_provider(settings, provider, provider.client_secret)
     yield provider
     provider.reset()
 

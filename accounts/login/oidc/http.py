@@ -78,6 +78,7 @@ class _SharedOAuthClient(AsyncOAuth2Client):
     exchange goes into the next."""
 
     def parse_response_token(self, resp):
+        """Return the token of the provider's answer without keeping it."""
         token = super().parse_response_token(resp)
         self.token = None
         return token
