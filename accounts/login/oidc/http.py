@@ -77,6 +77,9 @@ class _SharedOAuthClient(AsyncOAuth2Client):
     neither the tokens it fetched nor the provider's cookies, so that nothing of one
     exchange goes into the next."""
 
+    def __init__(self, **kwargs):
+        super().__init__(cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])), **kwargs)
+
     def parse_response_token(self, resp):
         """Return the token of the provider's answer without keeping it."""
         token = super().parse_response_token(resp)
@@ -101,7 +104,6 @@ def oauth_client() -> AsyncOAuth2Client:
         transport=_transport(),
         timeout=timeout(),
         event_hooks=_EVENT_HOOKS,
-        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     )
     setattr(loop, _CLIENT_ATTRIBUTE, (config, client))
     return client
